@@ -1,0 +1,40 @@
+"""Timestamps as the trace stores them: UTC, ISO 8601, milliseconds, a trailing Z."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+__all__ = ["format_ts", "now_ts", "parse_ts", "TS_PATTERN"]
+
+# Accepts what clients send (any offset, any fraction); `format_ts` is what we write.
+TS_PATTERN = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$"
+)
+
+
+def format_ts(moment: datetime) -> str:
+    """`2026-11-24T19:06:57.123Z` for an aware datetime (naive ones are taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def now_ts() -> str:
+    """The current time in trace format."""
+    return format_ts(datetime.now(UTC))
+
+
+def parse_ts(text: str) -> datetime:
+    """Parse a trace timestamp; raises ValueError for anything that is not ISO 8601 with a zone."""
+    if not TS_PATTERN.match(text):
+        raise ValueError(f"not an ISO 8601 timestamp with a time zone: {text!r}")
+    head, _, rest = text.partition(".")
+    if rest:
+        # datetime.fromisoformat takes at most 6 fraction digits; keep microseconds.
+        match = re.match(r"(\d+)(.*)", rest)
+        assert match is not None
+        digits, zone = match.groups()
+        text = f"{head}.{(digits + '000000')[:6]}{zone}"
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
