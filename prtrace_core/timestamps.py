@@ -37,4 +37,8 @@ def parse_ts(text: str) -> datetime:
         assert match is not None
         digits, zone = match.groups()
         text = f"{head}.{(digits + '000000')[:6]}{zone}"
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except OverflowError as exc:
+        # Year 1 with a positive offset falls before year 1 in UTC.
+        raise ValueError(f"timestamp out of range: {text!r}") from exc
