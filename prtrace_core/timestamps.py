@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-__all__ = ["format_ts", "now_ts", "parse_ts", "TS_PATTERN"]
+__all__ = ["TS_PATTERN", "format_ts", "now_ts", "parse_ts"]
 
 # Accepts what clients send (any offset, any fraction); `format_ts` is what we write.
 TS_PATTERN = re.compile(

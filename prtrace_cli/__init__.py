@@ -1,0 +1,1 @@
+"""The `prtrace` command: thin Typer commands over prtrace_daemon."""

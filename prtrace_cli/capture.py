@@ -1,0 +1,173 @@
+"""Commands that record: start, note, run, pr, status, uninstall."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from prtrace_cli.state import current_repo, open_buffer, open_home, recorder, settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["note", "pr", "run", "start", "status", "uninstall"]
+
+
+def _out() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def start() -> None:
+    """Start recording this repository: register it, take the first snapshot, install the git hook."""
+    from prtrace_daemon.hooks import install_hooks
+
+    repo = current_repo()
+    home = open_home()
+    with open_buffer(home) as buffer:
+        rec = recorder(home, buffer)
+        new = rec.register(repo)
+        chained = install_hooks(repo, home.root)
+        recorded = rec.record(repo)
+        trace = buffer.trace(recorded.trace_id)
+    console = _out()
+    assert trace is not None
+    verb = "Recording" if new else "Already recording"
+    console.print(f"[green]{verb}[/] {trace.repo_name} on branch [bold]{trace.branch}[/] (trace {trace.trace_id})")
+    for name in chained:
+        console.print(f"kept your existing {name} hook: it still runs after prtrace's")
+
+
+def note(text: Annotated[str, typer.Argument(help="What you want the trace to remember, in your words.")]) -> None:
+    """Add a note (an `annotation` event) to the current branch's trace."""
+    if not text.strip():
+        from prtrace_daemon.errors import ConfigError
+
+        raise ConfigError("a note needs some text", hint='prtrace note "why I changed the parser"')
+    repo = current_repo()
+    home = open_home()
+    with open_buffer(home) as buffer:
+        recorded = recorder(home, buffer).record(repo, "annotation", {"text": text})
+    extra = f" (after {recorded.edits} edit{'s' * (recorded.edits != 1)})" if recorded.edits else ""
+    _out().print(f"noted as event {recorded.seq}{extra}")
+
+
+def run(
+    command: Annotated[list[str], typer.Argument(help="The command and its arguments, after `--`.")],
+) -> None:
+    """Run a command, passing its output through, and record it; exits with the command's own code.
+
+    A recognised test runner (pytest, python -m unittest) is recorded as a `test` event with
+    its passed/failed counts.
+    """
+    import os
+
+    from prtrace_core.timestamps import now_ts
+    from prtrace_daemon.runner import run_command
+    from prtrace_daemon.testresults import detect_framework, parse_output
+
+    repo = current_repo()
+    home = open_home()
+    with open_buffer(home) as buffer:
+        rec = recorder(home, buffer)
+        rec.record(repo)  # edits made before the command come before it
+        started = now_ts()
+        outcome = run_command(command)
+        text = " ".join(command)
+        payload: dict[str, object] = {
+            "command": text,
+            "exit_code": outcome.exit_code,
+            "stdout_sample": outcome.sample,
+            "duration_ms": outcome.duration_ms,
+            "cwd": os.getcwd(),
+        }
+        framework = detect_framework(command)
+        kind = "command"
+        if framework is not None:
+            kind = "test"
+            payload.update(parse_output(framework, outcome.output_for_parsing).payload())
+        rec.record(repo, kind, payload, ts=started)
+    raise typer.Exit(outcome.exit_code)
+
+
+def pr(
+    ref: Annotated[str, typer.Argument(help="The pull request: 123, PR-123 or owner/repo#123.")],
+    title: Annotated[str | None, typer.Option(help="The PR's title.")] = None,
+) -> None:
+    """Link the current branch's trace to its pull request."""
+    from prtrace_core.refs import PrRef, parse_ref
+    from prtrace_daemon.errors import ConfigError
+
+    parsed = parse_ref(ref)
+    if not isinstance(parsed, PrRef):
+        raise ConfigError(f"not a pull request reference: {ref}", hint="use 123, PR-123 or owner/repo#123")
+    repo = current_repo()
+    home = open_home()
+    with open_buffer(home) as buffer:
+        recorded = recorder(home, buffer).record(repo)
+        trace = buffer.trace(recorded.trace_id)
+        assert trace is not None
+        pr_id = parsed.pr_id(trace.repo_name)
+        info = {**(trace.pr or {}), "pr_id": pr_id, "status": (trace.pr or {}).get("status", "open")}
+        if title:
+            info["title"] = title
+        buffer.set_pr(trace.trace_id, info)
+    _out().print(f"trace {trace.trace_id} ({trace.branch}) is now linked to {pr_id}")
+
+
+def status() -> None:
+    """Show what prtrace records here and how many events wait to be pushed."""
+    from prtrace_daemon.errors import NotAGitRepo
+
+    home = open_home()
+    console = _out()
+    with open_buffer(home) as buffer:
+        counts = buffer.counts()
+        conf = settings(home)
+        try:
+            repo = current_repo()
+        except NotAGitRepo:
+            repo = None
+        lines = [f"state:    {home.root}"]
+        if repo is not None:
+            row = buffer.repo(str(repo.root))
+            if row is None:
+                lines.append(f"repo:     {repo.root} [yellow](not recorded — run `prtrace start`)[/]")
+            else:
+                rec = recorder(home, buffer)
+                recorded = rec.record(repo)
+                trace = buffer.trace(recorded.trace_id)
+                assert trace is not None
+                tc = buffer.trace_counts(trace.trace_id)
+                lines.append(f"repo:     {row.name} ({row.path})")
+                lines.append(f"branch:   {trace.branch}  trace {trace.trace_id}")
+                if trace.pr:
+                    lines.append(f"pr:       {trace.pr['pr_id']}")
+                lines.append(f"events:   {trace.last_seq} in this trace, {tc['pending']} waiting to be pushed")
+                counts = buffer.counts()
+        lines.append(f"repos:    {len(buffer.repos())} recorded")
+        lines.append(
+            f"buffer:   {counts['pending']} waiting to be pushed, {counts['acked']} pushed"
+            + (f", [red]{counts['rejected']} rejected by the server[/]" if counts["rejected"] else "")
+        )
+        lines.append(f"server:   {conf.server or '(none set: use --server, PRTRACE_SERVER or prtrace login)'}")
+    for line in lines:
+        console.print(line)
+
+
+def uninstall() -> None:
+    """Stop recording this repository: remove prtrace's git hook (restoring yours) and unregister it.
+
+    Events already buffered stay and can still be pushed.
+    """
+    from prtrace_daemon.hooks import uninstall_hooks
+
+    repo = current_repo()
+    home = open_home()
+    uninstall_hooks(repo)
+    with open_buffer(home) as buffer:
+        rec = recorder(home, buffer)
+        rec.unregister(repo)
+    _out().print(f"prtrace no longer records {repo.root}")

@@ -1,0 +1,54 @@
+"""The CLI's single error handler: expected errors are one red line and a hint, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from prtrace_core.errors import PrtraceError
+
+__all__ = ["run_guarded"]
+
+
+def _say(line: str, style: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(line, style=style, markup=False)
+
+
+def run_guarded(entry: Callable[[], object]) -> int:
+    """Run the CLI; map PrtraceError to exit 1, Ctrl-C to 130, anything else to 3 with a log."""
+    try:
+        entry()
+    except PrtraceError as exc:
+        _say(f"error: {exc}", "bold red")
+        if exc.hint:
+            _say(f"hint: {exc.hint}", "yellow")
+        return 1
+    except KeyboardInterrupt:
+        _say("interrupted", "red")
+        return 130
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception:
+        log = _crash_log()
+        _say(f"error: prtrace hit an unexpected problem (details in {log})", "bold red")
+        _say("hint: buffered events are safe; please report this with the log", "yellow")
+        return 3
+    return 0
+
+
+def _crash_log() -> Path:
+    from prtrace_daemon.paths import home
+
+    path = home().root / "crash.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(f"--- prtrace {' '.join(sys.argv[1:])}\n")
+            traceback.print_exc(file=fh)
+    except OSError:
+        traceback.print_exc()
+    return path

@@ -1,0 +1,57 @@
+"""`prtrace push`: upload what the buffer holds."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from prtrace_cli.state import open_buffer, open_home, recorder, settings
+
+__all__ = ["push"]
+
+ServerOption = Annotated[
+    str | None, typer.Option("--server", help="Server URL (default: PRTRACE_SERVER, then config.toml).")
+]
+
+
+def push(server: ServerOption = None) -> None:
+    """Upload buffered events to the server; safe to run again at any time (the server dedups)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from prtrace_daemon.errors import ConfigError
+    from prtrace_daemon.push import ServerClient
+    from prtrace_daemon.push import push as push_all
+
+    home = open_home()
+    conf = settings(home, server)
+    if not conf.server:
+        raise ConfigError(
+            "no server to push to", hint="pass --server URL, set PRTRACE_SERVER, or run `prtrace login`"
+        )
+    console = Console(stderr=True, highlight=False)
+    with open_buffer(home) as buffer:
+        recorder(home, buffer).drain()  # spooled commits go out with this push
+        total = buffer.counts()["pending"]
+        with (
+            ServerClient(conf.server, conf.token) as client,
+            Progress(
+                TextColumn("pushing"), BarColumn(), MofNCompleteColumn(), console=console, transient=True,
+                disable=not console.is_terminal,
+            ) as progress,
+        ):
+            task = progress.add_task("push", total=total)
+            report = push_all(home, buffer, client, on_batch=lambda _r, n: progress.advance(task, n))
+        left = buffer.counts()
+    if report.busy:
+        console.print("another push is running; it will send these events")
+        return
+    out = Console(highlight=False)
+    out.print(
+        f"pushed to {conf.server}: {report.accepted} new, {report.duplicate} already there"
+        + (f", [red]{report.rejected} rejected[/]" if report.rejected else "")
+        + f" ({report.batches} batch{'es' * (report.batches != 1)}, {left['pending']} left)"
+    )
+    if report.rejected:
+        out.print("[yellow]rejected events are kept locally with the reason: prtrace show REF --local[/]")

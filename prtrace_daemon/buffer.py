@@ -1,0 +1,442 @@
+"""The local buffer: SQLite under PRTRACE_HOME, the source of truth until the server acknowledges.
+
+Seqs are allocated with `UPDATE … RETURNING` inside `BEGIN IMMEDIATE`, in the transaction that
+stores the event, so any number of processes writing one trace get 1..n with no gap and no
+duplicate. (A deferred transaction that upgrades to a write fails with SQLITE_BUSY in WAL mode
+whatever the busy timeout, hence IMMEDIATE.)
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prtrace_core.canonical import event_id
+from prtrace_core.languages import language_of
+from prtrace_core.timestamps import now_ts
+from prtrace_daemon.errors import BufferCorrupt, BufferUnavailable
+
+__all__ = ["Buffer", "RepoRow", "Snapshot", "TraceRow", "Writer"]
+
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE repos (
+        path TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        registered_at TEXT NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        last_branch TEXT,
+        last_head TEXT
+    );
+    CREATE TABLE traces (
+        trace_id TEXT PRIMARY KEY,
+        repo_path TEXT NOT NULL,
+        repo_name TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        languages TEXT NOT NULL DEFAULT '[]',
+        pr TEXT,
+        envelope_dirty INTEGER NOT NULL DEFAULT 1,
+        UNIQUE (repo_path, branch)
+    );
+    CREATE TABLE events (
+        trace_id TEXT NOT NULL REFERENCES traces (trace_id),
+        seq INTEGER NOT NULL,
+        ts TEXT NOT NULL,
+        type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        actor TEXT,
+        event_id TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'acked', 'rejected')),
+        reason TEXT,
+        PRIMARY KEY (trace_id, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX events_by_state ON events (state, trace_id, seq);
+    CREATE TABLE snapshots (
+        repo_path TEXT NOT NULL,
+        path TEXT NOT NULL,
+        blob_sha TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        racy INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (repo_path, path)
+    ) WITHOUT ROWID;
+    CREATE TABLE spool_done (line_key TEXT PRIMARY KEY, done_at TEXT NOT NULL) WITHOUT ROWID;
+    """,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RepoRow:
+    path: str
+    name: str
+    registered_at: str
+    paused: bool
+    last_branch: str | None
+    last_head: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRow:
+    trace_id: str
+    repo_path: str
+    repo_name: str
+    branch: str
+    created_at: str
+    last_seq: int
+    languages: list[str]
+    pr: dict[str, Any] | None
+    envelope_dirty: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the edit engine last saw of one file."""
+
+    blob_sha: str
+    size: int
+    mtime_ns: int
+    racy: bool
+
+
+def _trace_row(row: sqlite3.Row) -> TraceRow:
+    return TraceRow(
+        trace_id=row["trace_id"],
+        repo_path=row["repo_path"],
+        repo_name=row["repo_name"],
+        branch=row["branch"],
+        created_at=row["created_at"],
+        last_seq=row["last_seq"],
+        languages=json.loads(row["languages"]),
+        pr=json.loads(row["pr"]) if row["pr"] else None,
+        envelope_dirty=bool(row["envelope_dirty"]),
+    )
+
+
+def _repo_row(row: sqlite3.Row) -> RepoRow:
+    return RepoRow(
+        path=row["path"],
+        name=row["name"],
+        registered_at=row["registered_at"],
+        paused=bool(row["paused"]),
+        last_branch=row["last_branch"],
+        last_head=row["last_head"],
+    )
+
+
+@contextmanager
+def _translated(path: Path) -> Iterator[None]:
+    """sqlite3's errors, as the two a user can act on."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        text = str(exc)
+        if isinstance(exc, sqlite3.OperationalError) and "malformed" not in text and "not a database" not in text:
+            raise BufferUnavailable(f"cannot write the buffer {path}: {text}",
+                                    hint="free disk space or check permissions; buffered events are kept") from exc
+        raise BufferCorrupt(
+            f"the buffer {path} is damaged: {text}",
+            hint=f"move it aside (mv {path} {path}.damaged) and run `prtrace start` again; the damaged file is kept",
+        ) from exc
+
+
+class Writer:
+    """The operations of one write transaction. Everything in it commits together or not at all."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def create_trace(self, *, repo_path: str, repo_name: str, branch: str) -> str:
+        """A new trace (uuid4) for the branch; the caller appends its `start` event next."""
+        trace_id = str(uuid.uuid4())
+        self._conn.execute(
+            "INSERT INTO traces (trace_id, repo_path, repo_name, branch, created_at) VALUES (?, ?, ?, ?, ?)",
+            (trace_id, repo_path, repo_name, branch, now_ts()),
+        )
+        return trace_id
+
+    def append(
+        self,
+        trace_id: str,
+        type: str,
+        payload: dict[str, Any],
+        *,
+        ts: str | None = None,
+        actor: dict[str, Any] | None = None,
+    ) -> int:
+        """Store one event under the trace's next seq and return that seq."""
+        (seq,) = self._conn.execute(
+            "UPDATE traces SET last_seq = last_seq + 1 WHERE trace_id = ? RETURNING last_seq", (trace_id,)
+        ).fetchone()
+        event: dict[str, Any] = {"seq": seq, "ts": ts or now_ts(), "type": type, "payload": payload}
+        if actor is not None:
+            event["actor"] = actor
+        self._conn.execute(
+            "INSERT INTO events (trace_id, seq, ts, type, payload, actor, event_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                trace_id,
+                seq,
+                event["ts"],
+                type,
+                json.dumps(payload, ensure_ascii=False),
+                json.dumps(actor) if actor is not None else None,
+                event_id(trace_id, event),
+            ),
+        )
+        if type == "edit" and isinstance(payload.get("file"), str):
+            self._note_language(trace_id, payload["file"])
+        return int(seq)
+
+    def _note_language(self, trace_id: str, path: str) -> None:
+        language = language_of(path)
+        if language is None:
+            return
+        (current,) = self._conn.execute("SELECT languages FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()
+        languages = json.loads(current)
+        if language not in languages:
+            languages.append(language)
+            self._conn.execute(
+                "UPDATE traces SET languages = ?, envelope_dirty = 1 WHERE trace_id = ?",
+                (json.dumps(languages), trace_id),
+            )
+
+    def put_snapshot(self, repo_path: str, path: str, snap: Snapshot) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO snapshots (repo_path, path, blob_sha, size, mtime_ns, racy) VALUES (?, ?, ?, ?, ?, ?)",
+            (repo_path, path, snap.blob_sha, snap.size, snap.mtime_ns, int(snap.racy)),
+        )
+
+    def drop_snapshot(self, repo_path: str, path: str) -> None:
+        self._conn.execute("DELETE FROM snapshots WHERE repo_path = ? AND path = ?", (repo_path, path))
+
+    def replace_snapshots(self, repo_path: str, snaps: dict[str, Snapshot]) -> None:
+        """A fresh baseline for the repo (first start, or a branch switch)."""
+        self._conn.execute("DELETE FROM snapshots WHERE repo_path = ?", (repo_path,))
+        self._conn.executemany(
+            "INSERT INTO snapshots (repo_path, path, blob_sha, size, mtime_ns, racy) VALUES (?, ?, ?, ?, ?, ?)",
+            [(repo_path, p, s.blob_sha, s.size, s.mtime_ns, int(s.racy)) for p, s in snaps.items()],
+        )
+
+    def claim_spool_line(self, key: str) -> bool:
+        """True the first time a spool line is processed; False when it already was."""
+        cur = self._conn.execute(
+            "INSERT OR IGNORE INTO spool_done (line_key, done_at) VALUES (?, ?)", (key, now_ts())
+        )
+        return cur.rowcount == 1
+
+    def set_repo_head(self, repo_path: str, branch: str, head: str | None) -> None:
+        self._conn.execute(
+            "UPDATE repos SET last_branch = ?, last_head = ? WHERE path = ?", (branch, head, repo_path)
+        )
+
+
+class Buffer:
+    """One connection to buffer.db."""
+
+    def __init__(self, path: Path, *, timeout_s: float = 30.0) -> None:
+        self.path = path
+        with _translated(path):
+            self._conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None, check_same_thread=False)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+            self._migrate()
+        with suppress(OSError):
+            path.chmod(0o600)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Buffer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        (version,) = self._conn.execute("PRAGMA user_version").fetchone()
+        if version >= len(_MIGRATIONS):
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            (version,) = self._conn.execute("PRAGMA user_version").fetchone()
+            for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA user_version = {number}")
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def write(self) -> Iterator[Writer]:
+        """A `BEGIN IMMEDIATE` transaction: commits on success, rolls back on any error."""
+        with _translated(self.path):
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Writer(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with _translated(self.path):
+            return self._conn.execute(sql, tuple(params)).fetchall()
+
+    # identity
+
+    def developer_id(self) -> str:
+        """A stable uuid for this user's machine, made on first use."""
+        rows = self._query("SELECT value FROM meta WHERE key = 'developer_id'")
+        if rows:
+            return str(rows[0]["value"])
+        with self.write():
+            self._conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('developer_id', ?)", (str(uuid.uuid4()),)
+            )
+        return str(self._query("SELECT value FROM meta WHERE key = 'developer_id'")[0]["value"])
+
+    # repos
+
+    def register_repo(self, path: str, name: str) -> bool:
+        """Register a repo; False when it already was (its name is refreshed)."""
+        with self.write():
+            cur = self._conn.execute(
+                "INSERT OR IGNORE INTO repos (path, name, registered_at) VALUES (?, ?, ?)", (path, name, now_ts())
+            )
+            if cur.rowcount == 0:
+                self._conn.execute("UPDATE repos SET name = ? WHERE path = ?", (name, path))
+            return cur.rowcount == 1
+
+    def unregister_repo(self, path: str) -> None:
+        """Forget a repo and its snapshot; its traces and events stay (they may await a push)."""
+        with self.write():
+            self._conn.execute("DELETE FROM repos WHERE path = ?", (path,))
+            self._conn.execute("DELETE FROM snapshots WHERE repo_path = ?", (path,))
+
+    def repo(self, path: str) -> RepoRow | None:
+        rows = self._query("SELECT * FROM repos WHERE path = ?", (path,))
+        return _repo_row(rows[0]) if rows else None
+
+    def repos(self) -> list[RepoRow]:
+        return [_repo_row(r) for r in self._query("SELECT * FROM repos ORDER BY path")]
+
+    # traces
+
+    def trace(self, trace_id: str) -> TraceRow | None:
+        rows = self._query("SELECT * FROM traces WHERE trace_id = ?", (trace_id,))
+        return _trace_row(rows[0]) if rows else None
+
+    def trace_for(self, repo_path: str, branch: str) -> TraceRow | None:
+        rows = self._query("SELECT * FROM traces WHERE repo_path = ? AND branch = ?", (repo_path, branch))
+        return _trace_row(rows[0]) if rows else None
+
+    def traces(
+        self, *, repo_path: str | None = None, branch: str | None = None, pr_id: str | None = None
+    ) -> list[TraceRow]:
+        clauses, params = [], []
+        if repo_path is not None:
+            clauses.append("repo_path = ?")
+            params.append(repo_path)
+        if branch is not None:
+            clauses.append("branch = ?")
+            params.append(branch)
+        if pr_id is not None:
+            clauses.append("json_extract(pr, '$.pr_id') = ?")
+            params.append(pr_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return [_trace_row(r) for r in self._query(f"SELECT * FROM traces {where} ORDER BY created_at", params)]
+
+    def set_pr(self, trace_id: str, pr: dict[str, Any]) -> None:
+        with self.write():
+            self._conn.execute(
+                "UPDATE traces SET pr = ?, envelope_dirty = 1 WHERE trace_id = ?", (json.dumps(pr), trace_id)
+            )
+
+    # events
+
+    def events(self, trace_id: str) -> list[dict[str, Any]]:
+        """The trace's events in seq order, as they travel, with event_id and local state."""
+        rows = self._query("SELECT * FROM events WHERE trace_id = ? ORDER BY seq", (trace_id,))
+        return [self._event(row, with_state=True) for row in rows]
+
+    @staticmethod
+    def _event(row: sqlite3.Row, *, with_state: bool = False) -> dict[str, Any]:
+        event: dict[str, Any] = {
+            "seq": row["seq"],
+            "ts": row["ts"],
+            "type": row["type"],
+            "payload": json.loads(row["payload"]),
+        }
+        if row["actor"] is not None:
+            event["actor"] = json.loads(row["actor"])
+        event["event_id"] = row["event_id"]
+        if with_state:
+            event["state"] = row["state"]
+            if row["reason"]:
+                event["reason"] = row["reason"]
+        return event
+
+    def pending_traces(self) -> list[TraceRow]:
+        """Traces with events to push or an envelope the server has not seen."""
+        rows = self._query(
+            "SELECT * FROM traces WHERE envelope_dirty = 1 OR trace_id IN "
+            "(SELECT DISTINCT trace_id FROM events WHERE state = 'pending') ORDER BY created_at"
+        )
+        return [_trace_row(r) for r in rows]
+
+    def pending_events(self, trace_id: str, *, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        rows = self._query(
+            "SELECT * FROM events WHERE state = 'pending' AND trace_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (trace_id, after_seq, limit),
+        )
+        return [self._event(row) for row in rows]
+
+    def settle(
+        self, trace_id: str, *, acked: Iterable[str], rejected: Iterable[tuple[str, str]], envelope_sent: bool
+    ) -> None:
+        """Record the server's answer: acked events leave the queue, rejected ones are set aside."""
+        with self.write():
+            self._conn.executemany(
+                "UPDATE events SET state = 'acked' WHERE trace_id = ? AND event_id = ? AND state = 'pending'",
+                [(trace_id, eid) for eid in acked],
+            )
+            self._conn.executemany(
+                "UPDATE events SET state = 'rejected', reason = ? WHERE trace_id = ? AND event_id = ?",
+                [(reason, trace_id, eid) for eid, reason in rejected],
+            )
+            if envelope_sent:
+                self._conn.execute("UPDATE traces SET envelope_dirty = 0 WHERE trace_id = ?", (trace_id,))
+
+    def counts(self) -> dict[str, int]:
+        """Events by state across all traces."""
+        rows = self._query("SELECT state, COUNT(*) AS n FROM events GROUP BY state")
+        counts = {"pending": 0, "acked": 0, "rejected": 0}
+        counts.update({r["state"]: r["n"] for r in rows})
+        return counts
+
+    def trace_counts(self, trace_id: str) -> dict[str, int]:
+        rows = self._query("SELECT state, COUNT(*) AS n FROM events WHERE trace_id = ? GROUP BY state", (trace_id,))
+        counts = {"pending": 0, "acked": 0, "rejected": 0}
+        counts.update({r["state"]: r["n"] for r in rows})
+        return counts
+
+    # snapshots
+
+    def snapshots(self, repo_path: str) -> dict[str, Snapshot]:
+        rows = self._query(
+            "SELECT path, blob_sha, size, mtime_ns, racy FROM snapshots WHERE repo_path = ?", (repo_path,)
+        )
+        return {r["path"]: Snapshot(r["blob_sha"], r["size"], r["mtime_ns"], bool(r["racy"])) for r in rows}

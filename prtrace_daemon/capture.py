@@ -1,0 +1,243 @@
+"""Recording into the buffer, in order: spool first, then the work tree's edits, then the event.
+
+Every command that records (note, run, a drain, and later the daemon) goes through
+`Recorder.record`, so edits made before an event always get lower seqs than it, and a
+commit drained from the spool is in place before the edits that follow it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prtrace_core.redact import Redactor
+from prtrace_core.timestamps import now_ts
+from prtrace_daemon.blobs import BlobCache
+from prtrace_daemon.buffer import Buffer, RepoRow, Snapshot, Writer
+from prtrace_daemon.diffs import edit_payload, is_binary
+from prtrace_daemon.edits import Change, ScanResult, baseline, dirty_state, scan
+from prtrace_daemon.errors import NotRegistered
+from prtrace_daemon.gitrepo import GitRepo
+from prtrace_daemon.locks import file_lock, repo_lock_path
+from prtrace_daemon.paths import Home
+from prtrace_daemon.spool import SpoolLine, release, take_lines
+
+__all__ = ["Recorded", "Recorder"]
+
+log = logging.getLogger(__name__)
+_NULL_SHA = "0" * 40
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    trace_id: str
+    seq: int | None
+    edits: int
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What one compare of the work tree decided, computed outside the write transaction."""
+
+    trace_id: str | None
+    branch: str
+    head: str | None
+    new_baseline: dict[str, Snapshot] | None = None
+    start_payload: dict[str, Any] | None = None
+    checkout_payload: dict[str, Any] | None = None
+    scanned: ScanResult | None = None
+
+
+class Recorder:
+    """Records events for registered repos into the buffer under PRTRACE_HOME."""
+
+    def __init__(self, home: Home, buffer: Buffer, redactor: Redactor | None = None) -> None:
+        self.home = home
+        self.buffer = buffer
+        self.cache = BlobCache(home.blobs)
+        self.redactor = redactor or Redactor()
+
+    # registration
+
+    def register(self, repo: GitRepo) -> bool:
+        """Register the repo; True when it is new."""
+        new = self.buffer.register_repo(str(repo.root), repo.name())
+        self._write_repos_list()
+        return new
+
+    def unregister(self, repo: GitRepo) -> None:
+        self.buffer.unregister_repo(str(repo.root))
+        self._write_repos_list()
+
+    def _write_repos_list(self) -> None:
+        """Keep `repos` (read by shell hooks, which start no Python) in step with the buffer."""
+        listing = "".join(f"{row.path}\n" for row in self.buffer.repos())
+        tmp = self.home.repos_list.with_suffix(".tmp")
+        tmp.write_text(listing, encoding="utf-8")
+        os.replace(tmp, self.home.repos_list)
+
+    def _registered(self, repo: GitRepo) -> RepoRow:
+        row = self.buffer.repo(str(repo.root))
+        if row is None:
+            raise NotRegistered(f"{repo.root} is not registered with prtrace")
+        return row
+
+    # the one way in
+
+    def record(
+        self, repo: GitRepo, type: str | None = None, payload: dict[str, Any] | None = None, *, ts: str | None = None
+    ) -> Recorded:
+        """Drain the spool, record the work tree's edits, then (when given) the event itself."""
+        self._registered(repo)
+        self.drain()
+        with file_lock(repo_lock_path(self.home.locks, str(repo.root))):
+            plan = self._plan(repo)
+            with self.buffer.write() as tx:
+                trace_id, edits = self._apply(tx, repo, plan)
+                seq = None
+                if type is not None:
+                    seq = tx.append(trace_id, type, self.redactor.value(payload or {}), ts=ts)
+        return Recorded(trace_id, seq, edits)
+
+    def _plan(self, repo: GitRepo) -> _Plan:
+        row = self._registered(repo)
+        head, branch = repo.head()
+        trace = self.buffer.trace_for(str(repo.root), branch)
+        plan = _Plan(trace.trace_id if trace else None, branch, head)
+        switched = row.last_branch is not None and row.last_branch != branch
+        if trace is None or switched:
+            # A new branch, or a switch: the checkout rewrote the tree, and those are not the
+            # developer's edits. Start again from the tree as it is now.
+            plan.new_baseline = baseline(repo, self.cache)
+            if trace is None:
+                plan.start_payload = {
+                    "head_sha": head,
+                    "branch": branch,
+                    "dirty": dirty_state(repo, plan.new_baseline, self.redactor, self.cache),
+                }
+            if switched:
+                plan.checkout_payload = {
+                    "from_branch": row.last_branch,
+                    "to_branch": branch,
+                    "from_sha": row.last_head,
+                    "to_sha": head,
+                }
+        else:
+            plan.scanned = scan(repo, self.buffer.snapshots(str(repo.root)), self.cache, self.redactor)
+        return plan
+
+    def _apply(self, tx: Writer, repo: GitRepo, plan: _Plan) -> tuple[str, int]:
+        root = str(repo.root)
+        trace_id = plan.trace_id
+        if trace_id is None:
+            trace_id = tx.create_trace(repo_path=root, repo_name=repo.name(), branch=plan.branch)
+            assert plan.start_payload is not None
+            tx.append(trace_id, "start", plan.start_payload)
+        if plan.checkout_payload is not None:
+            tx.append(trace_id, "checkout", plan.checkout_payload)
+        if plan.new_baseline is not None:
+            tx.replace_snapshots(root, plan.new_baseline)
+        edits = 0
+        if plan.scanned is not None:
+            for path, snap in plan.scanned.touched.items():
+                tx.put_snapshot(root, path, snap)
+            for change in plan.scanned.changes:
+                tx.append(trace_id, "edit", change.payload)
+                edits += 1
+                if change.renamed_from is not None:
+                    tx.drop_snapshot(root, change.renamed_from)
+                if change.snapshot is None:
+                    tx.drop_snapshot(root, change.path)
+                else:
+                    tx.put_snapshot(root, change.path, change.snapshot)
+        tx.set_repo_head(root, plan.branch, plan.head)
+        return trace_id, edits
+
+    # the spool
+
+    def drain(self) -> int:
+        """Record every finished spool line, oldest first. Returns how many were recorded."""
+        with file_lock(self.home.locks / "spool.lock"):
+            lines, files = take_lines(self.home.spool)
+            done = 0
+            for line in lines:
+                try:
+                    done += self._apply_line(line)
+                except (NotRegistered, subprocess.CalledProcessError, OSError) as exc:
+                    # A repo since unregistered, moved or rewritten: one bad line must not
+                    # block the lines behind it.
+                    log.warning("skipped spool line %s: %s", line.key[:12], exc)
+                    with self.buffer.write() as tx:
+                        tx.claim_spool_line(line.key)
+            release(files)
+            return done
+
+    def _apply_line(self, line: SpoolLine) -> int:
+        repo = GitRepo(Path(line.repo_path))
+        if line.kind != "commit" or not (repo.root / ".git").exists():
+            with self.buffer.write() as tx:
+                tx.claim_spool_line(line.key)
+            return 0
+        self._registered(repo)
+        sha, ref = ((*line.fields, "", ""))[:2]
+        with file_lock(repo_lock_path(self.home.locks, str(repo.root))):
+            plan = self._plan_commit(repo, sha, ref)
+            info = repo.commit_info(sha)
+            with self.buffer.write() as tx:
+                if not tx.claim_spool_line(line.key):
+                    return 0
+                trace_id, _ = self._apply(tx, repo, plan)
+                ts = line.ts if line.ts.endswith("Z") and len(line.ts) == 24 else now_ts()
+                tx.append(trace_id, "commit", {**info, "branch": plan.branch}, ts=ts)
+        return 1
+
+    def _plan_commit(self, repo: GitRepo, sha: str, ref: str) -> _Plan:
+        """Edits that produced the commit, from its own tree: snapshot → committed blob, per file
+        it touches. Work done after the commit is left for the next scan, so it comes after."""
+        row = self._registered(repo)
+        branch = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else f"detached@{sha[:12]}"
+        trace = self.buffer.trace_for(str(repo.root), branch)
+        if trace is None or (row.last_branch is not None and row.last_branch != branch):
+            plan = self._plan(repo)
+            plan.head = sha
+            return plan
+        snaps = self.buffer.snapshots(str(repo.root))
+        result = ScanResult()
+        for change in repo.commit_changes(sha):
+            new_sha = None if change.new_sha == _NULL_SHA else change.new_sha
+            old_path = change.old_path if change.status == "R" else None
+            current = snaps.get(change.path)
+            if current is not None and current.blob_sha == new_sha:
+                continue  # a scan already recorded this state
+            prev = snaps.get(old_path) if old_path else current
+            after = repo.read_blob(new_sha) if new_sha else None
+            if after is not None and is_binary(after):
+                continue
+            before = (self.cache.get(prev.blob_sha) or repo.read_blob(prev.blob_sha)) if prev else None
+            if new_sha is None:
+                if prev is None:
+                    continue
+                op = "delete"
+            elif old_path is not None and prev is not None:
+                op = "rename"
+            else:
+                op = "modify" if prev is not None else "create"
+            payload = edit_payload(
+                change.path,
+                before,
+                after,
+                before_sha=prev.blob_sha if prev else None,
+                after_sha=new_sha,
+                op=op,
+                old_file=old_path if op == "rename" else None,
+            )
+            # size -1 makes the next scan hash the file rather than trust its stat
+            snap = Snapshot(new_sha, -1, -1, True) if new_sha else None
+            result.changes.append(
+                Change(change.path, self.redactor.value(payload), snap, renamed_from=old_path if op == "rename" else None)
+            )
+        return _Plan(trace.trace_id, branch, sha, scanned=result)

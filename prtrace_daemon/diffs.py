@@ -1,0 +1,76 @@
+"""From two versions of a file to an `edit` payload. Pure: bytes in, dict out."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+__all__ = ["DIFF_CAP", "FILE_CAP", "SNIPPET_CAP", "edit_payload", "is_binary"]
+
+FILE_CAP = 1024 * 1024  # a file over this gets an edit with hashes but no diff
+DIFF_CAP = 192 * 1024  # below the server's 256 KiB per event
+SNIPPET_CAP = 2048
+
+
+def is_binary(content: bytes) -> bool:
+    """git's rule: a NUL in the first 8,000 bytes."""
+    return b"\0" in content[:8000]
+
+
+def _lines(content: bytes | None) -> list[str]:
+    if not content:
+        return []
+    # Non-UTF-8 text still diffs; undecodable bytes become U+FFFD (hashes use the raw bytes).
+    return content.decode("utf-8", "replace").splitlines(keepends=True)
+
+
+def _cut(text: str, limit: int) -> tuple[str, bool]:
+    encoded = text.encode("utf-8")
+    if len(encoded) <= limit:
+        return text, False
+    cut = encoded[:limit].decode("utf-8", "ignore")
+    return cut[: cut.rfind("\n") + 1] or cut, True
+
+
+def edit_payload(
+    path: str,
+    before: bytes | None,
+    after: bytes | None,
+    *,
+    before_sha: str | None,
+    after_sha: str | None,
+    op: str,
+    old_file: str | None = None,
+) -> dict[str, Any]:
+    """The `edit` payload for `before` → `after` (None means absent: create or delete)."""
+    payload: dict[str, Any] = {"file": path, "op": op}
+    if old_file is not None:
+        payload["old_file"] = old_file
+    payload["before_sha"] = before_sha
+    payload["after_sha"] = after_sha
+    if max(len(before or b""), len(after or b"")) > FILE_CAP:
+        payload["change_summary"] = "+0/-0"
+        payload["diff_omitted"] = "size"
+        return payload
+    old_name = f"a/{old_file or path}" if before is not None else "/dev/null"
+    new_name = f"b/{path}" if after is not None else "/dev/null"
+    added = removed = 0
+    lines: list[str] = []
+    for line in difflib.unified_diff(_lines(before), _lines(after), old_name, new_name, n=3):
+        if not line.endswith("\n"):
+            line += "\n\\ No newline at end of file\n"
+        lines.append(line)
+        if line.startswith("+") and not line.startswith("+++"):
+            added += 1
+        elif line.startswith("-") and not line.startswith("---"):
+            removed += 1
+    diff = "".join(lines)
+    payload["change_summary"] = f"+{added}/-{removed}"
+    hunk_starts = [i for i, line in enumerate(lines) if line.startswith("@@")]
+    if hunk_starts:
+        end = hunk_starts[1] if len(hunk_starts) > 1 else len(lines)
+        payload["diff_snippet"] = _cut("".join(lines[hunk_starts[0] : end]), SNIPPET_CAP)[0]
+    payload["diff"], truncated = _cut(diff, DIFF_CAP)
+    if truncated:
+        payload["diff_truncated"] = True
+    return payload

@@ -1,0 +1,198 @@
+"""The git facts capture needs, from the `git` command.
+
+Every call sets GIT_OPTIONAL_LOCKS=0 so that capture never takes `.git/index.lock` from
+under the developer's own `git commit`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from prtrace_daemon.errors import NotAGitRepo
+
+__all__ = [
+    "GitRepo",
+    "RawChange",
+    "blob_sha",
+    "find_repo",
+    "repo_name_from_url",
+]
+
+_ENV = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
+# A hook runs with GIT_DIR & co. pointing at the repo that fired it; never let them leak into
+# the git commands prtrace runs for other repos.
+for _var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX"):
+    _ENV.pop(_var, None)
+
+
+def blob_sha(content: bytes) -> str:
+    """git's blob id of the content (what `git hash-object` prints)."""
+    digest = hashlib.sha1(b"blob %d\0" % len(content), usedforsecurity=False)
+    digest.update(content)
+    return digest.hexdigest()
+
+
+def repo_name_from_url(url: str) -> str | None:
+    """`owner/repo` from a remote URL in https, ssh or scp form, any host; None if it has no owner."""
+    url = url.strip().removesuffix("/").removesuffix(".git")
+    match = re.match(r"^[\w.+-]+://(?:[^@/]+@)?[^/]+(?::\d+)?/(?P<path>.+)$", url) or re.match(
+        r"^(?:[^@/]+@)?[^:/]+:(?P<path>.+)$", url
+    )
+    if not match:
+        return None
+    parts = [p for p in match["path"].split("/") if p]
+    if len(parts) < 2:
+        return None
+    return f"{parts[-2]}/{parts[-1]}"
+
+
+@dataclass(frozen=True, slots=True)
+class RawChange:
+    """One line of `git diff-tree --raw`: what a commit did to one path."""
+
+    status: str  # A, M, D, R, C, T
+    path: str
+    old_path: str | None
+    old_sha: str
+    new_sha: str
+
+
+class GitRepo:
+    """A git work tree, addressed by its top-level folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def git(self, *args: str, check: bool = True, input: bytes | None = None) -> bytes:
+        """Run git in the work tree and return stdout."""
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=self.root,
+            env=_ENV,
+            input=input,
+            capture_output=True,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise subprocess.CalledProcessError(proc.returncode, ["git", *args], proc.stdout, proc.stderr)
+        return proc.stdout
+
+    def head(self) -> tuple[str | None, str]:
+        """(HEAD's sha or None before the first commit, the branch name or `detached@<sha>`)."""
+        out = self.git("rev-parse", "HEAD", "--symbolic-full-name", "HEAD", check=False)
+        lines = out.decode().split()
+        sha = lines[0] if lines and re.fullmatch(r"[0-9a-f]{40,64}", lines[0]) else None
+        ref = next((line for line in lines if line.startswith("refs/heads/")), None)
+        if ref is not None:
+            return sha, ref.removeprefix("refs/heads/")
+        if sha is None:
+            # An unborn branch: HEAD names a branch that has no commit yet.
+            branch = self.git("symbolic-ref", "--short", "-q", "HEAD", check=False).decode().strip()
+            return None, branch or "HEAD"
+        return sha, f"detached@{sha[:12]}"
+
+    def name(self) -> str:
+        """`owner/repo` from the origin remote, else the folder's name."""
+        url = self.git("config", "--get", "remote.origin.url", check=False).decode().strip()
+        return (repo_name_from_url(url) if url else None) or self.root.name
+
+    def list_files(self) -> list[str]:
+        """Tracked and untracked-but-not-ignored files, as git sees them."""
+        out = self.git("ls-files", "-co", "--exclude-standard", "-z", "--deduplicate")
+        return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+
+    def index_shas(self) -> dict[str, str]:
+        """Blob ids of the files in the index (stage 0)."""
+        out = self.git("ls-files", "-s", "-z")
+        shas: dict[str, str] = {}
+        for entry in out.decode("utf-8", "surrogateescape").split("\0"):
+            if not entry:
+                continue
+            meta, _, path = entry.partition("\t")
+            _mode, sha, stage = meta.split()
+            if stage == "0":
+                shas[path] = sha
+        return shas
+
+    def dirty_paths(self) -> set[str]:
+        """Paths that differ from the index or are untracked (git's stat cache makes this cheap)."""
+        out = self.git("status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames")
+        paths = set()
+        for entry in out.decode("utf-8", "surrogateescape").split("\0"):
+            if len(entry) > 3:
+                paths.add(entry[3:])
+        return paths
+
+    def diff_head(self, paths: Sequence[str] = ()) -> str:
+        """`git diff HEAD` (or against the empty tree before the first commit)."""
+        base = self.head()[0] or "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+        out = self.git("diff", "--no-color", "--no-ext-diff", base, "--", *paths, check=False)
+        return out.decode("utf-8", "replace")
+
+    def read_blob(self, sha: str) -> bytes | None:
+        """A blob's content from the object database, or None when git does not have it."""
+        proc = subprocess.run(
+            ["git", "cat-file", "blob", sha], cwd=self.root, env=_ENV, capture_output=True, check=False
+        )
+        return proc.stdout if proc.returncode == 0 else None
+
+    def commit_changes(self, sha: str) -> list[RawChange]:
+        """What the commit changed against its first parent (all of it for a root commit)."""
+        out = self.git("diff-tree", "-r", "--raw", "-z", "--root", "-M", "--no-commit-id", sha)
+        fields = out.decode("utf-8", "surrogateescape").split("\0")
+        changes: list[RawChange] = []
+        i = 0
+        while i < len(fields) and fields[i].startswith(":"):
+            _old_mode, _new_mode, old_sha, new_sha, status = fields[i][1:].split()
+            kind = status[0]
+            if kind in "RC":
+                changes.append(RawChange(kind, fields[i + 2], fields[i + 1], old_sha, new_sha))
+                i += 3
+            else:
+                changes.append(RawChange(kind, fields[i + 1], None, old_sha, new_sha))
+                i += 2
+        return changes
+
+    def commit_info(self, sha: str) -> dict[str, object]:
+        """Message, parents and line counts of a commit, as the `commit` payload holds them."""
+        meta = self.git("show", "-s", "--format=%H%x00%P%x00%B", sha).decode("utf-8", "replace")
+        full, parents, message = meta.split("\0", 2)
+        numstat = self.git("diff-tree", "-r", "--numstat", "-z", "--root", "--no-renames", "--no-commit-id", sha)
+        files: list[str] = []
+        insertions = deletions = 0
+        for entry in numstat.decode("utf-8", "replace").split("\0"):
+            if not entry.strip():
+                continue
+            added, removed, path = entry.split("\t", 2)
+            files.append(path)
+            insertions += int(added) if added.isdigit() else 0
+            deletions += int(removed) if removed.isdigit() else 0
+        return {
+            "sha": full,
+            "message": message.strip(),
+            "files_changed": len(files),
+            "files": files,
+            "insertions": insertions,
+            "deletions": deletions,
+            "parents": parents.split(),
+        }
+
+
+def find_repo(start: Path) -> GitRepo:
+    """The work tree that holds `start`; NotAGitRepo when there is none."""
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=start, env=_ENV, capture_output=True, check=False
+        )
+    except FileNotFoundError as exc:
+        raise NotAGitRepo("git is not installed or not on PATH", hint="install git") from exc
+    top = proc.stdout.decode().strip()
+    if proc.returncode != 0 or not top:
+        raise NotAGitRepo(f"not inside a git work tree: {start}")
+    return GitRepo(Path(top))

@@ -1,0 +1,102 @@
+"""Git hooks that record without slowing git: a few lines of `sh` that append one line to the
+spool and exit 0. Enrichment (message, stats, files) happens when the spool is drained.
+
+An existing hook that is not ours is moved aside and still runs after ours; ours is
+recognised by a marker line, and uninstall puts the original back.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+from pathlib import Path
+
+from prtrace_daemon.gitrepo import GitRepo
+
+__all__ = ["HOOKS", "MARKER", "hooks_dir", "install_hooks", "render_hook", "uninstall_hooks"]
+
+MARKER = "# prtrace-managed hook"
+HOOKS = ("post-commit",)
+ORIG_SUFFIX = ".prtrace-orig"
+
+_TEMPLATE = """#!/bin/sh
+{marker} ({name}); `prtrace uninstall` restores what was here.
+# Appends one line to the prtrace spool and never fails or blocks git.
+PRTRACE_HOME={home}
+PRTRACE_SPOOL={spool}
+if [ -d "$PRTRACE_SPOOL" ] && [ -z "$PRTRACE_DISABLE" ]; then
+    info=$(git rev-parse HEAD --symbolic-full-name HEAD 2>/dev/null)
+    sha=${{info%%
+*}}
+    ref=${{info#"$sha"}}
+    ref=${{ref#
+}}
+    ts=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ 2>/dev/null)
+    printf 'v1\\t{kind}\\t%s\\t%s\\t%s\\t%s\\n' "$ts" "$PWD" "$sha" "$ref" \\
+        >> "$PRTRACE_SPOOL/hook.$$.spool" 2>/dev/null
+fi
+orig="$(dirname "$0")/{name}{orig_suffix}"
+if [ -x "$orig" ]; then
+    exec "$orig" "$@"
+fi
+exit 0
+"""
+
+
+def render_hook(name: str, home: Path) -> str:
+    """The hook script, with absolute paths baked in: IDEs run hooks without the user's shell env."""
+    kind = name.removeprefix("post-").removeprefix("pre-")
+    return _TEMPLATE.format(
+        marker=MARKER,
+        name=name,
+        kind=kind,
+        home=shlex.quote(str(home)),
+        spool=shlex.quote(str(home / "spool")),
+        orig_suffix=ORIG_SUFFIX,
+    )
+
+
+def hooks_dir(repo: GitRepo) -> Path:
+    """Where git looks for this repo's hooks (honours core.hooksPath)."""
+    out = repo.git("rev-parse", "--git-path", "hooks").decode().strip()
+    path = Path(out)
+    return path if path.is_absolute() else repo.root / path
+
+
+def _is_ours(path: Path) -> bool:
+    try:
+        return MARKER in path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+def install_hooks(repo: GitRepo, home: Path) -> list[str]:
+    """Install (or refresh) our hooks; returns the names of hooks that were chained."""
+    folder = hooks_dir(repo)
+    folder.mkdir(parents=True, exist_ok=True)
+    chained = []
+    for name in HOOKS:
+        target = folder / name
+        if target.exists() and not _is_ours(target):
+            orig = folder / f"{name}{ORIG_SUFFIX}"
+            if not orig.exists():
+                os.replace(target, orig)
+                chained.append(name)
+        tmp = folder / f".{name}.prtrace-tmp"
+        tmp.write_text(render_hook(name, home), encoding="utf-8")
+        tmp.chmod(tmp.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        os.replace(tmp, target)
+    return chained
+
+
+def uninstall_hooks(repo: GitRepo) -> None:
+    """Remove our hooks and put any original back exactly as it was."""
+    folder = hooks_dir(repo)
+    for name in HOOKS:
+        target = folder / name
+        orig = folder / f"{name}{ORIG_SUFFIX}"
+        if _is_ours(target):
+            target.unlink()
+        if orig.exists() and not target.exists():
+            os.replace(orig, target)
