@@ -117,7 +117,7 @@ class Recorder:
                 plan.start_payload = {
                     "head_sha": head,
                     "branch": branch,
-                    "dirty": dirty_state(repo, plan.new_baseline, self.redactor, self.cache),
+                    "dirty": dirty_state(repo, head, plan.new_baseline, self.redactor, self.cache),
                 }
             if switched:
                 plan.checkout_payload = {
@@ -134,9 +134,8 @@ class Recorder:
         root = str(repo.root)
         trace_id = plan.trace_id
         if trace_id is None:
-            trace_id = tx.create_trace(repo_path=root, repo_name=repo.name(), branch=plan.branch)
             assert plan.start_payload is not None
-            tx.append(trace_id, "start", plan.start_payload)
+            trace_id = self._open_trace(tx, repo, plan.branch, plan.start_payload)
         if plan.checkout_payload is not None:
             tx.append(trace_id, "checkout", plan.checkout_payload)
         if plan.new_baseline is not None:
@@ -145,15 +144,7 @@ class Recorder:
         if plan.scanned is not None:
             for path, snap in plan.scanned.touched.items():
                 tx.put_snapshot(root, path, snap)
-            for change in plan.scanned.changes:
-                tx.append(trace_id, "edit", change.payload)
-                edits += 1
-                if change.renamed_from is not None:
-                    tx.drop_snapshot(root, change.renamed_from)
-                if change.snapshot is None:
-                    tx.drop_snapshot(root, change.path)
-                else:
-                    tx.put_snapshot(root, change.path, change.snapshot)
+            edits = self._write_changes(tx, repo, trace_id, plan.scanned.changes)
         tx.set_repo_head(root, plan.branch, plan.head)
         return trace_id, edits
 
@@ -178,66 +169,133 @@ class Recorder:
 
     def _apply_line(self, line: SpoolLine) -> int:
         repo = GitRepo(Path(line.repo_path))
-        if line.kind != "commit" or not (repo.root / ".git").exists():
+        handler = {"commit": self._commit_line, "checkout": self._checkout_line}.get(line.kind)
+        if handler is None or not (repo.root / ".git").exists():
             with self.buffer.write() as tx:
                 tx.claim_spool_line(line.key)
             return 0
         self._registered(repo)
-        sha, ref = ((*line.fields, "", ""))[:2]
+        ts = line.ts if len(line.ts) == 24 and line.ts.endswith("Z") else now_ts()
         with file_lock(repo_lock_path(self.home.locks, str(repo.root))):
-            plan = self._plan_commit(repo, sha, ref)
-            info = repo.commit_info(sha)
-            with self.buffer.write() as tx:
-                if not tx.claim_spool_line(line.key):
-                    return 0
-                trace_id, _ = self._apply(tx, repo, plan)
-                ts = line.ts if line.ts.endswith("Z") and len(line.ts) == 24 else now_ts()
-                tx.append(trace_id, "commit", {**info, "branch": plan.branch}, ts=ts)
+            return handler(repo, line, ts)
+
+    def _commit_line(self, repo: GitRepo, line: SpoolLine, ts: str) -> int:
+        """Edits that produced the commit, from its own tree (snapshot → committed blob for each
+        file it touches), then the commit. Work done after the commit is left to the next scan,
+        so a late drain never moves later work before the commit."""
+        sha, ref = (*line.fields, "", "")[:2]
+        branch = _branch_of(ref, sha)
+        info = repo.commit_info(sha)
+        parents = info["parents"]
+        parent = parents[0] if isinstance(parents, list) and parents else None
+        snaps = self.buffer.snapshots(str(repo.root))
+        changes = [
+            self._edit_towards(repo, snaps, path=c.path, new_sha=c.new_sha, old_path=c.old_path if c.status == "R" else None)
+            for c in repo.commit_changes(sha)
+        ]
+        trace = self.buffer.trace_for(str(repo.root), branch)
+        start = None
+        if trace is None:  # a branch capture has not seen yet (made before the hooks were in)
+            start = {"head_sha": parent, "branch": branch, "dirty": []}
+        with self.buffer.write() as tx:
+            if not tx.claim_spool_line(line.key):
+                return 0
+            trace_id = trace.trace_id if trace else self._open_trace(tx, repo, branch, start or {})
+            self._write_changes(tx, repo, trace_id, [c for c in changes if c is not None], ts=ts)
+            tx.append(trace_id, "commit", {**info, "branch": branch}, ts=ts)
+            tx.set_repo_head(str(repo.root), branch, sha)
         return 1
 
-    def _plan_commit(self, repo: GitRepo, sha: str, ref: str) -> _Plan:
-        """Edits that produced the commit, from its own tree: snapshot → committed blob, per file
-        it touches. Work done after the commit is left for the next scan, so it comes after."""
+    def _checkout_line(self, repo: GitRepo, line: SpoolLine, ts: str) -> int:
+        """A branch switch: the files the checkout rewrote move in the snapshot without being
+        recorded as the developer's edits, and the stream moves to the new branch's trace."""
+        new_sha, ref, old_sha, flag = (*line.fields, "", "", "", "")[:4]
         row = self._registered(repo)
-        branch = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else f"detached@{sha[:12]}"
-        trace = self.buffer.trace_for(str(repo.root), branch)
-        if trace is None or (row.last_branch is not None and row.last_branch != branch):
-            plan = self._plan(repo)
-            plan.head = sha
-            return plan
+        if flag != "1" or not new_sha:  # a file checkout is an edit: the next scan records it
+            with self.buffer.write() as tx:
+                tx.claim_spool_line(line.key)
+            return 0
+        branch = _branch_of(ref, new_sha)
         snaps = self.buffer.snapshots(str(repo.root))
-        result = ScanResult()
-        for change in repo.commit_changes(sha):
-            new_sha = None if change.new_sha == _NULL_SHA else change.new_sha
-            old_path = change.old_path if change.status == "R" else None
-            current = snaps.get(change.path)
-            if current is not None and current.blob_sha == new_sha:
-                continue  # a scan already recorded this state
-            prev = snaps.get(old_path) if old_path else current
-            after = repo.read_blob(new_sha) if new_sha else None
-            if after is not None and is_binary(after):
-                continue
-            before = (self.cache.get(prev.blob_sha) or repo.read_blob(prev.blob_sha)) if prev else None
-            if new_sha is None:
-                if prev is None:
-                    continue
-                op = "delete"
-            elif old_path is not None and prev is not None:
-                op = "rename"
+        moved: dict[str, Snapshot | None] = {}
+        if old_sha and old_sha != _NULL_SHA and old_sha != new_sha:
+            for change in repo.tree_changes(old_sha, new_sha):
+                moved[change.path] = None if change.new_sha == _NULL_SHA else Snapshot(change.new_sha, -1, -1, True)
+        after = {**snaps, **{p: s for p, s in moved.items() if s is not None}}
+        for path, snap in moved.items():
+            if snap is None:
+                after.pop(path, None)
+        trace = self.buffer.trace_for(str(repo.root), branch)
+        start = None
+        if trace is None:
+            start = {"head_sha": new_sha, "branch": branch, "dirty": dirty_state(repo, new_sha, after, self.redactor, self.cache)}
+        checkout = {"from_branch": row.last_branch, "to_branch": branch, "from_sha": old_sha or None, "to_sha": new_sha}
+        with self.buffer.write() as tx:
+            if not tx.claim_spool_line(line.key):
+                return 0
+            if branch == row.last_branch and trace is not None and old_sha == new_sha:
+                return 0  # `git checkout main` while on main
+            trace_id = trace.trace_id if trace else self._open_trace(tx, repo, branch, start or {})
+            tx.append(trace_id, "checkout", checkout, ts=ts)
+            for path, snap in moved.items():
+                if snap is None:
+                    tx.drop_snapshot(str(repo.root), path)
+                else:
+                    tx.put_snapshot(str(repo.root), path, snap)
+            tx.set_repo_head(str(repo.root), branch, new_sha)
+        return 1
+
+    def _open_trace(self, tx: Writer, repo: GitRepo, branch: str, start: dict[str, Any]) -> str:
+        trace_id = tx.create_trace(repo_path=str(repo.root), repo_name=repo.name(), branch=branch)
+        tx.append(trace_id, "start", start)
+        return trace_id
+
+    def _write_changes(self, tx: Writer, repo: GitRepo, trace_id: str, changes: list[Change], *, ts: str | None = None) -> int:
+        root = str(repo.root)
+        for change in changes:
+            tx.append(trace_id, "edit", change.payload, ts=ts)
+            if change.renamed_from is not None:
+                tx.drop_snapshot(root, change.renamed_from)
+            if change.snapshot is None:
+                tx.drop_snapshot(root, change.path)
             else:
-                op = "modify" if prev is not None else "create"
-            payload = edit_payload(
-                change.path,
-                before,
-                after,
-                before_sha=prev.blob_sha if prev else None,
-                after_sha=new_sha,
-                op=op,
-                old_file=old_path if op == "rename" else None,
-            )
-            # size -1 makes the next scan hash the file rather than trust its stat
-            snap = Snapshot(new_sha, -1, -1, True) if new_sha else None
-            result.changes.append(
-                Change(change.path, self.redactor.value(payload), snap, renamed_from=old_path if op == "rename" else None)
-            )
-        return _Plan(trace.trace_id, branch, sha, scanned=result)
+                tx.put_snapshot(root, change.path, change.snapshot)
+        return len(changes)
+
+    def _edit_towards(
+        self, repo: GitRepo, snaps: dict[str, Snapshot], *, path: str, new_sha: str, old_path: str | None
+    ) -> Change | None:
+        """The edit that takes the snapshot of `path` to blob `new_sha` (None: nothing to record)."""
+        target = None if new_sha == _NULL_SHA else new_sha
+        current = snaps.get(path)
+        if current is not None and current.blob_sha == target:
+            return None  # a scan already recorded this state
+        prev = snaps.get(old_path) if old_path else current
+        after = repo.read_blob(target) if target else None
+        if after is not None and is_binary(after):
+            return None
+        if target is None and prev is None:
+            return None
+        before = (self.cache.get(prev.blob_sha) or repo.read_blob(prev.blob_sha)) if prev else None
+        if target is None:
+            op = "delete"
+        elif old_path is not None and prev is not None:
+            op = "rename"
+        else:
+            op = "modify" if prev is not None else "create"
+        payload = edit_payload(
+            path,
+            before,
+            after,
+            before_sha=prev.blob_sha if prev else None,
+            after_sha=target,
+            op=op,
+            old_file=old_path if op == "rename" else None,
+        )
+        # size -1: the next scan hashes the file rather than trusting its stat
+        snap = Snapshot(target, -1, -1, True) if target else None
+        return Change(path, self.redactor.value(payload), snap, renamed_from=old_path if op == "rename" else None)
+
+
+def _branch_of(ref: str, sha: str) -> str:
+    return ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else f"detached@{sha[:12]}"

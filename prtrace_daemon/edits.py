@@ -44,12 +44,12 @@ class ScanResult:
     touched: dict[str, Snapshot] = field(default_factory=dict)
 
 
-def _ignore_spec(root: Path) -> pathspec.PathSpec | None:
+def _ignore_spec(root: Path) -> pathspec.GitIgnoreSpec | None:
     try:
         lines = (root / ".prtraceignore").read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
-    return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+    return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
 def tracked_paths(repo: GitRepo) -> list[str]:
@@ -106,9 +106,10 @@ def baseline(repo: GitRepo, cache: BlobCache) -> dict[str, Snapshot]:
     return snaps
 
 
-def dirty_state(repo: GitRepo, snaps: dict[str, Snapshot], redactor: Redactor, cache: BlobCache) -> list[dict[str, Any]]:
-    """What differs from HEAD when capture begins, with diffs, for the `start` event."""
-    head_sha, _ = repo.head()
+def dirty_state(
+    repo: GitRepo, head_sha: str | None, snaps: dict[str, Snapshot], redactor: Redactor, cache: BlobCache
+) -> list[dict[str, Any]]:
+    """What differs from `head_sha` when a trace begins, with diffs, for its `start` event."""
     head_tree: dict[str, str] = {}
     if head_sha:
         out = repo.git("ls-tree", "-r", "-z", head_sha)
@@ -150,9 +151,7 @@ def scan(repo: GitRepo, snaps: dict[str, Snapshot], cache: BlobCache, redactor: 
     created: dict[str, tuple[str, bytes, Snapshot]] = {}
     deleted: dict[str, Snapshot] = {}
     modified: list[tuple[str, bytes, Snapshot]] = []
-    paths = tracked_paths(repo)
-    present = set(paths)
-    for path in paths:
+    for path in tracked_paths(repo):
         old = snaps.get(path)
         full = repo.root / path
         try:
@@ -179,7 +178,8 @@ def scan(repo: GitRepo, snaps: dict[str, Snapshot], cache: BlobCache, redactor: 
         else:
             modified.append((path, content, snap))
     for path, old in snaps.items():
-        if path not in present and not (repo.root / path).is_file():
+        # git still lists a deleted tracked file until it is staged, so look at the disk
+        if not (repo.root / path).is_file():
             deleted[path] = old
 
     def before_of(snap: Snapshot) -> bytes | None:

@@ -144,7 +144,14 @@ class GitRepo:
 
     def commit_changes(self, sha: str) -> list[RawChange]:
         """What the commit changed against its first parent (all of it for a root commit)."""
-        out = self.git("diff-tree", "-r", "--raw", "-z", "--root", "-M", "--no-commit-id", sha)
+        return self._raw_changes("-M", "--root", sha)
+
+    def tree_changes(self, old: str, new: str) -> list[RawChange]:
+        """What differs between two commits' trees (a checkout from `old` to `new`)."""
+        return self._raw_changes("--no-renames", old, new)
+
+    def _raw_changes(self, *args: str) -> list[RawChange]:
+        out = self.git("diff-tree", "-r", "--raw", "-z", "--no-commit-id", *args)
         fields = out.decode("utf-8", "surrogateescape").split("\0")
         changes: list[RawChange] = []
         i = 0

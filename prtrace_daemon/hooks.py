@@ -17,7 +17,7 @@ from prtrace_daemon.gitrepo import GitRepo
 __all__ = ["HOOKS", "MARKER", "hooks_dir", "install_hooks", "render_hook", "uninstall_hooks"]
 
 MARKER = "# prtrace-managed hook"
-HOOKS = ("post-commit",)
+HOOKS = ("post-commit", "post-checkout")
 ORIG_SUFFIX = ".prtrace-orig"
 
 _TEMPLATE = """#!/bin/sh
@@ -33,7 +33,7 @@ if [ -d "$PRTRACE_SPOOL" ] && [ -z "$PRTRACE_DISABLE" ]; then
     ref=${{ref#
 }}
     ts=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ 2>/dev/null)
-    printf 'v1\\t{kind}\\t%s\\t%s\\t%s\\t%s\\n' "$ts" "$PWD" "$sha" "$ref" \\
+    printf 'v1\\t{kind}\\t%s\\t%s\\t%s\\t%s{extra_format}\\n' "$ts" "$PWD" "$sha" "$ref"{extra_args} \\
         >> "$PRTRACE_SPOOL/hook.$$.spool" 2>/dev/null
 fi
 orig="$(dirname "$0")/{name}{orig_suffix}"
@@ -47,7 +47,11 @@ exit 0
 def render_hook(name: str, home: Path) -> str:
     """The hook script, with absolute paths baked in: IDEs run hooks without the user's shell env."""
     kind = name.removeprefix("post-").removeprefix("pre-")
+    # post-checkout gets (previous HEAD, new HEAD, 1 for a branch checkout) as arguments
+    extra_format, extra_args = ("\\t%s\\t%s", ' "$1" "$3"') if name == "post-checkout" else ("", "")
     return _TEMPLATE.format(
+        extra_format=extra_format,
+        extra_args=extra_args,
         marker=MARKER,
         name=name,
         kind=kind,

@@ -78,7 +78,7 @@ def _parse_pytest(text: str) -> TestSummary:
             counts = dict((word, int(n)) for n, word in _PYTEST_COUNT.findall(match["body"]))
             summary.passed = counts.get("passed", 0)
             summary.failed = counts.get("failed", 0)
-            summary.skipped = counts.get("skipped", 0) + counts.get("deselected", 0) * 0
+            summary.skipped = counts.get("skipped", 0)
             summary.errors = counts.get("error", 0) + counts.get("errors", 0)
             summary.found = True
     return summary
@@ -95,7 +95,11 @@ def _parse_unittest(text: str) -> TestSummary:
     for line in text.splitlines():
         line = line.strip()
         if match := _UNITTEST_FAIL.match(line):
-            summary.failed_tests.append(f"{match.group(2)}.{match.group(1)}")
+            name, where = match.groups()
+            # Python 3.11+ prints the full id in the parentheses; older ones only the class
+            full = where if where.endswith(f".{name}") else f"{where}.{name}"
+            if full not in summary.failed_tests:
+                summary.failed_tests.append(full)
         if match := _UNITTEST_RAN.match(line):
             ran = int(match.group(1))
         if ran is not None and (match := _UNITTEST_RESULT.match(line)):
