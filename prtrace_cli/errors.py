@@ -21,7 +21,7 @@ def _say(line: str, style: str) -> None:
 def run_guarded(entry: Callable[[], object]) -> int:
     """Run the CLI; map PrtraceError to exit 1, Ctrl-C to 130, anything else to 3 with a log."""
     try:
-        entry()
+        result = entry()
     except PrtraceError as exc:
         _say(f"error: {exc}", "bold red")
         if exc.hint:
@@ -37,7 +37,7 @@ def run_guarded(entry: Callable[[], object]) -> int:
         _say(f"error: prtrace hit an unexpected problem (details in {log})", "bold red")
         _say("hint: buffered events are safe; please report this with the log", "yellow")
         return 3
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 def _crash_log() -> Path:

@@ -32,7 +32,9 @@ app.command()(capture.uninstall)
 
 def main() -> None:
     """Console-script entry point."""
-    sys.exit(run_guarded(lambda: app(standalone_mode=False)))
+    # Standalone mode: click prints usage errors itself (exit 2) and exits with a command's
+    # own code; prtrace's errors pass through it to the one handler.
+    sys.exit(run_guarded(app))
 
 
 if __name__ == "__main__":

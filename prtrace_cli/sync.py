@@ -15,6 +15,17 @@ ServerOption = Annotated[
 ]
 
 
+def _attempts() -> int:
+    import os
+
+    from prtrace_daemon.errors import ConfigError
+
+    raw = os.environ.get("PRTRACE_PUSH_ATTEMPTS", "6")
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"PRTRACE_PUSH_ATTEMPTS must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
+
+
 def push(server: ServerOption = None) -> None:
     """Upload buffered events to the server; safe to run again at any time (the server dedups)."""
     from rich.console import Console
@@ -35,7 +46,7 @@ def push(server: ServerOption = None) -> None:
         recorder(home, buffer).drain()  # spooled commits go out with this push
         total = buffer.counts()["pending"]
         with (
-            ServerClient(conf.server, conf.token) as client,
+            ServerClient(conf.server, conf.token, attempts=_attempts()) as client,
             Progress(
                 TextColumn("pushing"), BarColumn(), MofNCompleteColumn(), console=console, transient=True,
                 disable=not console.is_terminal,

@@ -23,6 +23,10 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.setenv("PRTRACE_HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    def refuse(*_args: object, **_kwargs: object) -> str:
+        raise AssertionError("a test reached for the real user data dir; set PRTRACE_HOME")
+
+    monkeypatch.setattr("platformdirs.user_data_dir", refuse)
     for var in ("PRTRACE_SERVER", "PRTRACE_TOKEN", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
         monkeypatch.delenv(var, raising=False)
     return home

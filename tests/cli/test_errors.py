@@ -1,0 +1,62 @@
+"""Errors a user meets: one clear line, a non-zero exit, never a traceback, nothing lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import run_prtrace
+
+
+def _one_clear_error(result, text: str) -> None:  # type: ignore[no-untyped-def]
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    assert result.stderr.startswith("error: ") and text in result.stderr
+
+
+def test_outside_a_git_repo(tmp_path: Path) -> None:
+    _one_clear_error(run_prtrace("note", "hi", cwd=tmp_path), "not inside a git work tree")
+
+
+def test_unregistered_repo(repo: Path) -> None:
+    _one_clear_error(run_prtrace("note", "hi", cwd=repo), "not registered")
+    assert "prtrace start" in run_prtrace("note", "hi", cwd=repo).stderr
+
+
+def test_unknown_ref(repo: Path) -> None:
+    run_prtrace("start", cwd=repo, check=True)
+    _one_clear_error(run_prtrace("show", "no-such-branch", "--local", cwd=repo), "no trace matches")
+    _one_clear_error(run_prtrace("show", "PR-999", "--local", cwd=repo), "no trace matches")
+
+
+def test_corrupt_buffer_is_reported_and_kept(repo: Path, prtrace_home: Path) -> None:
+    (prtrace_home / "buffer.db").write_bytes(b"garbage" * 1000)
+    _one_clear_error(run_prtrace("status", cwd=repo), "damaged")
+    assert (prtrace_home / "buffer.db").read_bytes().startswith(b"garbage")
+
+
+def test_push_without_a_server(repo: Path) -> None:
+    run_prtrace("start", cwd=repo, check=True)
+    _one_clear_error(run_prtrace("push", cwd=repo), "no server")
+
+
+def test_run_returns_the_commands_exit_code_and_records_it(repo: Path) -> None:
+    run_prtrace("start", cwd=repo, check=True)
+    result = run_prtrace("run", "--", "sh", "-c", "echo out; echo err >&2; exit 7", cwd=repo)
+    assert result.returncode == 7 and "out" in result.stdout and "err" in result.stdout
+    shown = run_prtrace("show", "main", "--local", "--json", cwd=repo, check=True).stdout
+    import json
+
+    command = json.loads(shown)["events"][-1]["payload"]
+    assert command["exit_code"] == 7 and "out" in command["stdout_sample"] and command["command"].startswith("sh -c")
+
+
+def test_run_of_a_missing_command(repo: Path) -> None:
+    run_prtrace("start", cwd=repo, check=True)
+    _one_clear_error(run_prtrace("run", "--", "no-such-command-xyz", cwd=repo), "command not found")
+
+
+def test_every_command_has_help_text() -> None:
+    from prtrace_cli.main import app
+
+    for command in app.registered_commands:
+        assert command.callback is not None and (command.callback.__doc__ or "").strip(), command.name
