@@ -1,0 +1,260 @@
+"""The FastAPI app: thin routes over ingest and reads, one map from errors to status codes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from prtrace_core import __version__
+
+from .auth import Principal, authenticate
+from .blobs import BlobStore
+from .bodies import parse_json, read_body
+from .errors import (
+    BadArgument,
+    BadBody,
+    BadQuery,
+    BodyTooLarge,
+    Forbidden,
+    InvalidBatch,
+    NotFound,
+    SeqModeChanged,
+    ServerError,
+    StoreCorrupt,
+    StoreUnavailable,
+    Unauthorized,
+    UnsupportedEncoding,
+)
+from .index import IndexStore
+from .ingest import ingest_batch
+from .reads import list_traces, pr_traces, trace_document, trace_events
+from .settings import ServerSettings
+from .stores import open_blobs, open_index
+
+__all__ = ["STATUS_CODES", "JSONBody", "Services", "create_app"]
+
+log = logging.getLogger("prtrace.server")
+
+# The one place errors become status codes; the first matching class wins.
+STATUS_CODES: tuple[tuple[type[ServerError], int], ...] = (
+    (BadBody, 400),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (BodyTooLarge, 413),
+    (UnsupportedEncoding, 415),
+    (InvalidBatch, 422),
+    (BadQuery, 422),
+    (BadArgument, 422),
+    (StoreUnavailable, 503),
+    (SeqModeChanged, 503),
+    (StoreCorrupt, 500),
+)
+_RETRY_AFTER_S = "1"
+
+
+class JSONBody(JSONResponse):
+    """JSON rendered by orjson: fast on large traces, and no recursion in the encoder."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What every request works with."""
+
+    settings: ServerSettings
+    index: IndexStore
+    blobs: BlobStore
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+
+
+def _principal(
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(description="Bearer TOKEN")] = None,
+) -> Principal:
+    return authenticate(authorization, required=services.settings.auth == "required", index=services.index)
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+TraceIdPath = Annotated[str, Path(description="the trace's UUID")]
+
+
+def create_app(
+    settings: ServerSettings,
+    *,
+    index: IndexStore | None = None,
+    blobs: BlobStore | None = None,
+) -> FastAPI:
+    """The app over the stores the settings name (opened and migrated now, closed at shutdown)."""
+    index = index if index is not None else open_index(settings.index_url)
+    blobs = blobs if blobs is not None else open_blobs(settings.blob_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            index.close()
+            blobs.close()
+
+    app = FastAPI(
+        title="prtrace",
+        version=__version__,
+        summary="Traces of how pull requests were made: ingest batches, read whole traces.",
+        lifespan=lifespan,
+        default_response_class=JSONBody,
+    )
+    app.state.services = Services(settings=settings, index=index, blobs=blobs)
+    _install_error_handlers(app)
+    _add_routes(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def server_error(_: Request, exc: Exception) -> JSONBody:
+        status = next((code for cls, code in STATUS_CODES if isinstance(exc, cls)), 500)
+        headers = {}
+        if status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        if status == 503:
+            headers["Retry-After"] = _RETRY_AFTER_S
+        if status >= 500:
+            log.error("%s: %s", type(exc).__name__, exc)
+        return JSONBody({"detail": str(exc)}, status_code=status, headers=headers)
+
+    async def bad_parameter(_: Request, exc: Exception) -> JSONBody:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(part) for part in first["loc"][1:]) or "request"
+        return JSONBody({"detail": f"{where}: {first['msg']}"}, status_code=422)
+
+    async def unexpected(_: Request, exc: Exception) -> JSONBody:
+        log.exception("unexpected error", exc_info=exc)
+        return JSONBody({"detail": "internal server error"}, status_code=500)
+
+    app.add_exception_handler(ServerError, server_error)
+    app.add_exception_handler(RequestValidationError, bad_parameter)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def _add_routes(app: FastAPI) -> None:
+    async def post_batch(request: Request, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
+        body = parse_json(await read_body(request))
+        answer = await run_in_threadpool(
+            ingest_batch, body, principal=principal, index=services.index, blobs=services.blobs
+        )
+        return JSONBody(answer)
+
+    description = (
+        "A trace envelope (`trace_id`, `repo`, `pr`, `developer`) plus up to 1,000 `events`, "
+        "JSON, optionally `Content-Encoding: gzip`, at most 8 MiB after gzip is undone. "
+        "Answers 200 with `accepted_event_ids`, `duplicate_event_ids` and `rejected` "
+        "(`index`, `code`, `error`), also when some events are rejected."
+    )
+    for path, name in (("/v1/batches", "post_batch"), ("/ingest", "ingest")):
+        app.add_api_route(
+            path,
+            post_batch,
+            methods=["POST"],
+            name=name,
+            summary="Ingest a batch of events",
+            description=description,
+            include_in_schema=path == "/v1/batches",
+        )
+
+    @app.get("/v1/traces", summary="List traces, newest first")
+    def get_traces(
+        services: ServicesDep,
+        principal: PrincipalDep,
+        repo: Annotated[str | None, Query(description="owner/repo")] = None,
+        branch: str | None = None,
+        pr: Annotated[str | None, Query(description="owner/repo#N, or N (with repo)")] = None,
+        developer: Annotated[str | None, Query(description="the developer's user_id")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    ) -> JSONBody:
+        return JSONBody(
+            list_traces(
+                services.index,
+                principal,
+                repo=repo,
+                branch=branch,
+                pr=pr,
+                developer=developer,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+
+    @app.get("/v1/traces/{trace_id}", summary="A whole trace")
+    def get_trace(trace_id: TraceIdPath, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
+        return JSONBody(trace_document(services.index, services.blobs, trace_id, principal))
+
+    @app.get("/v1/traces/{trace_id}/events", summary="A page of a trace's events")
+    def get_trace_events(
+        trace_id: TraceIdPath,
+        services: ServicesDep,
+        principal: PrincipalDep,
+        type: Annotated[str | None, Query(description="only events of this type")] = None,
+        after_seq: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> JSONBody:
+        return JSONBody(
+            trace_events(
+                services.index,
+                services.blobs,
+                trace_id,
+                principal,
+                type=type,
+                after_seq=after_seq,
+                limit=limit,
+            )
+        )
+
+    @app.get("/v1/prs/{owner}/{repo}/{number}", summary="The traces linked to a pull request")
+    def get_pr(
+        owner: str,
+        repo: str,
+        number: Annotated[int, Path(ge=1, le=2**63 - 1)],
+        services: ServicesDep,
+        principal: PrincipalDep,
+    ) -> JSONBody:
+        return JSONBody(pr_traces(services.index, principal, owner, repo, number))
+
+    @app.get("/healthz", summary="The process is up")
+    def healthz() -> JSONBody:
+        return JSONBody({"status": "ok"})
+
+    @app.get("/readyz", summary="Both stores answer")
+    def readyz(services: ServicesDep) -> JSONBody:
+        checks: dict[str, str] = {}
+        for name, store in (("index", services.index), ("objects", services.blobs)):
+            try:
+                store.ping()
+                checks[name] = "ok"
+            except StoreUnavailable as exc:
+                checks[name] = str(exc)
+        ready = all(value == "ok" for value in checks.values())
+        return JSONBody(
+            {"status": "ready" if ready else "unavailable", **checks},
+            status_code=200 if ready else 503,
+            headers={} if ready else {"Retry-After": _RETRY_AFTER_S},
+        )

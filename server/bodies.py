@@ -1,0 +1,125 @@
+"""Request bodies: read as a stream with a running cap that applies after gzip is undone, then
+parsed as JSON without recursion limits turning into server errors."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+import orjson
+from starlette.requests import ClientDisconnect, Request
+
+from .errors import BadBody, BodyTooLarge, UnsupportedEncoding
+
+__all__ = ["DRAIN_LIMIT_BYTES", "MAX_BODY_BYTES", "parse_json", "read_body"]
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+# Before answering 413 the rest of an upload is read and dropped, up to this much, so the
+# client reads the answer instead of a connection reset.
+DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
+
+_GZIP = ("gzip", "x-gzip")
+_IDENTITY = ("", "identity")
+
+
+class _Gunzip:
+    """gzip undone incrementally, never producing more than `limit` bytes in all."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._produced = 0
+        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> bytes:
+        pieces = []
+        while data:
+            if self._inflate.eof:  # another gzip member follows the first
+                self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            room = self._limit - self._produced
+            try:
+                piece = self._inflate.decompress(data, room + 1)
+            except zlib.error as exc:
+                raise BadBody(f"body is not valid gzip: {exc}") from None
+            self._produced += len(piece)
+            if self._produced > self._limit:
+                raise _too_large(self._limit)
+            pieces.append(piece)
+            # Output under max_length means all input was taken, except what follows a member.
+            data = self._inflate.unused_data if self._inflate.eof else b""
+        return b"".join(pieces)
+
+    def finish(self) -> None:
+        if not self._inflate.eof:
+            raise BadBody("body is not valid gzip: the compressed data ends early")
+
+
+def _too_large(limit: int) -> BodyTooLarge:
+    return BodyTooLarge(f"body is over the {limit // (1024 * 1024)} MiB limit (measured after gzip is undone)")
+
+
+async def read_body(
+    request: Request, *, limit: int = MAX_BODY_BYTES, drain_limit: int = DRAIN_LIMIT_BYTES
+) -> bytes:
+    """The body, gzip undone, at most `limit` bytes; BodyTooLarge, BadBody or
+    UnsupportedEncoding otherwise — raised only after the rest of the upload is drained."""
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    failure: Exception | None = None
+    if encoding not in _GZIP + _IDENTITY:
+        failure = UnsupportedEncoding(
+            f"Content-Encoding {encoding!r} is not supported; send gzip or no encoding"
+        )
+    declared = request.headers.get("content-length", "")
+    if failure is None and declared.isdigit() and int(declared) > limit:
+        failure = _too_large(limit)
+    gunzip = _Gunzip(limit) if encoding in _GZIP else None
+
+    parts: list[bytes] = []
+    received = produced = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if failure is not None:
+                if received > drain_limit:
+                    break
+                continue
+            try:
+                if received > limit:
+                    raise _too_large(limit)
+                piece = gunzip.feed(chunk) if gunzip is not None else chunk
+                produced += len(piece)
+                if produced > limit:
+                    raise _too_large(limit)
+                parts.append(piece)
+            except (BodyTooLarge, BadBody) as exc:
+                failure = exc
+                parts.clear()
+    except ClientDisconnect:
+        raise BadBody("the client closed the connection before the body was complete") from None
+    if failure is not None:
+        raise failure
+    if gunzip is not None:
+        gunzip.finish()
+    return b"".join(parts)
+
+
+def parse_json(body: bytes) -> Any:
+    """The decoded JSON value; BadBody with the parser's reason otherwise."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        reason = str(exc)
+    if "surrogate" in reason:
+        # orjson refuses a lone surrogate escape outright; the stdlib parser keeps it, so the
+        # event holding it is rejected on its own (`schema`) and the rest of the batch is kept.
+        try:
+            return json.loads(body.decode("utf-8"), parse_constant=_no_constant)
+        except (ValueError, RecursionError):
+            pass
+    if not body.strip():
+        reason = "the body is empty"
+    raise BadBody(f"body is not valid JSON: {reason}")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

@@ -1,0 +1,147 @@
+"""The `prtrace-server` command: serve the API, manage tokens."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, NoReturn
+
+import typer
+
+from prtrace_core.errors import PrtraceError
+
+from .index import IndexStore, Role
+from .settings import check_bind_host, load_settings
+from .stores import open_index
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="prtrace-server",
+    help="The prtrace server: ingests trace batches and serves whole traces. "
+    "Configured by PRTRACE_DATA_DIR, PRTRACE_DATABASE_URL, PRTRACE_STORAGE_URL and PRTRACE_AUTH.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+token_app = typer.Typer(
+    help="Create, list and revoke API tokens (stored in the index as hashes).",
+    no_args_is_help=True,
+)
+app.add_typer(token_app, name="token")
+
+
+def _fail(exc: PrtraceError) -> NoReturn:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    if exc.hint:
+        typer.echo(f"hint: {exc.hint}", err=True)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def _expected_errors() -> Iterator[None]:
+    try:
+        yield
+    except PrtraceError as exc:
+        _fail(exc)
+
+
+@contextmanager
+def _index() -> Iterator[IndexStore]:
+    with _expected_errors():
+        index = open_index(load_settings().index_url)
+        try:
+            yield index
+        finally:
+            index.close()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind; PRTRACE_AUTH=off needs a loopback one.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    no_worker: Annotated[
+        bool,
+        typer.Option(
+            "--no-worker",
+            help="Do not run the compaction worker in this process. This version has no "
+            "compaction worker yet, so the flag is accepted and changes nothing.",
+        ),
+    ] = False,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) until interrupted."""
+    import uvicorn
+
+    from .app import create_app
+
+    with _expected_errors():
+        settings = load_settings()
+        check_bind_host(settings, host)
+        application = create_app(settings)
+    typer.echo(f"prtrace-server: index {_safe(settings.index_url)}, objects {_safe(settings.blob_url)}, "
+               f"auth {settings.auth}", err=True)
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option("--user", help="Who the token acts as; their traces are theirs.")],
+    role: Annotated[
+        Role, typer.Option(help="writer: write and read own traces; reader: read all; admin: everything.")
+    ] = "writer",
+) -> None:
+    """Create a token and print it once, alone on the last line of stdout."""
+    from .tokens import issue_token
+
+    with _index() as index, _expected_errors():
+        record, token = issue_token(index, user=user, role=role)
+    typer.echo(f"Created token {record.token_id} for {record.user} ({record.role}). "
+               "It is shown only now; keep it somewhere safe.", err=True)
+    typer.echo(token)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List tokens: id, user, role, when created, when revoked. Tokens themselves are never shown."""
+    with _index() as index, _expected_errors():
+        tokens = index.list_tokens()
+    if not tokens:
+        typer.echo("no tokens", err=True)
+        return
+    typer.echo(f"{'ID':<12}  {'USER':<20}  {'ROLE':<6}  {'CREATED':<24}  REVOKED")
+    for token in tokens:
+        typer.echo(
+            f"{token.token_id:<12}  {token.user:<20}  {token.role:<6}  {token.created_at:<24}  "
+            f"{token.revoked_at or '-'}"
+        )
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str | None, typer.Argument(help="The token's id, as `token list` shows it.")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Revoke every token of this user.")] = None,
+) -> None:
+    """Revoke one token by id, or all of a user's tokens with --user."""
+    from .errors import BadArgument
+    from .tokens import revoke
+
+    with _index() as index, _expected_errors():
+        if (token_id is None) == (user is None):
+            raise BadArgument("give a TOKEN_ID or --user NAME, not both")
+        count = revoke(index, token_id=token_id, user=user)
+    typer.echo(f"Revoked {count} token{'s' if count != 1 else ''}.", err=True)
+
+
+def _safe(url: str) -> str:
+    # A database URL may carry a password; show the scheme and host part only.
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if "@" in rest else url
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

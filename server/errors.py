@@ -1,0 +1,79 @@
+"""What the server can refuse or fail with. Each class is one answer a client can get; the app
+turns them into status codes in one place (`app.STATUS_CODES`), the CLI into one red line."""
+
+from __future__ import annotations
+
+from prtrace_core.errors import PrtraceError
+
+__all__ = [
+    "BadArgument",
+    "BadBody",
+    "BadQuery",
+    "BodyTooLarge",
+    "ConfigError",
+    "Forbidden",
+    "InvalidBatch",
+    "NotFound",
+    "SeqModeChanged",
+    "ServerError",
+    "StoreCorrupt",
+    "StoreUnavailable",
+    "Unauthorized",
+    "UnsupportedEncoding",
+]
+
+
+class ServerError(PrtraceError):
+    """Base of the errors the server answers with."""
+
+
+class ConfigError(ServerError):
+    """The server's settings are wrong, or name a backend this version does not have."""
+
+
+class BadArgument(ServerError):
+    """A command-line argument is malformed (a user name, a role)."""
+
+
+class BadBody(ServerError):
+    """The request body is not JSON, or not valid gzip."""
+
+
+class BodyTooLarge(ServerError):
+    """The body or the batch is over a limit."""
+
+
+class UnsupportedEncoding(ServerError):
+    """The body uses a Content-Encoding other than gzip or identity."""
+
+
+class InvalidBatch(ServerError):
+    """The batch envelope or its `events` field is malformed."""
+
+
+class BadQuery(ServerError):
+    """A path or query parameter is malformed."""
+
+
+class Unauthorized(ServerError):
+    """No token, or a token that is unknown or revoked."""
+
+
+class Forbidden(ServerError):
+    """The token is valid but its user may not do this."""
+
+
+class NotFound(ServerError):
+    """No such trace, PR or token."""
+
+
+class SeqModeChanged(ServerError):
+    """A concurrent batch fixed the trace's seq mode first; the ingest is retried."""
+
+
+class StoreUnavailable(ServerError):
+    """The index or the object store cannot be reached or is busy; retry later."""
+
+
+class StoreCorrupt(ServerError):
+    """The index points at an object that is missing or unreadable."""

@@ -1,0 +1,205 @@
+"""The index: one row per trace, one row per event, and the tokens — behind one protocol so the
+SQLite and PostgreSQL stores are interchangeable."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+__all__ = [
+    "EventRecord",
+    "EventWrite",
+    "IndexStore",
+    "IngestOutcome",
+    "Role",
+    "SeqMode",
+    "TokenRecord",
+    "TraceFilter",
+    "TraceRecord",
+    "TraceWrite",
+]
+
+SeqMode = Literal["client", "server"]
+Role = Literal["writer", "reader", "admin"]
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRecord:
+    """One `traces` row."""
+
+    trace_id: str
+    repo_name: str
+    branch: str
+    pr_id: str | None
+    developer_id: str
+    owner: str
+    envelope: dict[str, Any]
+    language: list[str]
+    event_count: int
+    first_ts: str | None
+    last_ts: str | None
+    last_seq: int
+    last_server_seq: int
+    seq_mode: SeqMode | None
+    created_at: str
+    updated_at: str
+    compacted_upto: int
+
+
+@dataclass(frozen=True, slots=True)
+class TraceWrite:
+    """What a batch says about its trace. Index text columns arrive free of NUL."""
+
+    trace_id: str
+    repo_name: str
+    branch: str
+    pr_id: str | None
+    developer_id: str
+    envelope: dict[str, Any]
+    seq_mode: SeqMode | None  # None when the batch holds no event that decides it
+
+
+@dataclass(frozen=True, slots=True)
+class EventWrite:
+    """A new event for the index; `seq` None means the server assigns the trace's next one."""
+
+    event_id: str
+    seq: int | None
+    ts: str  # normalised UTC, so text order is time order
+    type: str
+    object_key: str
+    file: str | None = None
+    command: str | None = None
+    exit_code: int | None = None
+    passed: int | None = None
+    failed: int | None = None
+    sha: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One `events_index` row."""
+
+    event_id: str
+    trace_id: str
+    seq: int | None
+    server_seq: int
+    seq_by_server: bool
+    ts: str
+    type: str
+    received_at: str
+    object_key: str
+    file: str | None
+    command: str | None
+    exit_code: int | None
+    passed: int | None
+    failed: int | None
+    sha: str | None
+
+
+@dataclass(slots=True)
+class IngestOutcome:
+    """Event ids stored by this transaction, and those another write had stored first."""
+
+    accepted: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class TraceFilter:
+    """A page of the trace listing, newest first; `after` is the last row of the previous page."""
+
+    repo: str | None = None
+    branch: str | None = None
+    pr_id: str | None = None
+    pr_number: int | None = None  # matches any repo's PR with this number
+    developer: str | None = None
+    owner: str | None = None  # a writer sees only their own traces
+    limit: int = 100
+    after: tuple[str, str] | None = None  # (created_at, trace_id)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """One API token; only the hash of its secret is kept."""
+
+    token_id: str
+    user: str
+    role: Role
+    token_hash: str
+    created_at: str
+    revoked_at: str | None = None
+
+
+class IndexStore(Protocol):
+    """The index of traces, events and tokens.
+
+    `ingest` is the one write that matters: it runs in a single transaction, takes the trace's
+    row lock first, so concurrent batches for one trace are serialised and `server_seq` order is
+    commit order. Store failures surface as `StoreUnavailable`.
+    """
+
+    def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+        ...
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the index answers a query."""
+        ...
+
+    def get_trace(self, trace_id: str) -> TraceRecord | None:
+        """The trace's row, or None."""
+        ...
+
+    def existing_event_ids(self, trace_id: str, event_ids: Collection[str]) -> set[str]:
+        """Which of these ids the index already holds for the trace."""
+        ...
+
+    def ingest(
+        self,
+        *,
+        trace: TraceWrite,
+        events: Sequence[EventWrite],
+        user: str,
+        may_write_any: bool,
+        received_at: str,
+    ) -> IngestOutcome:
+        """Upsert the trace and insert the events that are new, in one transaction.
+
+        A new trace is owned by `user`; an existing one owned by someone else raises Forbidden
+        unless `may_write_any`. A trace whose seq mode is fixed differently from
+        `trace.seq_mode` raises SeqModeChanged. Events without seq get the trace's next seqs.
+        """
+        ...
+
+    def list_traces(self, query: TraceFilter) -> list[TraceRecord]:
+        """One page of traces, newest first (created_at, trace_id descending)."""
+        ...
+
+    def event_records(
+        self,
+        trace_id: str,
+        *,
+        type: str | None = None,
+        after_seq: int | None = None,
+        limit: int | None = None,
+    ) -> list[EventRecord]:
+        """The trace's event rows in (seq, server_seq) order, filtered."""
+        ...
+
+    def add_token(self, token: TokenRecord) -> None:
+        """Store a new token."""
+        ...
+
+    def get_token(self, token_id: str) -> TokenRecord | None:
+        """A token by its public id, revoked or not."""
+        ...
+
+    def list_tokens(self) -> list[TokenRecord]:
+        """Every token, oldest first."""
+        ...
+
+    def revoke_tokens(self, *, token_id: str | None = None, user: str | None = None, at: str) -> int:
+        """Revoke one token, or all of a user's; returns how many were still active."""
+        ...

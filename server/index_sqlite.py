@@ -1,0 +1,410 @@
+"""The embedded index: one SQLite file in WAL mode.
+
+FastAPI runs sync endpoints in a thread pool, so connections come from a small pool, one
+connection per borrowing thread at a time. Writes take `BEGIN IMMEDIATE`: a deferred
+transaction that later upgrades to a write fails with SQLITE_BUSY whatever the busy timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .envelope import languages_of, merge_envelope
+from .errors import ConfigError, Forbidden, SeqModeChanged, StoreUnavailable
+from .index import (
+    EventRecord,
+    EventWrite,
+    IngestOutcome,
+    TokenRecord,
+    TraceFilter,
+    TraceRecord,
+    TraceWrite,
+)
+from .migrate import MIGRATIONS_TABLE, load_migrations
+
+__all__ = ["SqliteIndex", "sqlite_path"]
+
+_BUSY_TIMEOUT_S = 10.0
+# SQLite binds at most this many parameters in older builds; chunk IN (...) lists below it.
+_IN_CHUNK = 500
+
+
+def sqlite_path(url: str) -> Path:
+    """The file a `sqlite:///relative` or `sqlite:////absolute` URL names."""
+    if not url.startswith("sqlite:///"):
+        raise ConfigError(f"PRTRACE_DATABASE_URL: expected sqlite:///PATH, got {url.split(':', 1)[0]}:…")
+    path = url[len("sqlite:///") :].split("?", 1)[0]
+    if not path or path == ":memory:":
+        raise ConfigError("PRTRACE_DATABASE_URL: the SQLite index needs a file path, not memory")
+    return Path(path)
+
+
+class SqliteIndex:
+    """IndexStore on one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._closed = False
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the index folder {path.parent}: {exc.strerror}") from None
+        self._migrate()
+
+    @classmethod
+    def from_url(cls, url: str) -> SqliteIndex:
+        return cls(sqlite_path(url))
+
+    # connections
+
+    def _connect(self) -> sqlite3.Connection:
+        # check_same_thread off: a pooled connection moves between worker threads, never shared.
+        conn = sqlite3.connect(
+            self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
+        # An acknowledged batch must survive power loss, not only a crash of this process.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailable("the index is closed")
+            conn = self._idle.pop() if self._idle else None
+        try:
+            if conn is None:
+                conn = self._connect()
+            yield conn
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise  # a bug in this module, not an outage
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"the SQLite index at {self.path} failed: {exc}") from exc
+        finally:
+            if conn is not None:
+                with self._lock:
+                    if self._closed:
+                        conn.close()
+                    else:
+                        self._idle.append(conn)
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def _migrate(self) -> None:
+        with self._write() as conn:
+            conn.execute(MIGRATIONS_TABLE)
+            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+            for migration in load_migrations():
+                if migration.version in done:
+                    continue
+                for statement in migration.statements:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) "
+                    "VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                    (migration.version, migration.name),
+                )
+
+    # reads
+
+    def ping(self) -> None:
+        with self._connection() as conn:
+            conn.execute("SELECT 1 FROM traces LIMIT 1").fetchall()
+
+    def get_trace(self, trace_id: str) -> TraceRecord | None:
+        with self._connection() as conn:
+            row = conn.execute("SELECT * FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()
+        return None if row is None else _trace(row)
+
+    def existing_event_ids(self, trace_id: str, event_ids: Collection[str]) -> set[str]:
+        with self._connection() as conn:
+            return _existing(conn, trace_id, event_ids)
+
+    def list_traces(self, query: TraceFilter) -> list[TraceRecord]:
+        where: list[str] = []
+        args: list[Any] = []
+        for column, value in (
+            ("repo_name", query.repo),
+            ("branch", query.branch),
+            ("pr_id", query.pr_id),
+            ("developer_id", query.developer),
+            ("owner", query.owner),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if query.pr_number is not None:
+            where.append("pr_id LIKE ?")
+            args.append(f"%#{query.pr_number}")
+        if query.after is not None:
+            where.append("(created_at, trace_id) < (?, ?)")
+            args.extend(query.after)
+        sql = "SELECT * FROM traces"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, trace_id DESC LIMIT ?"
+        args.append(query.limit)
+        with self._connection() as conn:
+            return [_trace(row) for row in conn.execute(sql, args)]
+
+    def event_records(
+        self,
+        trace_id: str,
+        *,
+        type: str | None = None,
+        after_seq: int | None = None,
+        limit: int | None = None,
+    ) -> list[EventRecord]:
+        sql = "SELECT * FROM events_index WHERE trace_id = ?"
+        args: list[Any] = [trace_id]
+        if type is not None:
+            sql += " AND type = ?"
+            args.append(type)
+        if after_seq is not None:
+            sql += " AND seq > ?"
+            args.append(after_seq)
+        sql += " ORDER BY seq IS NULL, seq, server_seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self._connection() as conn:
+            return [_event(row) for row in conn.execute(sql, args)]
+
+    # the write
+
+    def ingest(
+        self,
+        *,
+        trace: TraceWrite,
+        events: Sequence[EventWrite],
+        user: str,
+        may_write_any: bool,
+        received_at: str,
+    ) -> IngestOutcome:
+        outcome = IngestOutcome()
+        with self._write() as conn:
+            row = conn.execute("SELECT * FROM traces WHERE trace_id = ?", (trace.trace_id,)).fetchone()
+            if row is None:
+                envelope = merge_envelope(None, trace.envelope)
+                conn.execute(
+                    "INSERT INTO traces (trace_id, repo_name, branch, pr_id, developer_id, owner, "
+                    "envelope, language, seq_mode, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        trace.trace_id,
+                        trace.repo_name,
+                        trace.branch,
+                        trace.pr_id,
+                        trace.developer_id,
+                        user,
+                        _dumps(envelope),
+                        _dumps(languages_of(envelope)),
+                        trace.seq_mode,
+                        received_at,
+                        received_at,
+                    ),
+                )
+                current = _trace(
+                    conn.execute("SELECT * FROM traces WHERE trace_id = ?", (trace.trace_id,)).fetchone()
+                )
+            else:
+                current = _trace(row)
+                if current.owner != user and not may_write_any:
+                    raise Forbidden(f"trace {trace.trace_id} belongs to another user")
+                if trace.seq_mode and current.seq_mode and trace.seq_mode != current.seq_mode:
+                    raise SeqModeChanged(f"trace {trace.trace_id} seq mode is {current.seq_mode}")
+                envelope = merge_envelope(current.envelope, trace.envelope)
+
+            existing = _existing(conn, trace.trace_id, [event.event_id for event in events])
+            last_seq = current.last_seq
+            server_seq = current.last_server_seq
+            first_ts, last_ts = current.first_ts, current.last_ts
+            for event in events:
+                if event.event_id in existing:
+                    outcome.duplicates.append(event.event_id)
+                    continue
+                by_server = event.seq is None
+                seq = last_seq + 1 if event.seq is None else event.seq
+                inserted = conn.execute(
+                    "INSERT INTO events_index (event_id, trace_id, seq, server_seq, seq_by_server, "
+                    "ts, type, received_at, object_key, file, command, exit_code, passed, failed, sha) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (event_id) DO NOTHING",
+                    (
+                        event.event_id,
+                        trace.trace_id,
+                        seq,
+                        server_seq + 1,
+                        int(by_server),
+                        event.ts,
+                        event.type,
+                        received_at,
+                        event.object_key,
+                        event.file,
+                        event.command,
+                        event.exit_code,
+                        event.passed,
+                        event.failed,
+                        event.sha,
+                    ),
+                ).rowcount
+                if not inserted:
+                    outcome.duplicates.append(event.event_id)
+                    continue
+                outcome.accepted.append(event.event_id)
+                server_seq += 1
+                last_seq = max(last_seq, seq)
+                first_ts = event.ts if first_ts is None else min(first_ts, event.ts)
+                last_ts = event.ts if last_ts is None else max(last_ts, event.ts)
+
+            pr_id = trace.pr_id if trace.pr_id is not None else current.pr_id
+            conn.execute(
+                "UPDATE traces SET envelope = ?, language = ?, pr_id = ?, "
+                "event_count = event_count + ?, first_ts = ?, last_ts = ?, last_seq = ?, "
+                "last_server_seq = ?, seq_mode = COALESCE(seq_mode, ?), updated_at = ? "
+                "WHERE trace_id = ?",
+                (
+                    _dumps(envelope),
+                    _dumps(languages_of(envelope)),
+                    pr_id,
+                    len(outcome.accepted),
+                    first_ts,
+                    last_ts,
+                    last_seq,
+                    server_seq,
+                    trace.seq_mode,
+                    received_at,
+                    trace.trace_id,
+                ),
+            )
+        return outcome
+
+    # tokens
+
+    def add_token(self, token: TokenRecord) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO tokens (token_id, user_name, role, token_hash, created_at, revoked_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (token.token_id, token.user, token.role, token.token_hash, token.created_at, token.revoked_at),
+            )
+
+    def get_token(self, token_id: str) -> TokenRecord | None:
+        with self._connection() as conn:
+            row = conn.execute("SELECT * FROM tokens WHERE token_id = ?", (token_id,)).fetchone()
+        return None if row is None else _token(row)
+
+    def list_tokens(self) -> list[TokenRecord]:
+        with self._connection() as conn:
+            rows = conn.execute("SELECT * FROM tokens ORDER BY created_at, token_id").fetchall()
+        return [_token(row) for row in rows]
+
+    def revoke_tokens(self, *, token_id: str | None = None, user: str | None = None, at: str) -> int:
+        if (token_id is None) == (user is None):
+            raise ValueError("revoke by token_id or by user, not both")
+        column, value = ("token_id", token_id) if token_id is not None else ("user_name", user)
+        with self._write() as conn:
+            return conn.execute(
+                f"UPDATE tokens SET revoked_at = ? WHERE {column} = ? AND revoked_at IS NULL",
+                (at, value),
+            ).rowcount
+
+
+def _existing(conn: sqlite3.Connection, trace_id: str, event_ids: Collection[str]) -> set[str]:
+    ids = list(event_ids)
+    found: set[str] = set()
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT event_id FROM events_index WHERE trace_id = ? AND event_id IN ({marks})",
+            (trace_id, *chunk),
+        )
+        found.update(row[0] for row in rows)
+    return found
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _trace(row: sqlite3.Row) -> TraceRecord:
+    return TraceRecord(
+        trace_id=row["trace_id"],
+        repo_name=row["repo_name"],
+        branch=row["branch"],
+        pr_id=row["pr_id"],
+        developer_id=row["developer_id"],
+        owner=row["owner"],
+        envelope=json.loads(row["envelope"]),
+        language=json.loads(row["language"]),
+        event_count=row["event_count"],
+        first_ts=row["first_ts"],
+        last_ts=row["last_ts"],
+        last_seq=row["last_seq"],
+        last_server_seq=row["last_server_seq"],
+        seq_mode=row["seq_mode"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        compacted_upto=row["compacted_upto"],
+    )
+
+
+def _event(row: sqlite3.Row) -> EventRecord:
+    return EventRecord(
+        event_id=row["event_id"],
+        trace_id=row["trace_id"],
+        seq=row["seq"],
+        server_seq=row["server_seq"],
+        seq_by_server=bool(row["seq_by_server"]),
+        ts=row["ts"],
+        type=row["type"],
+        received_at=row["received_at"],
+        object_key=row["object_key"],
+        file=row["file"],
+        command=row["command"],
+        exit_code=row["exit_code"],
+        passed=row["passed"],
+        failed=row["failed"],
+        sha=row["sha"],
+    )
+
+
+def _token(row: sqlite3.Row) -> TokenRecord:
+    return TokenRecord(
+        token_id=row["token_id"],
+        user=row["user_name"],
+        role=row["role"],
+        token_hash=row["token_hash"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )

@@ -1,0 +1,279 @@
+"""Accepting a batch: check each event on its own, compute its id, store the new ones once.
+
+The order of the write is what makes retries safe: the batch object (only canonical event
+content, so a retry writes the same bytes under the same key) goes to the object store first,
+then one index transaction records the events. The index never points at a missing object,
+and an event is acknowledged only once that transaction has committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from prtrace_core.canonical import canonical_json, event_id, id_document
+from prtrace_core.schema import Envelope
+from prtrace_core.timestamps import format_ts, now_ts, parse_ts
+from prtrace_core.validation import MAX_EVENT_BYTES, Problem, check_event
+
+from .auth import Principal
+from .blobs import BlobStore
+from .errors import BodyTooLarge, Forbidden, InvalidBatch, SeqModeChanged
+from .index import EventWrite, IndexStore, SeqMode, TraceWrite
+from .json_limits import INT_MIN, SEQ_MAX, find_problem
+
+__all__ = [
+    "INDEX_TEXT_MAX",
+    "MAX_EVENTS",
+    "BatchPlan",
+    "Candidate",
+    "batch_object",
+    "check_one",
+    "index_columns",
+    "ingest_batch",
+    "plan_batch",
+    "split_batch",
+    "trace_write",
+]
+
+MAX_EVENTS = 1000
+INDEX_TEXT_MAX = 2048  # query columns hold a prefix; the event keeps the whole text
+_ATTEMPTS = 3
+# Fields a client may send in a whole-trace document that the server derives itself.
+_DERIVED = ("events", "timeline")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An event that passed every check: where it was in the batch, its id and content."""
+
+    index: int
+    event_id: str
+    raw: dict[str, Any]
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    """The batch sorted out: new candidates (first occurrences), in-batch repeats, rejections."""
+
+    seq_mode: SeqMode | None
+    candidates: list[Candidate] = field(default_factory=list)
+    repeats: list[str] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+def split_batch(body: Any) -> tuple[dict[str, Any], list[Any]]:
+    """The envelope (validated) and the raw events; InvalidBatch or BodyTooLarge otherwise."""
+    if not isinstance(body, dict):
+        raise InvalidBatch(
+            f"body: must be a JSON object with trace_id, repo, developer and events, not {_json_type(body)}"
+        )
+    if "events" not in body:
+        raise InvalidBatch("events: field required")
+    events = body["events"]
+    if not isinstance(events, list):
+        raise InvalidBatch(f"events: must be a list of events, not {_json_type(events)}")
+    if len(events) > MAX_EVENTS:
+        raise BodyTooLarge(f"events: at most {MAX_EVENTS:,} per batch, got {len(events):,}")
+    envelope = {key: value for key, value in body.items() if key not in _DERIVED}
+    problem = find_problem(envelope)
+    if problem is not None:
+        raise InvalidBatch(problem)
+    try:
+        Envelope.model_validate(envelope)
+    except ValidationError as exc:
+        raise InvalidBatch(_describe(exc)) from None
+    return envelope, events
+
+
+def check_one(raw: Any) -> Problem | None:
+    """Why this event cannot be stored, or None. Looks at the event alone."""
+    if isinstance(raw, dict):
+        problem = find_problem(raw)
+        if problem is not None:
+            return Problem("schema", problem)
+        size = len(canonical_json(raw))
+        if size > MAX_EVENT_BYTES:
+            return Problem(
+                "event_too_large",
+                f"event: {size:,} bytes of canonical JSON, over the {MAX_EVENT_BYTES:,} byte limit",
+            )
+    problem_found = check_event(raw)
+    if problem_found is not None:
+        return problem_found
+    seq = raw.get("seq")
+    if isinstance(seq, int) and seq > SEQ_MAX:
+        return Problem("schema", f"seq: must be at most {SEQ_MAX}")
+    return None
+
+
+def plan_batch(trace_id: str, raw_events: Sequence[Any], *, seq_mode: SeqMode | None) -> BatchPlan:
+    """Check every event, decide the trace's seq mode if still open, and compute ids.
+
+    A trace's first event with a seq makes it a client-seq trace (events without one are then
+    `seq_required`); a first event without one makes the server number the trace's events.
+    """
+    plan = BatchPlan(seq_mode=seq_mode)
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_events):
+        problem = check_one(raw)
+        if problem is None:
+            has_seq = raw.get("seq") is not None
+            if plan.seq_mode is None:
+                plan.seq_mode = "client" if has_seq else "server"
+            if plan.seq_mode == "client" and not has_seq:
+                problem = Problem("seq_required", "seq: required, because this trace's client numbers its events")
+            elif plan.seq_mode == "server" and has_seq:
+                problem = Problem(
+                    "seq_not_allowed", "seq: this trace's events are numbered by the server; send them without seq"
+                )
+        if problem is not None:
+            plan.rejected.append({"index": index, "code": problem.code, "error": problem.message})
+            continue
+        identity = event_id(trace_id, raw)
+        if identity in seen:
+            plan.repeats.append(identity)
+            continue
+        seen.add(identity)
+        plan.candidates.append(Candidate(index, identity, raw))
+    return plan
+
+
+def batch_object(trace_id: str, candidates: Sequence[Candidate]) -> tuple[str, bytes]:
+    """The immutable object for these events and its content-addressed key.
+
+    One line per event: the canonical JSON of what its id covers plus `event_id`. Nothing the
+    server stamps is in it, so the same events always give the same bytes and key.
+    """
+    lines = [
+        canonical_json({**id_document(trace_id, c.raw), "event_id": c.event_id}) + b"\n"
+        for c in candidates
+    ]
+    content = b"".join(lines)
+    return f"batches/{trace_id}/{hashlib.sha256(content).hexdigest()}.ndjson", content
+
+
+def index_columns(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload fields worth querying, as index columns: text free of NUL, 64-bit ints."""
+    sha = payload.get("sha") if isinstance(payload.get("sha"), str) else payload.get("head_sha")
+    return {
+        "file": _text(payload.get("file")),
+        "command": _text(payload.get("command")),
+        "exit_code": _bigint(payload.get("exit_code")),
+        "passed": _bigint(payload.get("passed")),
+        "failed": _bigint(payload.get("failed")),
+        "sha": _text(sha),
+    }
+
+
+def trace_write(envelope: Mapping[str, Any], seq_mode: SeqMode | None) -> TraceWrite:
+    """The trace's index columns from a validated envelope."""
+    pr = envelope.get("pr")
+    return TraceWrite(
+        trace_id=envelope["trace_id"],
+        repo_name=_strip_nul(envelope["repo"]["name"]),
+        branch=_strip_nul(envelope["repo"]["branch"]),
+        pr_id=_strip_nul(pr["pr_id"]) if isinstance(pr, dict) else None,
+        developer_id=_strip_nul(envelope["developer"]["user_id"]),
+        envelope=dict(envelope),
+        seq_mode=seq_mode,
+    )
+
+
+def ingest_batch(
+    body: Any,
+    *,
+    principal: Principal,
+    index: IndexStore,
+    blobs: BlobStore,
+    now: Callable[[], str] = now_ts,
+) -> dict[str, Any]:
+    """Store a decoded batch; the answer lists accepted, duplicate and rejected events."""
+    envelope, raw_events = split_batch(body)
+    if not principal.can_write:
+        raise Forbidden(f"user {principal.user} has the {principal.role} role, which may not write")
+    trace_id: str = envelope["trace_id"]
+    for _ in range(_ATTEMPTS):
+        trace = index.get_trace(trace_id)
+        if trace is not None and trace.owner != principal.user and not principal.is_admin:
+            raise Forbidden(f"trace {trace_id} belongs to another user")
+        plan = plan_batch(trace_id, raw_events, seq_mode=trace.seq_mode if trace else None)
+        stored = index.existing_event_ids(trace_id, [c.event_id for c in plan.candidates])
+        fresh = [c for c in plan.candidates if c.event_id not in stored]
+        rows: list[EventWrite] = []
+        if fresh:
+            key, content = batch_object(trace_id, fresh)
+            blobs.put(key, content)
+            rows = [_event_write(c, key) for c in fresh]
+        try:
+            outcome = index.ingest(
+                trace=trace_write(envelope, plan.seq_mode),
+                events=rows,
+                user=principal.user,
+                may_write_any=principal.is_admin,
+                received_at=now(),
+            )
+        except SeqModeChanged:
+            continue  # a concurrent first batch fixed the mode; sort this one out again
+        break
+    else:
+        raise SeqModeChanged(f"trace {trace_id} is being written concurrently; retry the batch")
+
+    accepted = set(outcome.accepted)
+    duplicates: dict[str, None] = {}
+    for candidate in plan.candidates:
+        if candidate.event_id not in accepted:
+            duplicates.setdefault(candidate.event_id, None)
+    for repeat in plan.repeats:
+        duplicates.setdefault(repeat, None)
+    return {
+        "trace_id": trace_id,
+        "accepted_event_ids": [c.event_id for c in plan.candidates if c.event_id in accepted],
+        "duplicate_event_ids": list(duplicates),
+        "rejected": plan.rejected,
+    }
+
+
+def _event_write(candidate: Candidate, object_key: str) -> EventWrite:
+    raw = candidate.raw
+    return EventWrite(
+        event_id=candidate.event_id,
+        seq=raw.get("seq"),
+        ts=format_ts(parse_ts(raw["ts"])),
+        type=_strip_nul(raw["type"]),
+        object_key=object_key,
+        **index_columns(raw["payload"]),
+    )
+
+
+def _strip_nul(text: str) -> str:
+    # PostgreSQL text refuses NUL; the event object keeps it, the index columns drop it.
+    return text.replace("\x00", "")
+
+
+def _text(value: Any) -> str | None:
+    return _strip_nul(value)[:INDEX_TEXT_MAX] if isinstance(value, str) else None
+
+
+def _bigint(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and INT_MIN <= value <= SEQ_MAX:
+        return value
+    return None
+
+
+def _describe(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else first["msg"]
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number"
+    )

@@ -1,0 +1,177 @@
+"""Answering reads: which traces a user may see, and their events from the index rows and the
+batch objects those rows point at — so a write is visible to the very next read."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+
+from prtrace_core.schema import TraceId
+
+from .assemble import assemble_trace, order_events, present_event, trace_summary
+from .auth import Principal
+from .blobs import BlobStore
+from .errors import BadQuery, Forbidden, NotFound, StoreCorrupt
+from .index import EventRecord, IndexStore, TraceFilter, TraceRecord
+
+__all__ = ["check_trace_id", "list_traces", "load_events", "pr_traces", "trace_document", "trace_events"]
+
+_TRACE_ID: TypeAdapter[str] = TypeAdapter(TraceId)
+
+
+def check_trace_id(trace_id: str) -> str:
+    """The id itself when it is a lower-case UUID; BadQuery otherwise."""
+    try:
+        return _TRACE_ID.validate_python(trace_id)
+    except ValidationError:
+        raise BadQuery(f"trace_id: {trace_id!r} is not a lower-case UUID") from None
+
+
+def visible_trace(index: IndexStore, trace_id: str, principal: Principal) -> TraceRecord:
+    """The trace if it exists and the user may read it."""
+    trace = index.get_trace(check_trace_id(trace_id))
+    if trace is None:
+        raise NotFound(f"no trace {trace_id}")
+    if not principal.may_read(trace.owner):
+        raise Forbidden(f"trace {trace_id} belongs to another user")
+    return trace
+
+
+def load_events(blobs: BlobStore, records: Iterable[EventRecord]) -> list[dict[str, Any]]:
+    """Each indexed event, read from its batch object and presented with its server stamps."""
+    records = list(records)
+    lines: dict[str, dict[str, Any]] = {}
+    for key in dict.fromkeys(record.object_key for record in records):
+        for line in blobs.get(key).splitlines():
+            if line:
+                stored = orjson.loads(line)
+                lines[stored["event_id"]] = stored
+    events = []
+    for record in records:
+        stored = lines.get(record.event_id)
+        if stored is None:
+            raise StoreCorrupt(f"object {record.object_key} lacks event {record.event_id}")
+        events.append(present_event(record, stored))
+    return events
+
+
+def trace_document(index: IndexStore, blobs: BlobStore, trace_id: str, principal: Principal) -> dict[str, Any]:
+    """The whole trace JSON."""
+    trace = visible_trace(index, trace_id, principal)
+    events = load_events(blobs, index.event_records(trace.trace_id))
+    return assemble_trace(trace.envelope, events)
+
+
+def trace_events(
+    index: IndexStore,
+    blobs: BlobStore,
+    trace_id: str,
+    principal: Principal,
+    *,
+    type: str | None,
+    after_seq: int | None,
+    limit: int,
+) -> dict[str, Any]:
+    """A page of the trace's events in order; `next_after_seq` continues it when it is full.
+
+    Events that share a seq (one changed and sent again) are never split across pages.
+    """
+    trace = visible_trace(index, trace_id, principal)
+    records = index.event_records(trace.trace_id, type=type, after_seq=after_seq, limit=limit)
+    full = len(records) == limit
+    if full and records[-1].seq is not None:
+        last = records[-1].seq
+        rest = index.event_records(trace.trace_id, type=type, after_seq=last - 1)
+        seen = {record.event_id for record in records}
+        records += [r for r in rest if r.seq == last and r.event_id not in seen]
+    events = order_events(load_events(blobs, records))
+    return {
+        "trace_id": trace.trace_id,
+        "events": events,
+        "next_after_seq": records[-1].seq if full else None,
+    }
+
+
+def list_traces(
+    index: IndexStore,
+    principal: Principal,
+    *,
+    repo: str | None = None,
+    branch: str | None = None,
+    pr: str | None = None,
+    developer: str | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """A page of trace summaries, newest first, and the cursor of the next page (or null).
+
+    `pr` is a PR id (`owner/repo#N`) or a number, which with `repo` means `repo#N`.
+    """
+    pr_id, pr_number = _pr_filter(pr, repo)
+    query = TraceFilter(
+        repo=_clean(repo),
+        branch=_clean(branch),
+        pr_id=pr_id,
+        pr_number=pr_number,
+        developer=_clean(developer),
+        owner=None if principal.reads_all else principal.user,
+        limit=limit,
+        after=_decode_cursor(cursor) if cursor else None,
+    )
+    records = index.list_traces(query)
+    next_cursor = _encode_cursor(records[-1]) if len(records) == limit else None
+    return {"traces": [trace_summary(r) for r in records], "next_cursor": next_cursor}
+
+
+def pr_traces(index: IndexStore, principal: Principal, owner: str, repo: str, number: int) -> dict[str, Any]:
+    """Every trace linked to the PR `owner/repo#number` that the user may read."""
+    pr_id = f"{owner}/{repo}#{number}"
+    traces: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        page = list_traces(index, principal, pr=pr_id, limit=500, cursor=cursor)
+        traces += page["traces"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    if not traces:
+        raise NotFound(f"no trace is linked to {pr_id}")
+    return {"pr_id": pr_id, "traces": traces}
+
+
+def _pr_filter(pr: str | None, repo: str | None) -> tuple[str | None, int | None]:
+    pr = _clean(pr)
+    if pr is None:
+        return None, None
+    number = pr.removeprefix("#")
+    if number.isdigit():
+        if repo:
+            return f"{_clean(repo)}#{int(number)}", None
+        return None, int(number)
+    return pr, None
+
+
+def _clean(value: str | None) -> str | None:
+    # Index columns hold no NUL, so a filter with one would match nothing anyway.
+    return value.replace("\x00", "") if value else None
+
+
+def _encode_cursor(record: TraceRecord) -> str:
+    raw = orjson.dumps([record.created_at, record.trace_id])
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, trace_id = orjson.loads(raw)
+        if isinstance(created_at, str) and isinstance(trace_id, str):
+            return created_at, trace_id
+    except (binascii.Error, ValueError, TypeError):
+        pass
+    raise BadQuery("cursor: not a cursor this server handed out")
