@@ -7,6 +7,7 @@ export and commit. Each pattern keeps enough context to read the event (`passwor
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -48,7 +49,7 @@ class Redactor:
         for name, rule in self._rules:
             if rule.search(value) is None:
                 continue
-            value = rule.sub(lambda m, name=name: _replace(m, name), value)
+            value = rule.sub(functools.partial(_replace, name=name), value)
         return value
 
     def value(self, value: Any) -> Any:

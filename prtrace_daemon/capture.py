@@ -194,7 +194,7 @@ class Recorder:
             for c in repo.commit_changes(sha)
         ]
         trace = self.buffer.trace_for(str(repo.root), branch)
-        start = None
+        start: dict[str, Any] | None = None
         if trace is None:  # a branch capture has not seen yet (made before the hooks were in)
             start = {"head_sha": parent, "branch": branch, "dirty": []}
         with self.buffer.write() as tx:
@@ -226,7 +226,7 @@ class Recorder:
             if snap is None:
                 after.pop(path, None)
         trace = self.buffer.trace_for(str(repo.root), branch)
-        start = None
+        start: dict[str, Any] | None = None
         if trace is None:
             start = {"head_sha": new_sha, "branch": branch, "dirty": dirty_state(repo, new_sha, after, self.redactor, self.cache)}
         checkout = {"from_branch": row.last_branch, "to_branch": branch, "from_sha": old_sha or None, "to_sha": new_sha}

@@ -57,11 +57,11 @@ def _toml_string(value: str) -> str:
 def save_settings(path: Path, **values: str | None) -> None:
     """Update keys in config.toml, written 0600 and atomically (it may hold a token)."""
     data = _read(path)
-    for key, value in values.items():
-        if value is None:
+    for key, new in values.items():
+        if new is None:
             data.pop(key, None)
         else:
-            data[key] = value
+            data[key] = new
     lines = []
     for key, value in data.items():
         if isinstance(value, str):

@@ -113,9 +113,9 @@ def dirty_state(
     head_tree: dict[str, str] = {}
     if head_sha:
         out = repo.git("ls-tree", "-r", "-z", head_sha)
-        for entry in out.decode("utf-8", "surrogateescape").split("\0"):
-            if entry:
-                meta, _, path = entry.partition("\t")
+        for line in out.decode("utf-8", "surrogateescape").split("\0"):
+            if line:
+                meta, _, path = line.partition("\t")
                 head_tree[path] = meta.split()[2]
     dirty: list[dict[str, Any]] = []
     budget = DIRTY_BUDGET
