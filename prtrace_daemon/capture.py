@@ -100,7 +100,7 @@ class Recorder:
                 trace_id, edits = self._apply(tx, repo, plan)
                 seq = None
                 if type is not None:
-                    seq = tx.append(trace_id, type, self.redactor.value(payload or {}), ts=ts)
+                    seq = self._append(tx, trace_id, type, payload or {}, ts=ts)
         return Recorded(trace_id, seq, edits)
 
     def _plan(self, repo: GitRepo) -> _Plan:
@@ -117,7 +117,7 @@ class Recorder:
                 plan.start_payload = {
                     "head_sha": head,
                     "branch": branch,
-                    "dirty": dirty_state(repo, head, plan.new_baseline, self.redactor, self.cache),
+                    "dirty": dirty_state(repo, head, plan.new_baseline, self.cache),
                 }
             if switched:
                 plan.checkout_payload = {
@@ -127,7 +127,7 @@ class Recorder:
                     "to_sha": head,
                 }
         else:
-            plan.scanned = scan(repo, self.buffer.snapshots(str(repo.root)), self.cache, self.redactor)
+            plan.scanned = scan(repo, self.buffer.snapshots(str(repo.root)), self.cache)
         return plan
 
     def _apply(self, tx: Writer, repo: GitRepo, plan: _Plan) -> tuple[str, int]:
@@ -137,7 +137,7 @@ class Recorder:
             assert plan.start_payload is not None
             trace_id = self._open_trace(tx, repo, plan.branch, plan.start_payload)
         if plan.checkout_payload is not None:
-            tx.append(trace_id, "checkout", plan.checkout_payload)
+            self._append(tx, trace_id, "checkout", plan.checkout_payload)
         if plan.new_baseline is not None:
             tx.replace_snapshots(root, plan.new_baseline)
         edits = 0
@@ -202,7 +202,7 @@ class Recorder:
                 return 0
             trace_id = trace.trace_id if trace else self._open_trace(tx, repo, branch, start or {})
             self._write_changes(tx, repo, trace_id, [c for c in changes if c is not None], ts=ts)
-            tx.append(trace_id, "commit", {**info, "branch": branch}, ts=ts)
+            self._append(tx, trace_id, "commit", {**info, "branch": branch}, ts=ts)
             tx.set_repo_head(str(repo.root), branch, sha)
         return 1
 
@@ -228,7 +228,7 @@ class Recorder:
         trace = self.buffer.trace_for(str(repo.root), branch)
         start: dict[str, Any] | None = None
         if trace is None:
-            start = {"head_sha": new_sha, "branch": branch, "dirty": dirty_state(repo, new_sha, after, self.redactor, self.cache)}
+            start = {"head_sha": new_sha, "branch": branch, "dirty": dirty_state(repo, new_sha, after, self.cache)}
         checkout = {"from_branch": row.last_branch, "to_branch": branch, "from_sha": old_sha or None, "to_sha": new_sha}
         with self.buffer.write() as tx:
             if not tx.claim_spool_line(line.key):
@@ -236,7 +236,7 @@ class Recorder:
             if branch == row.last_branch and trace is not None and old_sha == new_sha:
                 return 0  # `git checkout main` while on main
             trace_id = trace.trace_id if trace else self._open_trace(tx, repo, branch, start or {})
-            tx.append(trace_id, "checkout", checkout, ts=ts)
+            self._append(tx, trace_id, "checkout", checkout, ts=ts)
             for path, snap in moved.items():
                 if snap is None:
                     tx.drop_snapshot(str(repo.root), path)
@@ -245,15 +245,19 @@ class Recorder:
             tx.set_repo_head(str(repo.root), branch, new_sha)
         return 1
 
+    def _append(self, tx: Writer, trace_id: str, type: str, payload: dict[str, Any], *, ts: str | None = None) -> int:
+        """Every event goes through here: secrets are redacted before anything is stored."""
+        return tx.append(trace_id, type, self.redactor.value(payload), ts=ts)
+
     def _open_trace(self, tx: Writer, repo: GitRepo, branch: str, start: dict[str, Any]) -> str:
         trace_id = tx.create_trace(repo_path=str(repo.root), repo_name=repo.name(), branch=branch)
-        tx.append(trace_id, "start", start)
+        self._append(tx, trace_id, "start", start)
         return trace_id
 
     def _write_changes(self, tx: Writer, repo: GitRepo, trace_id: str, changes: list[Change], *, ts: str | None = None) -> int:
         root = str(repo.root)
         for change in changes:
-            tx.append(trace_id, "edit", change.payload, ts=ts)
+            self._append(tx, trace_id, "edit", change.payload, ts=ts)
             if change.renamed_from is not None:
                 tx.drop_snapshot(root, change.renamed_from)
             if change.snapshot is None:
@@ -294,7 +298,7 @@ class Recorder:
         )
         # size -1: the next scan hashes the file rather than trusting its stat
         snap = Snapshot(target, -1, -1, True) if target else None
-        return Change(path, self.redactor.value(payload), snap, renamed_from=old_path if op == "rename" else None)
+        return Change(path, payload, snap, renamed_from=old_path if op == "rename" else None)
 
 
 def _branch_of(ref: str, sha: str) -> str:

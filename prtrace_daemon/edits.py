@@ -15,7 +15,6 @@ from typing import Any
 
 import pathspec
 
-from prtrace_core.redact import Redactor
 from prtrace_daemon.blobs import BlobCache
 from prtrace_daemon.buffer import Snapshot
 from prtrace_daemon.diffs import FILE_CAP, edit_payload, is_binary
@@ -107,7 +106,7 @@ def baseline(repo: GitRepo, cache: BlobCache) -> dict[str, Snapshot]:
 
 
 def dirty_state(
-    repo: GitRepo, head_sha: str | None, snaps: dict[str, Snapshot], redactor: Redactor, cache: BlobCache
+    repo: GitRepo, head_sha: str | None, snaps: dict[str, Snapshot], cache: BlobCache
 ) -> list[dict[str, Any]]:
     """What differs from `head_sha` when a trace begins, with diffs, for its `start` event."""
     head_tree: dict[str, str] = {}
@@ -141,11 +140,11 @@ def dirty_state(
             entry["diff_omitted"] = "size"
         else:
             budget -= size
-        dirty.append(redactor.value(entry))
+        dirty.append(entry)
     return dirty
 
 
-def scan(repo: GitRepo, snaps: dict[str, Snapshot], cache: BlobCache, redactor: Redactor) -> ScanResult:
+def scan(repo: GitRepo, snaps: dict[str, Snapshot], cache: BlobCache) -> ScanResult:
     """Every file that differs from its snapshot, as edits in path order (renames paired up)."""
     result = ScanResult()
     created: dict[str, tuple[str, bytes, Snapshot]] = {}
@@ -194,18 +193,18 @@ def scan(repo: GitRepo, snaps: dict[str, Snapshot], cache: BlobCache, redactor: 
             payload = edit_payload(
                 path, content, content, before_sha=old.blob_sha, after_sha=sha, op="rename", old_file=old_path
             )
-            result.changes.append(Change(path, redactor.value(payload), snap, renamed_from=old_path))
+            result.changes.append(Change(path, payload, snap, renamed_from=old_path))
         else:
             payload = edit_payload(path, None, content, before_sha=None, after_sha=sha, op="create")
-            result.changes.append(Change(path, redactor.value(payload), snap))
+            result.changes.append(Change(path, payload, snap))
     for path, content, snap in modified:
         old = snaps[path]
         payload = edit_payload(
             path, before_of(old), content, before_sha=old.blob_sha, after_sha=snap.blob_sha, op="modify"
         )
-        result.changes.append(Change(path, redactor.value(payload), snap))
+        result.changes.append(Change(path, payload, snap))
     for path, old in sorted(deleted.items()):
         payload = edit_payload(path, before_of(old), None, before_sha=old.blob_sha, after_sha=None, op="delete")
-        result.changes.append(Change(path, redactor.value(payload), None))
+        result.changes.append(Change(path, payload, None))
     result.changes.sort(key=lambda c: c.path)
     return result

@@ -190,3 +190,21 @@ def test_hook_chains_an_existing_hook_and_never_fails_git(rec: Recorder, repo: P
     (repo / "calc.py").write_text("v3\n")
     assert subprocess.run(["git", "commit", "-qam", "c2"], cwd=repo, capture_output=True).returncode == 0
     assert r.head()[0] is not None
+
+
+def test_secrets_in_commit_messages_and_notes_are_redacted(rec: Recorder, repo: Path) -> None:
+    r = _started(rec, repo)
+    key = "AKIA" + "ABCDEFGHIJKLMNOP"
+    rec.record(r, "annotation", {"text": f"rotated {key} today"})
+    (repo / "calc.py").write_text("v2\n")
+    git(repo, "commit", "-qam", f"chore: drop password=hunter2hunter2 and {key}")
+    rec.drain()
+    texts = json_dump(_events(rec, r))
+    assert key not in texts and "hunter2hunter2" not in texts
+    assert "[REDACTED:aws_access_key]" in texts
+
+
+def json_dump(value: object) -> str:
+    import json
+
+    return json.dumps(value)
