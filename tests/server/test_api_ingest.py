@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prtrace_server.ingest import batch_object, plan_batch
 from server_helpers import TRACE_A, TestClient, index_of, make_batch, note
 
 from prtrace_core.canonical import event_id
-from prtrace_server.ingest import batch_object, plan_batch
 
 PINNED_TRACE = "0b9f8a52-6c1e-4d3a-9f57-2a4c1e8d7b10"
 PINNED_COMMIT = {
@@ -165,12 +165,12 @@ def test_deeply_nested_payload_is_rejected_not_a_server_error(client: TestClient
 
 def test_lone_surrogate_escape_in_raw_json_rejects_only_that_event(client: TestClient) -> None:
     body = (
-        '{"trace_id": "%s", "repo": {"name": "acme/webapp", "branch": "main"},'
+        '{"trace_id": "TRACE", "repo": {"name": "acme/webapp", "branch": "main"},'
         ' "developer": {"user_id": "dev-1"}, "events": ['
         '{"seq": 1, "ts": "2026-11-24T19:00:00.000Z", "type": "annotation", "payload": {"text": "fine"}},'
         '{"seq": 2, "ts": "2026-11-24T19:00:01.000Z", "type": "annotation", "payload": {"text": "bad \\ud800 here"}}'
         "]}"
-    ) % TRACE_A
+    ).replace("TRACE", TRACE_A)
     response = client.post("/v1/batches", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 200
     answer = response.json()

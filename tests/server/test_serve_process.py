@@ -1,0 +1,128 @@
+"""The real `prtrace-server serve` process, spoken to over HTTP."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+SERVER = Path(sys.executable).parent / "prtrace-server"
+GZIP = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """A server on a free loopback port with auth off and its data in tmp; its base URL."""
+    port = free_port()
+    env = {**os.environ, "PRTRACE_AUTH": "off", "PRTRACE_DATA_DIR": str(tmp_path / "data")}
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(
+        [str(SERVER), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-worker"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"server exited: {(tmp_path / 'server.log').read_text()}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("server did not come up within 20 s")
+            time.sleep(0.05)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def test_real_server_runs_the_run_guides_dedup_steps(server: str, sample_batch: dict[str, Any]) -> None:
+    first = httpx.post(f"{server}/ingest", json=sample_batch)
+    assert first.status_code == 200
+    assert len(first.json()["accepted_event_ids"]) == 9
+    again = httpx.post(f"{server}/ingest", json=sample_batch)
+    assert again.json()["accepted_event_ids"] == []
+    changed = copy.deepcopy(sample_batch)
+    next(e for e in changed["events"] if e["type"] == "commit")["payload"]["files_changed"] = 3
+    assert len(httpx.post(f"{server}/ingest", json=changed).json()["accepted_event_ids"]) == 1
+    trace = httpx.get(f"{server}/v1/traces/{sample_batch['trace_id']}").json()
+    assert len(trace["events"]) == 10
+
+
+def test_real_server_takes_gzip_bodies(server: str, sample_batch: dict[str, Any]) -> None:
+    body = gzip.compress(json.dumps(sample_batch).encode())
+    response = httpx.post(f"{server}/v1/batches", content=body, headers=GZIP)
+    assert response.status_code == 200
+    assert len(response.json()["accepted_event_ids"]) == 9
+    again = httpx.post(f"{server}/v1/batches", content=body, headers=GZIP)
+    assert len(again.json()["duplicate_event_ids"]) == 9
+
+
+def test_real_server_answers_413_to_an_oversized_upload_instead_of_resetting(server: str) -> None:
+    body = b'{"events": ["' + b"x" * (20 * 1024 * 1024) + b'"]}'
+    response = httpx.post(f"{server}/v1/batches", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_real_server_answers_413_to_a_gzip_bomb(server: str) -> None:
+    deflate = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(1 << 20)
+    bomb = b"".join([deflate.compress(zeros) for _ in range(64)] + [deflate.flush()])
+    response = httpx.post(f"{server}/v1/batches", content=bomb, headers=GZIP)
+    assert response.status_code == 413
+
+
+def test_real_server_stores_each_event_once_under_concurrent_pushes(
+    server: str, sample_batch: dict[str, Any]
+) -> None:
+    accepted: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(6)
+
+    def push() -> None:
+        with httpx.Client() as client:
+            barrier.wait()
+            answer = client.post(f"{server}/v1/batches", json=sample_batch, timeout=30).json()
+        with lock:
+            accepted.extend(answer["accepted_event_ids"])
+
+    threads = [threading.Thread(target=push) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(accepted) == len(set(accepted)) == 9
