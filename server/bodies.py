@@ -4,6 +4,7 @@ parsed as JSON without recursion limits turning into server errors."""
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from typing import Any
 
@@ -20,6 +21,8 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 
 _GZIP = ("gzip", "x-gzip")
+# 19 digits in a row may be an integer outside what orjson keeps exact (-2**63 … 2**64-1).
+_LONG_DIGITS = re.compile(rb"\d{19}")
 _IDENTITY = ("", "identity")
 
 
@@ -105,20 +108,23 @@ async def read_body(
 
 def parse_json(body: bytes) -> Any:
     """The decoded JSON value; BadBody with the parser's reason otherwise."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        reason = str(exc)
-    if "surrogate" in reason:
-        # orjson refuses a lone surrogate escape outright; the stdlib parser keeps it, so the
-        # event holding it is rejected on its own (`schema`) and the rest of the batch is kept.
-        try:
-            return json.loads(body.decode("utf-8"), parse_constant=_no_constant)
-        except (ValueError, RecursionError):
-            pass
     if not body.strip():
-        reason = "the body is empty"
-    raise BadBody(f"body is not valid JSON: {reason}")
+        raise BadBody("body is not valid JSON: the body is empty")
+    if not _LONG_DIGITS.search(body):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            if "surrogate" not in str(exc):
+                raise BadBody(f"body is not valid JSON: {exc}") from None
+    # orjson turns an integer beyond 64 bits into a float and refuses a lone surrogate escape
+    # outright; the stdlib parser keeps both as sent, so the event holding one is rejected on
+    # its own and the rest of the batch is kept.
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_no_constant)
+    except RecursionError:
+        raise BadBody("body is not valid JSON: nested too deeply") from None
+    except ValueError as exc:
+        raise BadBody(f"body is not valid JSON: {exc}") from None
 
 
 def _no_constant(name: str) -> Any:

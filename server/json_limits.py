@@ -4,6 +4,7 @@ document cannot exhaust the stack."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 __all__ = ["INT_MAX", "INT_MIN", "MAX_DEPTH", "SEQ_MAX", "find_problem"]
@@ -35,6 +36,8 @@ def find_problem(value: Any, *, max_depth: int = MAX_DEPTH, root: str = "") -> s
                 return f"{path or 'value'}: text holds a lone surrogate, which is not valid UTF-8"
         elif isinstance(item, int) and not isinstance(item, bool) and not INT_MIN <= item <= INT_MAX:
             return f"{path or 'value'}: integer {item} is out of the 64-bit range"
+        elif isinstance(item, float) and not math.isfinite(item):
+            return f"{path or 'value'}: number {item} is not finite"
     return None
 
 
