@@ -147,7 +147,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONBody({"detail": f"{where}: {first['msg']}"}, status_code=422)
 
     async def unexpected(_: Request, exc: Exception) -> JSONBody:
-        log.exception("unexpected error", exc_info=exc)
+        # A bug, not bad input: the server logs the traceback, the client gets JSON.
         return JSONBody({"detail": "internal server error"}, status_code=500)
 
     app.add_exception_handler(ServerError, server_error)

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from prtrace_core.timeline import derive_timeline
 from prtrace_core.timestamps import parse_ts
 
 from .index import EventRecord, TraceRecord
@@ -51,16 +52,9 @@ def order_events(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]
 
 
 def timeline(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """start_time, end_time (as sent) and duration_seconds over the events' ts."""
-    stamps = [(_when(e), e["ts"]) for e in events]
-    if not stamps:
-        return {"start_time": None, "end_time": None, "duration_seconds": 0}
-    first, last = min(stamps), max(stamps)
-    return {
-        "start_time": first[1],
-        "end_time": last[1],
-        "duration_seconds": round((last[0] - first[0]).total_seconds(), 3),
-    }
+    """start_time, end_time (as sent) and duration_seconds over the events' ts — the same rule
+    the capture side uses for a local trace."""
+    return derive_timeline(events)
 
 
 def assemble_trace(envelope: Mapping[str, Any], events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

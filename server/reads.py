@@ -19,7 +19,15 @@ from .blobs import BlobStore
 from .errors import BadQuery, Forbidden, NotFound, StoreCorrupt
 from .index import EventRecord, IndexStore, TraceFilter, TraceRecord
 
-__all__ = ["check_trace_id", "list_traces", "load_events", "pr_traces", "trace_document", "trace_events"]
+__all__ = [
+    "check_trace_id",
+    "list_traces",
+    "load_events",
+    "pr_traces",
+    "trace_document",
+    "trace_events",
+    "visible_trace",
+]
 
 _TRACE_ID: TypeAdapter[str] = TypeAdapter(TraceId)
 
@@ -82,6 +90,7 @@ def trace_events(
     Events that share a seq (one changed and sent again) are never split across pages.
     """
     trace = visible_trace(index, trace_id, principal)
+    type = _clean(type)
     records = index.event_records(trace.trace_id, type=type, after_seq=after_seq, limit=limit)
     full = len(records) == limit
     if full and records[-1].seq is not None:

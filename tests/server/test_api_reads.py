@@ -181,3 +181,16 @@ def test_readiness_fails_when_the_object_folder_is_gone(client: TestClient, sett
     assert ready.status_code == 503
     assert ready.json()["status"] == "unavailable"
     assert ready.headers["Retry-After"]
+
+
+def test_openapi_documents_every_route(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert set(paths) >= {
+        "/v1/batches",
+        "/v1/traces",
+        "/v1/traces/{trace_id}",
+        "/v1/traces/{trace_id}/events",
+        "/v1/prs/{owner}/{repo}/{number}",
+        "/healthz",
+        "/readyz",
+    }
