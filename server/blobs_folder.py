@@ -37,6 +37,7 @@ class FolderBlobs:
 
     @classmethod
     def from_url(cls, url: str) -> FolderBlobs:
+        """The store for a `file://PATH` URL."""
         return cls(folder_path(url))
 
     def _path(self, key: str) -> Path:

@@ -61,6 +61,7 @@ class SqliteIndex:
 
     @classmethod
     def from_url(cls, url: str) -> SqliteIndex:
+        """The index for a `sqlite:///PATH` URL."""
         return cls(sqlite_path(url))
 
     # connections

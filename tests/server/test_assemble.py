@@ -44,7 +44,7 @@ def test_empty_trace_has_an_empty_timeline() -> None:
 
 
 def test_later_batches_link_a_pr_and_add_languages_but_never_unlink() -> None:
-    first = {"trace_id": "t", "repo": {"name": "a/b", "branch": "m", "language": ["python"]}, "pr": None, "developer": {"user_id": "d"}}
+    first: dict[str, Any] = {"trace_id": "t", "repo": {"name": "a/b", "branch": "m", "language": ["python"]}, "pr": None, "developer": {"user_id": "d"}}
     linked = {**first, "repo": {**first["repo"], "language": ["go", "python"]}, "pr": {"pr_id": "a/b#1"}}
     merged = merge_envelope(merge_envelope(None, first), linked)
     assert merged["pr"] == {"pr_id": "a/b#1"}

@@ -15,7 +15,7 @@ from prtrace_server.errors import (
     StoreCorrupt,
     StoreUnavailable,
 )
-from prtrace_server.index import EventWrite, TraceWrite
+from prtrace_server.index import EventWrite, SeqMode, TraceWrite
 from prtrace_server.index_sqlite import SqliteIndex, sqlite_path
 from prtrace_server.migrate import load_migrations
 from prtrace_server.stores import open_blobs, open_index
@@ -23,9 +23,9 @@ from prtrace_server.stores import open_blobs, open_index
 TRACE = "0b9f8a52-6c1e-4d3a-9f57-2a4c1e8d7b10"
 
 
-def trace_write(seq_mode: str | None = "client") -> TraceWrite:
+def trace_write(seq_mode: SeqMode | None = "client") -> TraceWrite:
     envelope = {"trace_id": TRACE, "repo": {"name": "acme/webapp", "branch": "main"}, "developer": {"user_id": "d"}}
-    return TraceWrite(TRACE, "acme/webapp", "main", None, "d", envelope, seq_mode)  # type: ignore[arg-type]
+    return TraceWrite(TRACE, "acme/webapp", "main", None, "d", envelope, seq_mode)
 
 
 def event(n: int, seq: int | None = None) -> EventWrite:
