@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from server_helpers import TestClient, index_of, load_sample
+
 from prtrace_server.app import create_app
 from prtrace_server.index import Role
 from prtrace_server.settings import ServerSettings
 from prtrace_server.tokens import issue_token
-from server_helpers import TestClient, index_of, load_sample
 
 
 @pytest.fixture(autouse=True)

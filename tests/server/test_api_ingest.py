@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prtrace_server.ingest import batch_object, plan_batch
 from server_helpers import TRACE_A, TestClient, index_of, make_batch, note
 
 from prtrace_core.canonical import event_id
+from prtrace_server.ingest import batch_object, plan_batch
 
 PINNED_TRACE = "0b9f8a52-6c1e-4d3a-9f57-2a4c1e8d7b10"
 PINNED_COMMIT = {

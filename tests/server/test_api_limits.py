@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from prtrace_server.bodies import MAX_BODY_BYTES
 from server_helpers import TRACE_A, TestClient, make_batch, note
+
+from prtrace_server.bodies import MAX_BODY_BYTES
 
 JSON = {"Content-Type": "application/json"}
 GZIP = {"Content-Type": "application/json", "Content-Encoding": "gzip"}

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from prtrace_server.stores import open_index
 from prtrace_server.tokens import verify_token
 

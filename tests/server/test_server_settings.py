@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from prtrace_server.errors import ConfigError
 from prtrace_server.settings import ServerSettings, check_bind_host, is_loopback, load_settings
 

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from prtrace_server.blobs_folder import FolderBlobs
 from prtrace_server.errors import (
     ConfigError,
