@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,27 +80,27 @@ def server_url(tmp_path: Path) -> Iterator[str]:
 
     port = free_port()
     data = tmp_path / "server-data"
-    proc = subprocess.Popen(
-        [str(BIN / "prtrace-server"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, "PRTRACE_AUTH": "off", "PRTRACE_DATA_DIR": str(data)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(BIN / "prtrace-server"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env={**os.environ, "PRTRACE_AUTH": "off", "PRTRACE_DATA_DIR": str(data)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
-        import time
-
         deadline = time.monotonic() + 30
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+                pytest.fail(f"server exited: {log_path.read_text(errors='replace')}")
             try:
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("server did not start in 30 s")
+                pytest.fail("server did not start in 30 s")
             time.sleep(0.1)
         yield url
     finally:
@@ -109,5 +110,3 @@ def server_url(tmp_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if proc.stderr:
-            proc.stderr.close()

@@ -17,7 +17,7 @@ def test_ok():
     assert 1 + 1 == 2
 
 def test_also_ok():
-    assert True
+    assert 2 > 1
 
 def test_broken():
     assert 1 + 1 == 3

@@ -5,16 +5,8 @@ from __future__ import annotations
 import copy
 import gzip
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 import zlib
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,52 +14,13 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-SERVER = Path(sys.executable).parent / "prtrace-server"
 GZIP = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    """A server on a free loopback port with auth off and its data in tmp; its base URL."""
-    port = free_port()
-    env = {**os.environ, "PRTRACE_AUTH": "off", "PRTRACE_DATA_DIR": str(tmp_path / "data")}
-    log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen(
-        [str(SERVER), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-worker"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited: {(tmp_path / 'server.log').read_text()}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("server did not come up within 20 s")
-            time.sleep(0.05)
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+def server(server_url: str) -> str:
+    """The real server process from tests/conftest.py (auth off, data in tmp); its base URL."""
+    return server_url
 
 
 def test_real_server_runs_the_run_guides_dedup_steps(server: str, sample_batch: dict[str, Any]) -> None:
