@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,105 @@ def server_url(tmp_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# Real services, started once per test session (or named by the environment).
+
+
+@dataclass(frozen=True)
+class S3Endpoint:
+    endpoint: str
+    access_key: str
+    secret_key: str
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_REGION": "us-east-1",
+        }
+
+    def client(self):  # type: ignore[no-untyped-def]
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key, region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path"}),
+        )
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server URL (database `postgres`): PRTRACE_TEST_DATABASE_URL, or embedded."""
+    given = os.environ.get("PRTRACE_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    from prtrace_server.devstack import start_postgres
+
+    pg = start_postgres(tmp_path_factory.mktemp("postgres") / "pgdata")
+    try:
+        yield pg.url()
+    finally:
+        pg.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
+    """An S3 endpoint: PRTRACE_TEST_S3_ENDPOINT (keys from AWS_*), or `weed mini`."""
+    given = os.environ.get("PRTRACE_TEST_S3_ENDPOINT")
+    if given:
+        yield S3Endpoint(given, os.environ.get("AWS_ACCESS_KEY_ID", "test"), os.environ.get("AWS_SECRET_ACCESS_KEY", "test"))
+        return
+    from prtrace_server.devstack import S3_ACCESS_KEY, S3_SECRET_KEY, start_s3
+
+    s3 = start_s3(tmp_path_factory.mktemp("s3"))
+    try:
+        yield S3Endpoint(s3.endpoint, S3_ACCESS_KEY, S3_SECRET_KEY)
+    finally:
+        s3.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the session's PostgreSQL server, dropped afterwards."""
+    import uuid
+
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    params = conninfo_to_dict(postgres_server)
+    params["dbname"] = name
+    yield make_conninfo(**params)
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Endpoint) -> str:
+    """A fresh, empty bucket on the session's S3 server; its name."""
+    import uuid
+
+    name = f"t-{uuid.uuid4().hex[:16]}"
+    s3_server.client().create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(params=["embedded", "postgres+s3"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Server settings for each storage configuration, as environment variables (also set)."""
+    env = {"PRTRACE_DATA_DIR": str(tmp_path / "server-data")}
+    if request.param == "postgres+s3":
+        s3: S3Endpoint = request.getfixturevalue("s3_server")
+        env["PRTRACE_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+        env["PRTRACE_STORAGE_URL"] = f"s3://{request.getfixturevalue('s3_bucket')}"
+        env.update(s3.env())
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
