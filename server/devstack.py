@@ -7,6 +7,7 @@ an interpreter's exit handler (which a kill -9 of the caller would skip).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = ["S3_ACCESS_KEY", "S3_SECRET_KEY", "LocalPostgres", "LocalS3", "free_port", "start_postgres", "start_s3"]
 
@@ -86,10 +88,8 @@ class LocalPostgres:
     def stop(self) -> None:
         """`pg_ctl -m fast stop`; harmless when it is not running."""
         if (self.pgdata / "postmaster.pid").exists():
-            try:
+            with contextlib.suppress(subprocess.CalledProcessError):
                 self._pg_ctl("-m", "fast", "-w", "stop")
-            except subprocess.CalledProcessError:
-                pass
 
     def kill(self) -> None:
         """SIGKILL the postmaster: a crash, for the tests that need one."""
@@ -220,7 +220,7 @@ class LocalS3:
                     raise
                 time.sleep(0.2)
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self) -> Any:
         import boto3
         from botocore.config import Config
 
