@@ -263,3 +263,103 @@ def start_s3(root: Path, port: int | None = None) -> LocalS3:
     s3 = LocalS3(root, port or free_port())
     s3.start()
     return s3
+
+
+def _port_or_free(preferred: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            return free_port()
+    return preferred
+
+
+def run_stack(root: Path, *, server_port: int = 8000, fresh: bool = False) -> int:
+    """`scripts/stack`: PostgreSQL, S3 and prtrace-server on this machine until Ctrl-C."""
+    if fresh and root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    say = print
+    pg = start_postgres(root / "pgdata", _port_or_free(5432))
+    s3: LocalS3 | None = None
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        pg.create_database("telemetry")
+        s3 = LocalS3(root / "s3", _port_or_free(8333))
+        s3.start()
+        s3.create_bucket("traces")
+        env = {
+            **os.environ,
+            "PRTRACE_DATABASE_URL": pg.url("telemetry"),
+            "PRTRACE_STORAGE_URL": "s3://traces",
+            "PRTRACE_AUTH": os.environ.get("PRTRACE_AUTH", "off"),
+            "AWS_ENDPOINT_URL": s3.endpoint,
+            "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+            "AWS_REGION": "us-east-1",
+        }
+        server_bin = Path(sys.executable).parent / "prtrace-server"
+        server = subprocess.Popen(
+            [str(server_bin), "serve", "--host", "127.0.0.1", "--port", str(server_port)], env=env
+        )
+        _wait_for_port(server_port, timeout_s=60, alive=lambda: server is not None and server.poll() is None)
+        filer = s3.ports["filer"]
+        say(
+            f"""
+prtrace stack is up (data in {root}); Ctrl-C stops everything.
+
+  prtrace-server  http://127.0.0.1:{server_port}   (PRTRACE_AUTH={env['PRTRACE_AUTH']}; OpenAPI at /docs)
+  PostgreSQL      {pg.url('telemetry')}
+                  {pg.psql_command('telemetry')} -c "SELECT * FROM traces;"
+  S3 (SeaweedFS)  {s3.endpoint}   bucket: traces
+                  access key: {S3_ACCESS_KEY}   secret key: {S3_SECRET_KEY}
+                  browse: http://127.0.0.1:{filer}/buckets/traces/raw/
+
+  Use it:  curl -s localhost:{server_port}/ingest -H "Content-Type: application/json" -d @tests/fixtures/sample_batch.json
+           prtrace push --server http://127.0.0.1:{server_port}
+  Server settings for other processes (e.g. `prtrace-server worker`, token commands):
+           export PRTRACE_DATABASE_URL='{pg.url('telemetry')}' PRTRACE_STORAGE_URL=s3://traces \\
+                  AWS_ENDPOINT_URL={s3.endpoint} AWS_ACCESS_KEY_ID={S3_ACCESS_KEY} AWS_SECRET_ACCESS_KEY={S3_SECRET_KEY} AWS_REGION=us-east-1
+""",
+            flush=True,
+        )
+        stop = False
+
+        def _stop(*_: object) -> None:
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGTERM, _stop)
+        try:
+            while not stop and server.poll() is None:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        return 0 if server.poll() in (None, 0) else 1
+    finally:
+        say("stopping …", flush=True)
+        if server is not None and server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        if s3 is not None:
+            s3.stop()
+        pg.stop()
+        say("stopped", flush=True)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="scripts/stack", description=run_stack.__doc__)
+    parser.add_argument("--dir", type=Path, default=Path(".stack"), help="where the services keep their data")
+    parser.add_argument("--port", type=int, default=8000, help="prtrace-server's port")
+    parser.add_argument("--fresh", action="store_true", help="start from empty storage")
+    options = parser.parse_args()
+    try:
+        sys.exit(run_stack(options.dir.absolute(), server_port=options.port, fresh=options.fresh))
+    except (RuntimeError, TimeoutError, OSError, subprocess.CalledProcessError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
