@@ -8,7 +8,7 @@ import typer
 
 from prtrace_cli.state import open_buffer, open_home, recorder, settings
 
-__all__ = ["push"]
+__all__ = ["login", "push"]
 
 ServerOption = Annotated[
     str | None, typer.Option("--server", help="Server URL (default: PRTRACE_SERVER, then config.toml).")
@@ -66,3 +66,34 @@ def push(server: ServerOption = None) -> None:
     )
     if report.rejected:
         out.print("[yellow]rejected events are kept locally with the reason: prtrace show REF --local[/]")
+
+
+def login(
+    server: Annotated[str, typer.Option("--server", help="The server's URL, e.g. https://prtrace.example.com.")],
+    token: Annotated[
+        str | None,
+        typer.Option("--token", help="Your token (from `prtrace-server token create`); read from stdin if omitted."),
+    ] = None,
+    check: Annotated[bool, typer.Option("--check/--no-check", help="Try the token against the server first.")] = True,
+) -> None:
+    """Store the server URL and your token in config.toml (readable by you alone)."""
+    import sys
+
+    from rich.console import Console
+
+    from prtrace_daemon.config import save_settings
+    from prtrace_daemon.errors import ConfigError
+    from prtrace_daemon.push import ServerClient
+
+    if not server.startswith(("http://", "https://")):
+        raise ConfigError(f"not an http(s) URL: {server}", hint="prtrace login --server https://host:8000 --token …")
+    if token is None:
+        token = sys.stdin.readline().strip()
+    if not token:
+        raise ConfigError("no token given", hint="pass --token, or pipe it in: prtrace login --server URL < token.txt")
+    if check:
+        with ServerClient(server, token, attempts=2) as client:
+            client.get_json("/v1/traces", limit=1)
+    home = open_home()
+    save_settings(home.config, server=server.rstrip("/"), token=token)
+    Console(highlight=False).print(f"logged in to {server}; settings saved in {home.config}")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,18 +75,18 @@ def run_prtrace(*args: str, cwd: Path, check: bool = False, env: dict[str, str] 
     return proc
 
 
-@pytest.fixture
-def server_url(tmp_path: Path) -> Iterator[str]:
-    """A real `prtrace-server serve` on a free loopback port, embedded storage in tmp."""
+@contextmanager
+def serving(data: Path, *, auth: str = "off", env: dict[str, str] | None = None) -> Iterator[str]:
+    """A real `prtrace-server serve` process on a free loopback port; yields its base URL."""
     import httpx
 
     port = free_port()
-    data = tmp_path / "server-data"
-    log_path = tmp_path / "server.log"
+    data.mkdir(parents=True, exist_ok=True)
+    log_path = data.parent / f"{data.name}-server.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [str(BIN / "prtrace-server"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env={**os.environ, "PRTRACE_AUTH": "off", "PRTRACE_DATA_DIR": str(data)},
+            env={**os.environ, "PRTRACE_AUTH": auth, "PRTRACE_DATA_DIR": str(data), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -111,6 +112,21 @@ def server_url(tmp_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def server_url(tmp_path: Path) -> Iterator[str]:
+    """A real server, auth off, embedded storage in tmp."""
+    with serving(tmp_path / "server-data") as url:
+        yield url
+
+
+@pytest.fixture
+def auth_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A real server that requires tokens; its URL and data dir (for `token create`)."""
+    data = tmp_path / "auth-server-data"
+    with serving(data, auth="required") as url:
+        yield url, data
 
 
 # Real services, started once per test session (or named by the environment).
