@@ -63,3 +63,31 @@ def test_id_survives_a_json_round_trip(payload: dict[str, object]) -> None:
     event = {"seq": 3, "ts": "2026-11-24T19:06:57.123Z", "type": "edit", "payload": payload}
     travelled = json.loads(json.dumps(event, ensure_ascii=False))
     assert event_id(PINNED["trace_id"], travelled) == event_id(PINNED["trace_id"], event)
+
+
+any_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=25,
+)
+
+
+@given(value=any_json)
+def test_fast_canonical_json_is_byte_for_byte_the_reference(value: object) -> None:
+    """The fast path must never change an id: same bytes as json.dumps, or the same error."""
+    from prtrace_core.canonical import reference_json
+
+    try:
+        expected = reference_json(value)
+    except ValueError:
+        with pytest.raises(ValueError):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == expected
+
+
+@pytest.mark.parametrize("value", [1e-05, 2.5e-08, -3e-300, 0.0001, 1e16, 2**64, -(2**63) - 1, "\u2028\x7f\x00\x1f"])
+def test_floats_big_ints_and_odd_characters_match_the_reference(value: object) -> None:
+    from prtrace_core.canonical import reference_json
+
+    assert canonical_json({"v": value}) == reference_json({"v": value})
