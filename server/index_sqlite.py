@@ -7,13 +7,14 @@ transaction that later upgrades to a write fails with SQLITE_BUSY whatever the b
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from prtrace_core.timestamps import now_ts
 
 from .envelope import languages_of, merge_envelope
 from .errors import ConfigError, Forbidden, SeqModeChanged, StoreUnavailable
@@ -25,6 +26,10 @@ from .index import (
     TraceFilter,
     TraceRecord,
     TraceWrite,
+    dumps,
+    event_record,
+    token_record,
+    trace_record,
 )
 from .migrate import MIGRATIONS_TABLE, load_migrations
 
@@ -130,9 +135,8 @@ class SqliteIndex:
                 for statement in migration.statements:
                     conn.execute(statement)
                 conn.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) "
-                    "VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
-                    (migration.version, migration.name),
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, now_ts()),
                 )
 
     # reads
@@ -144,7 +148,7 @@ class SqliteIndex:
     def get_trace(self, trace_id: str) -> TraceRecord | None:
         with self._connection() as conn:
             row = conn.execute("SELECT * FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()
-        return None if row is None else _trace(row)
+        return None if row is None else trace_record(row)
 
     def existing_event_ids(self, trace_id: str, event_ids: Collection[str]) -> set[str]:
         with self._connection() as conn:
@@ -175,7 +179,7 @@ class SqliteIndex:
         sql += " ORDER BY created_at DESC, trace_id DESC LIMIT ?"
         args.append(query.limit)
         with self._connection() as conn:
-            return [_trace(row) for row in conn.execute(sql, args)]
+            return [trace_record(row) for row in conn.execute(sql, args)]
 
     def event_records(
         self,
@@ -198,7 +202,7 @@ class SqliteIndex:
             sql += " LIMIT ?"
             args.append(limit)
         with self._connection() as conn:
-            return [_event(row) for row in conn.execute(sql, args)]
+            return [event_record(row) for row in conn.execute(sql, args)]
 
     # the write
 
@@ -227,18 +231,18 @@ class SqliteIndex:
                         trace.pr_id,
                         trace.developer_id,
                         user,
-                        _dumps(envelope),
-                        _dumps(languages_of(envelope)),
+                        dumps(envelope),
+                        dumps(languages_of(envelope)),
                         trace.seq_mode,
                         received_at,
                         received_at,
                     ),
                 )
-                current = _trace(
+                current = trace_record(
                     conn.execute("SELECT * FROM traces WHERE trace_id = ?", (trace.trace_id,)).fetchone()
                 )
             else:
-                current = _trace(row)
+                current = trace_record(row)
                 if current.owner != user and not may_write_any:
                     raise Forbidden(f"trace {trace.trace_id} belongs to another user")
                 if trace.seq_mode and current.seq_mode and trace.seq_mode != current.seq_mode:
@@ -294,8 +298,8 @@ class SqliteIndex:
                 "last_server_seq = ?, seq_mode = COALESCE(seq_mode, ?), updated_at = ? "
                 "WHERE trace_id = ?",
                 (
-                    _dumps(envelope),
-                    _dumps(languages_of(envelope)),
+                    dumps(envelope),
+                    dumps(languages_of(envelope)),
                     pr_id,
                     len(outcome.accepted),
                     first_ts,
@@ -322,12 +326,12 @@ class SqliteIndex:
     def get_token(self, token_id: str) -> TokenRecord | None:
         with self._connection() as conn:
             row = conn.execute("SELECT * FROM tokens WHERE token_id = ?", (token_id,)).fetchone()
-        return None if row is None else _token(row)
+        return None if row is None else token_record(row)
 
     def list_tokens(self) -> list[TokenRecord]:
         with self._connection() as conn:
             rows = conn.execute("SELECT * FROM tokens ORDER BY created_at, token_id").fetchall()
-        return [_token(row) for row in rows]
+        return [token_record(row) for row in rows]
 
     def revoke_tokens(self, *, token_id: str | None = None, user: str | None = None, at: str) -> int:
         if (token_id is None) == (user is None):
@@ -352,60 +356,3 @@ def _existing(conn: sqlite3.Connection, trace_id: str, event_ids: Collection[str
         )
         found.update(row[0] for row in rows)
     return found
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _trace(row: sqlite3.Row) -> TraceRecord:
-    return TraceRecord(
-        trace_id=row["trace_id"],
-        repo_name=row["repo_name"],
-        branch=row["branch"],
-        pr_id=row["pr_id"],
-        developer_id=row["developer_id"],
-        owner=row["owner"],
-        envelope=json.loads(row["envelope"]),
-        language=json.loads(row["language"]),
-        event_count=row["event_count"],
-        first_ts=row["first_ts"],
-        last_ts=row["last_ts"],
-        last_seq=row["last_seq"],
-        last_server_seq=row["last_server_seq"],
-        seq_mode=row["seq_mode"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        compacted_upto=row["compacted_upto"],
-    )
-
-
-def _event(row: sqlite3.Row) -> EventRecord:
-    return EventRecord(
-        event_id=row["event_id"],
-        trace_id=row["trace_id"],
-        seq=row["seq"],
-        server_seq=row["server_seq"],
-        seq_by_server=bool(row["seq_by_server"]),
-        ts=row["ts"],
-        type=row["type"],
-        received_at=row["received_at"],
-        object_key=row["object_key"],
-        file=row["file"],
-        command=row["command"],
-        exit_code=row["exit_code"],
-        passed=row["passed"],
-        failed=row["failed"],
-        sha=row["sha"],
-    )
-
-
-def _token(row: sqlite3.Row) -> TokenRecord:
-    return TokenRecord(
-        token_id=row["token_id"],
-        user=row["user_name"],
-        role=row["role"],
-        token_hash=row["token_hash"],
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
-    )
