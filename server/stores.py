@@ -1,4 +1,8 @@
-"""Which index and object store a URL names. The one place a new backend is plugged in."""
+"""Which index and object store a URL names. The one place a new backend is plugged in.
+
+The PostgreSQL and S3 stores are imported only when named, so the embedded default starts
+without loading psycopg or boto3.
+"""
 
 from __future__ import annotations
 
@@ -17,21 +21,23 @@ def open_index(url: str) -> IndexStore:
     if scheme == "sqlite":
         return SqliteIndex.from_url(url)
     if scheme in ("postgresql", "postgres"):
-        raise ConfigError(
-            "PRTRACE_DATABASE_URL: PostgreSQL is not available in this version of prtrace-server",
-            hint="unset PRTRACE_DATABASE_URL to use the embedded SQLite index",
-        )
-    raise ConfigError(f"PRTRACE_DATABASE_URL: unsupported scheme {scheme!r}; use sqlite:///PATH")
+        from .index_postgres import PostgresIndex
+
+        return PostgresIndex.from_url(url)
+    raise ConfigError(
+        f"PRTRACE_DATABASE_URL: unsupported scheme {scheme!r}; use sqlite:///PATH or postgresql://…"
+    )
 
 
 def open_blobs(url: str) -> BlobStore:
-    """The object store for PRTRACE_STORAGE_URL."""
+    """The object store for PRTRACE_STORAGE_URL; an S3 bucket must already exist."""
     scheme = url.split(":", 1)[0].lower()
     if scheme == "file":
         return FolderBlobs.from_url(url)
     if scheme == "s3":
-        raise ConfigError(
-            "PRTRACE_STORAGE_URL: S3 is not available in this version of prtrace-server",
-            hint="unset PRTRACE_STORAGE_URL to keep objects in the data folder",
-        )
-    raise ConfigError(f"PRTRACE_STORAGE_URL: unsupported scheme {scheme!r}; use file://PATH")
+        from .blobs_s3 import S3Blobs
+
+        return S3Blobs.from_url(url)
+    raise ConfigError(
+        f"PRTRACE_STORAGE_URL: unsupported scheme {scheme!r}; use file://PATH or s3://BUCKET[/prefix]"
+    )
