@@ -193,16 +193,15 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
 def postgres_url(postgres_server: str) -> Iterator[str]:
     """A fresh, empty database on the session's PostgreSQL server, dropped afterwards."""
     import uuid
+    from urllib.parse import urlsplit, urlunsplit
 
     import psycopg
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     name = f"t_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    params = conninfo_to_dict(postgres_server)
-    params["dbname"] = name
-    yield make_conninfo(**params)
+    # A postgresql:// URL, as PRTRACE_DATABASE_URL takes it (a socket host stays in the query).
+    yield urlunsplit(urlsplit(postgres_server)._replace(path=f"/{name}"))
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

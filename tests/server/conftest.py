@@ -1,4 +1,9 @@
-"""Fixtures for the server tests: an app on a temporary data dir, the sample batch, tokens."""
+"""Fixtures for the server tests: an app on each storage configuration, the sample batch,
+tokens, a real server process.
+
+`settings`, `client` and `auth_client` follow the `backend` fixture (tests/conftest.py), so
+every API test runs once on the embedded stores (SQLite + folder) and once on PostgreSQL + S3.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_helpers import TestClient, index_of, load_sample
+from server_helpers import ServerProcess, TestClient, index_of, load_sample
 
 from prtrace_server.app import create_app
+from prtrace_server.devstack import free_port
 from prtrace_server.index import Role
 from prtrace_server.settings import ServerSettings
 from prtrace_server.tokens import issue_token
@@ -31,8 +37,9 @@ def sample_batch() -> dict[str, Any]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> ServerSettings:
-    return ServerSettings(data_dir=tmp_path / "data", auth="off")
+def settings(backend: dict[str, str]) -> ServerSettings:
+    """Settings for the backend under test (from the environment it set), auth off."""
+    return ServerSettings(auth="off")
 
 
 @pytest.fixture
@@ -42,10 +49,9 @@ def client(settings: ServerSettings) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def auth_client(tmp_path: Path) -> Iterator[TestClient]:
+def auth_client(backend: dict[str, str]) -> Iterator[TestClient]:
     """An app that requires tokens."""
-    settings = ServerSettings(data_dir=tmp_path / "data", auth="required")
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(ServerSettings(auth="required"))) as test_client:
         yield test_client
 
 
@@ -58,3 +64,14 @@ def token_for(auth_client: TestClient) -> Callable[..., dict[str, str]]:
         return {"Authorization": f"Bearer {token}"}
 
     return make
+
+
+@pytest.fixture
+def live_server(backend: dict[str, str], tmp_path: Path) -> Iterator[ServerProcess]:
+    """A real `prtrace-server serve` process on the backend under test, auth off."""
+    server = ServerProcess({**backend, "PRTRACE_AUTH": "off"}, tmp_path / "server.log", free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import httpx
+import orjson
 
 # Starlette's test client prefers the `httpx2` package and warns when it falls back to httpx;
 # the fallback is what this project installs, so that one warning is not an error here.
@@ -13,12 +22,27 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
     from fastapi.testclient import TestClient
 
-from prtrace_server.index import IndexStore
+from prtrace_server.blobs import BlobStore
+from prtrace_server.blobs_folder import FolderBlobs
+from prtrace_server.blobs_s3 import S3Blobs
+from prtrace_server.index import EventRecord, IndexStore
 
-__all__ = ["SAMPLE_BATCH", "TestClient", "index_of", "load_sample", "make_batch", "note"]
+__all__ = [
+    "SAMPLE_BATCH",
+    "ServerProcess",
+    "TestClient",
+    "assert_index_and_objects_agree",
+    "blobs_of",
+    "index_of",
+    "load_sample",
+    "make_batch",
+    "note",
+    "object_keys",
+]
 
 SAMPLE_BATCH = Path(__file__).parent.parent / "fixtures" / "sample_batch.json"
 TRACE_A = "0b9f8a52-6c1e-4d3a-9f57-2a4c1e8d7b10"
+SERVER = Path(sys.executable).parent / "prtrace-server"
 
 
 def load_sample() -> dict[str, Any]:
@@ -31,6 +55,58 @@ def index_of(client: TestClient) -> IndexStore:
     """The index store behind a test client's app."""
     index: IndexStore = client.app.state.services.index  # type: ignore[attr-defined]
     return index
+
+
+def blobs_of(client: TestClient) -> BlobStore:
+    """The object store behind a test client's app."""
+    blobs: BlobStore = client.app.state.services.blobs  # type: ignore[attr-defined]
+    return blobs
+
+
+def object_keys(blobs: BlobStore, prefix: str = "batches/") -> list[str]:
+    """Every key under the prefix, sorted, whichever store holds them."""
+    if isinstance(blobs, FolderBlobs):
+        return sorted(
+            path.relative_to(blobs.root).as_posix()
+            for path in (blobs.root / prefix).rglob("*")
+            if path.is_file() and not path.name.startswith(".")
+        )
+    assert isinstance(blobs, S3Blobs), type(blobs)
+    import boto3
+    from botocore.config import Config
+
+    # A client of the test's own, from the same AWS_* environment the store was opened with.
+    s3 = boto3.client(
+        "s3", region_name=os.environ.get("AWS_REGION", "us-east-1"), config=Config(s3={"addressing_style": "path"})
+    )
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=blobs.bucket, Prefix=blobs.prefix + prefix):
+        keys += [item["Key"][len(blobs.prefix) :] for item in page.get("Contents", [])]
+    s3.close()
+    return sorted(keys)
+
+
+def assert_index_and_objects_agree(index: IndexStore, blobs: BlobStore, trace_id: str) -> list[EventRecord]:
+    """Each event indexed once, server_seq 1..n without a gap, the trace's counters match, and
+    every row's object exists and holds that very event. Returns the rows."""
+    records = index.event_records(trace_id)
+    ids = Counter(record.event_id for record in records)
+    assert not [event for event, count in ids.items() if count > 1]
+    assert sorted(record.server_seq for record in records) == list(range(1, len(records) + 1))
+    trace = index.get_trace(trace_id)
+    assert trace is not None
+    assert (trace.event_count, trace.last_server_seq) == (len(records), len(records))
+    lines: dict[str, dict[str, Any]] = {}
+    for key in {record.object_key for record in records}:
+        for line in blobs.get(key).splitlines():
+            stored = orjson.loads(line)
+            lines.setdefault(key + " " + stored["event_id"], stored)
+    for record in records:
+        stored = lines.get(record.object_key + " " + record.event_id)
+        assert stored is not None, f"{record.object_key} lacks {record.event_id}"
+        assert stored["trace_id"] == trace_id
+        assert stored["type"] == record.type
+    return records
 
 
 def make_batch(trace_id: str, events: list[Any], **envelope: Any) -> dict[str, Any]:
@@ -52,3 +128,56 @@ def note(seq: int | None, text: str, ts: str = "2026-11-24T19:00:00.000Z") -> di
     if seq is not None:
         event["seq"] = seq
     return event
+
+
+class ServerProcess:
+    """A real `prtrace-server serve` on a fixed loopback port, which a test may kill -9 and start
+    again on the same port."""
+
+    def __init__(self, env: dict[str, str], log: Path, port: int) -> None:
+        self.env = env
+        self.log = log
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 30) -> None:
+        """Start the process and wait until /healthz answers."""
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(SERVER), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the server exited:\n{self.log.read_text(errors='replace')}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the server did not start in {timeout_s:.0f} s")
+            time.sleep(0.05)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def kill(self) -> None:
+        """SIGKILL: the crash no handler sees."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()

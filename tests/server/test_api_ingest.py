@@ -5,11 +5,10 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
-from server_helpers import TRACE_A, TestClient, index_of, make_batch, note
+from server_helpers import TRACE_A, TestClient, blobs_of, index_of, make_batch, note, object_keys
 
 from prtrace_core.canonical import event_id
 from prtrace_server.ingest import batch_object, plan_batch
@@ -30,10 +29,6 @@ def post(client: TestClient, batch: Any, path: str = "/v1/batches") -> dict[str,
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
     return answer
-
-
-def objects(settings_dir: Path) -> list[Path]:
-    return sorted((settings_dir / "objects" / "batches").rglob("*.ndjson"))
 
 
 def test_first_post_of_sample_batch_accepts_every_event(client: TestClient, sample_batch: dict[str, Any]) -> None:
@@ -236,15 +231,15 @@ def test_seqless_events_get_server_seqs_and_resend_dedups(client: TestClient) ->
         assert event_id(TRACE_A, {**event, "seq": None}) == event["event_id"]
 
 
-def test_batch_object_holds_only_canonical_content(client: TestClient, settings: Any, sample_batch: dict[str, Any]) -> None:
+def test_batch_object_holds_only_canonical_content(client: TestClient, sample_batch: dict[str, Any]) -> None:
     post(client, sample_batch)
     post(client, sample_batch)
-    [path] = objects(settings.data_dir)
-    lines = path.read_bytes().splitlines()
-    assert len(lines) == 9
-    assert b"server_seq" not in path.read_bytes()
-    assert b"received_at" not in path.read_bytes()
-    assert path.parent.name == sample_batch["trace_id"]
+    [key] = object_keys(blobs_of(client))
+    content = blobs_of(client).get(key)
+    assert len(content.splitlines()) == 9
+    assert b"server_seq" not in content
+    assert b"received_at" not in content
+    assert key.startswith(f"batches/{sample_batch['trace_id']}/")
 
 
 def test_retried_batch_writes_the_same_bytes_under_the_same_key(sample_batch: dict[str, Any]) -> None:

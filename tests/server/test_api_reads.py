@@ -6,10 +6,14 @@ import json
 import uuid
 from typing import Any
 
+import boto3
 import pytest
-from server_helpers import TRACE_A, TestClient, make_batch, note
+from botocore.config import Config
+from server_helpers import TRACE_A, TestClient, blobs_of, make_batch, note
 
 from prtrace_core.canonical import event_id
+from prtrace_server.blobs_folder import FolderBlobs
+from prtrace_server.blobs_s3 import S3Blobs
 
 JSON = {"Content-Type": "application/json"}
 
@@ -175,11 +179,19 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert ready.json() == {"status": "ready", "index": "ok", "objects": "ok"}
 
 
-def test_readiness_fails_when_the_object_folder_is_gone(client: TestClient, settings: Any) -> None:
-    (settings.data_dir / "objects").rename(settings.data_dir / "elsewhere")
+def test_readiness_fails_when_the_object_store_is_gone(client: TestClient) -> None:
+    blobs = blobs_of(client)
+    if isinstance(blobs, FolderBlobs):
+        blobs.root.rename(blobs.root.with_name("elsewhere"))
+    else:
+        assert isinstance(blobs, S3Blobs)
+        s3 = boto3.client("s3", region_name="us-east-1", config=Config(s3={"addressing_style": "path"}))
+        s3.delete_bucket(Bucket=blobs.bucket)
+        s3.close()
     ready = client.get("/readyz")
     assert ready.status_code == 503
     assert ready.json()["status"] == "unavailable"
+    assert ready.json()["index"] == "ok"
     assert ready.headers["Retry-After"]
 
 

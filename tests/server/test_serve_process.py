@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from server_helpers import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -18,9 +19,9 @@ GZIP = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
 
 
 @pytest.fixture
-def server(server_url: str) -> str:
-    """The real server process from tests/conftest.py (auth off, data in tmp); its base URL."""
-    return server_url
+def server(live_server: ServerProcess) -> str:
+    """The real server process on each backend (auth off); its base URL."""
+    return live_server.url
 
 
 def test_real_server_runs_the_run_guides_dedup_steps(server: str, sample_batch: dict[str, Any]) -> None:

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from prtrace_server.devstack import free_port
 from prtrace_server.stores import open_index
 from prtrace_server.tokens import verify_token
+from tests.conftest import S3Endpoint
 
 SERVER = Path(sys.executable).parent / "prtrace-server"
 
@@ -84,21 +86,59 @@ def test_serve_refuses_auth_off_on_a_public_address(tmp_path: Path) -> None:
     assert_one_error_line(result, "PRTRACE_AUTH=off", "loopback")
 
 
+NOBODY = f"127.0.0.1:{free_port()}"  # a port nothing listens on
+S3_KEYS = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "us-east-1"}
+
+
 @pytest.mark.parametrize(
-    ("variable", "value", "words"),
+    ("env", "words"),
     [
-        ("PRTRACE_DATABASE_URL", "postgresql://postgres:secret@localhost/telemetry", ("PostgreSQL", "not available")),
-        ("PRTRACE_STORAGE_URL", "s3://traces", ("S3", "not available")),
-        ("PRTRACE_DATABASE_URL", "mysql://x", ("unsupported",)),
-        ("PRTRACE_AUTH", "maybe", ("PRTRACE_AUTH",)),
+        pytest.param(
+            {"PRTRACE_DATABASE_URL": f"postgresql://postgres:secret@{NOBODY}/telemetry"},
+            ("PostgreSQL", "cannot connect", "refused"),
+            id="postgres-unreachable",
+        ),
+        pytest.param({"PRTRACE_DATABASE_URL": "postgresql://u:secret%zz@h/db"}, ("PRTRACE_DATABASE_URL",), id="postgres-bad-url"),
+        pytest.param(
+            {"PRTRACE_STORAGE_URL": "s3://traces", "AWS_ENDPOINT_URL": f"http://{NOBODY}", **S3_KEYS},
+            ("S3", "traces", "does not answer"),
+            id="s3-unreachable",
+        ),
+        pytest.param({"PRTRACE_STORAGE_URL": "s3://Not_A_Bucket"}, ("not a bucket name",), id="s3-bad-bucket-name"),
+        pytest.param({"PRTRACE_DATABASE_URL": "mysql://x"}, ("unsupported",), id="unsupported-scheme"),
+        pytest.param({"PRTRACE_AUTH": "maybe"}, ("PRTRACE_AUTH",), id="bad-auth"),
     ],
 )
-def test_serve_refuses_settings_it_cannot_honour(
-    tmp_path: Path, variable: str, value: str, words: tuple[str, ...]
-) -> None:
-    result = run(tmp_path, "serve", **{variable: value})
+def test_serve_refuses_settings_it_cannot_honour(tmp_path: Path, env: dict[str, str], words: tuple[str, ...]) -> None:
+    result = run(tmp_path, "serve", **env)
     assert_one_error_line(result, *words)
     assert "secret" not in result.stderr
+
+
+def test_serve_refuses_a_bucket_that_does_not_exist(tmp_path: Path, s3_server: S3Endpoint) -> None:
+    result = run(tmp_path, "serve", PRTRACE_STORAGE_URL="s3://no-such-bucket", **s3_server.env())
+    assert_one_error_line(result, "bucket no-such-bucket does not exist")
+    assert "create it first" in result.stderr
+
+
+def test_serve_refuses_wrong_s3_keys(tmp_path: Path, s3_server: S3Endpoint, s3_bucket: str) -> None:
+    env = {**s3_server.env(), "AWS_SECRET_ACCESS_KEY": "not-the-secret"}
+    result = run(tmp_path, "serve", PRTRACE_STORAGE_URL=f"s3://{s3_bucket}", **env)
+    assert_one_error_line(result, f"access to bucket {s3_bucket}", "denied")
+    assert "not-the-secret" not in result.stderr
+
+
+def test_token_commands_keep_tokens_in_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    token = run(tmp_path, "token", "create", "--user", "alice", PRTRACE_DATABASE_URL=postgres_url).stdout.strip()
+    listing = run(tmp_path, "token", "list", PRTRACE_DATABASE_URL=postgres_url)
+    assert listing.returncode == 0 and "alice" in listing.stdout
+    index = open_index(postgres_url)
+    try:
+        record = verify_token(index, token)
+        assert record is not None and record.user == "alice"
+    finally:
+        index.close()
+    assert not (tmp_path / "data" / "index.db").exists()
 
 
 @pytest.mark.parametrize(

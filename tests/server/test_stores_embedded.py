@@ -1,36 +1,17 @@
-"""The embedded stores on their own: the SQLite index and the object folder."""
+"""What only the embedded stores have: a SQLite file in WAL mode, an object folder on disk.
+(What every store does is in test_index_stores.py and test_blob_stores.py.)"""
 
 from __future__ import annotations
 
 import sqlite3
-import threading
 from pathlib import Path
 
 import pytest
 
 from prtrace_server.blobs_folder import FolderBlobs
-from prtrace_server.errors import (
-    ConfigError,
-    Forbidden,
-    SeqModeChanged,
-    StoreCorrupt,
-    StoreUnavailable,
-)
-from prtrace_server.index import EventWrite, SeqMode, TraceWrite
+from prtrace_server.errors import ConfigError, StoreUnavailable
 from prtrace_server.index_sqlite import SqliteIndex, sqlite_path
 from prtrace_server.migrate import load_migrations
-from prtrace_server.stores import open_blobs, open_index
-
-TRACE = "0b9f8a52-6c1e-4d3a-9f57-2a4c1e8d7b10"
-
-
-def trace_write(seq_mode: SeqMode | None = "client") -> TraceWrite:
-    envelope = {"trace_id": TRACE, "repo": {"name": "acme/webapp", "branch": "main"}, "developer": {"user_id": "d"}}
-    return TraceWrite(TRACE, "acme/webapp", "main", None, "d", envelope, seq_mode)
-
-
-def event(n: int, seq: int | None = None) -> EventWrite:
-    return EventWrite(event_id=f"{n:064x}", seq=seq, ts=f"2026-11-24T19:00:{n:02d}.000Z", type="annotation", object_key="k")
 
 
 def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
@@ -50,59 +31,6 @@ def test_index_runs_in_wal_mode(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "index.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
-
-
-def test_ingest_allocates_server_seqs_in_commit_order_across_connections(tmp_path: Path) -> None:
-    # Two stores on one file stand for two server processes.
-    stores = [SqliteIndex(tmp_path / "index.db"), SqliteIndex(tmp_path / "index.db")]
-    try:
-        def write(store: SqliteIndex, start: int) -> None:
-            for n in range(start, start + 20):
-                store.ingest(trace=trace_write(), events=[event(n, seq=n)], user="u", may_write_any=False, received_at="t")
-
-        threads = [threading.Thread(target=write, args=(store, 1 + 20 * i)) for i, store in enumerate(stores)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        records = stores[0].event_records(TRACE)
-        assert sorted(r.server_seq for r in records) == list(range(1, 41))
-        trace = stores[1].get_trace(TRACE)
-        assert trace is not None and (trace.event_count, trace.last_server_seq, trace.last_seq) == (40, 40, 40)
-    finally:
-        for store in stores:
-            store.close()
-
-
-def test_ingest_reports_an_already_stored_event_as_duplicate(tmp_path: Path) -> None:
-    index = SqliteIndex(tmp_path / "index.db")
-    try:
-        first = index.ingest(trace=trace_write(), events=[event(1, 1)], user="u", may_write_any=False, received_at="t")
-        again = index.ingest(trace=trace_write(), events=[event(1, 1), event(2, 2)], user="u", may_write_any=False, received_at="t")
-        assert (first.accepted, first.duplicates) == ([f"{1:064x}"], [])
-        assert (again.accepted, again.duplicates) == ([f"{2:064x}"], [f"{1:064x}"])
-    finally:
-        index.close()
-
-
-def test_ingest_refuses_another_users_trace_and_a_changed_seq_mode(tmp_path: Path) -> None:
-    index = SqliteIndex(tmp_path / "index.db")
-    try:
-        index.ingest(trace=trace_write(), events=[event(1, 1)], user="alice", may_write_any=False, received_at="t")
-        with pytest.raises(Forbidden):
-            index.ingest(trace=trace_write(), events=[event(2, 2)], user="bob", may_write_any=False, received_at="t")
-        with pytest.raises(SeqModeChanged):
-            index.ingest(trace=trace_write("server"), events=[event(3)], user="alice", may_write_any=False, received_at="t")
-        assert [r.event_id for r in index.event_records(TRACE)] == [f"{1:064x}"]
-    finally:
-        index.close()
-
-
-def test_closed_index_is_unavailable(tmp_path: Path) -> None:
-    index = SqliteIndex(tmp_path / "index.db")
-    index.close()
-    with pytest.raises(StoreUnavailable):
-        index.get_trace(TRACE)
 
 
 def test_a_file_that_is_not_a_database_is_unavailable_not_a_crash(tmp_path: Path) -> None:
@@ -125,12 +53,6 @@ def test_sqlite_urls_without_a_file_are_refused(url: str) -> None:
         sqlite_path(url)
 
 
-@pytest.mark.parametrize("url", ["postgresql://u@h/db", "s3://bucket"])
-def test_distributed_backends_are_not_in_this_version(url: str) -> None:
-    with pytest.raises(ConfigError, match="not available in this version"):
-        (open_index if url.startswith("postgresql") else open_blobs)(url)
-
-
 def test_folder_store_puts_gets_and_overwrites_atomically(tmp_path: Path) -> None:
     blobs = FolderBlobs(tmp_path / "objects")
     key = "batches/t/abc.ndjson"
@@ -149,11 +71,6 @@ def test_folder_store_puts_gets_and_overwrites_atomically(tmp_path: Path) -> Non
 def test_folder_store_refuses_keys_outside_its_folder(tmp_path: Path, key: str) -> None:
     with pytest.raises(ValueError):
         FolderBlobs(tmp_path / "objects").put(key, b"x")
-
-
-def test_missing_object_is_store_corrupt(tmp_path: Path) -> None:
-    with pytest.raises(StoreCorrupt):
-        FolderBlobs(tmp_path / "objects").get("batches/none.ndjson")
 
 
 def test_unwritable_folder_is_unavailable(tmp_path: Path) -> None:
