@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 __all__ = [
+    "KEY_TEXT_MAX_BYTES",
     "EventRecord",
     "EventWrite",
     "IndexStore",
@@ -28,6 +29,10 @@ __all__ = [
 
 SeqMode = Literal["client", "server"]
 Role = Literal["writer", "reader", "admin"]
+
+# Text the index is keyed on (repo name, branch, PR id) holds at most this many UTF-8 bytes:
+# PostgreSQL's btree refuses an entry over 2,704 bytes, and (repo_name, branch) is one entry.
+KEY_TEXT_MAX_BYTES = 1024
 
 
 @dataclass(frozen=True, slots=True)

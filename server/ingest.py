@@ -23,7 +23,7 @@ from prtrace_core.validation import MAX_EVENT_BYTES, Problem, check_event
 from .auth import Principal
 from .blobs import BlobStore
 from .errors import BodyTooLarge, Forbidden, InvalidBatch, SeqModeChanged
-from .index import EventWrite, IndexStore, SeqMode, TraceWrite
+from .index import KEY_TEXT_MAX_BYTES, EventWrite, IndexStore, SeqMode, TraceWrite
 from .json_limits import INT_MIN, SEQ_MAX, find_problem
 
 __all__ = [
@@ -87,6 +87,14 @@ def split_batch(body: Any) -> tuple[dict[str, Any], list[Any]]:
         Envelope.model_validate(envelope)
     except ValidationError as exc:
         raise InvalidBatch(_describe(exc)) from None
+    pr = envelope.get("pr")
+    for where, text in (
+        ("repo.name", envelope["repo"]["name"]),
+        ("repo.branch", envelope["repo"]["branch"]),
+        ("pr.pr_id", pr.get("pr_id") if isinstance(pr, dict) else None),
+    ):
+        if isinstance(text, str) and len(text.encode("utf-8")) > KEY_TEXT_MAX_BYTES:
+            raise InvalidBatch(f"{where}: at most {KEY_TEXT_MAX_BYTES:,} bytes of UTF-8, as the index is keyed on it")
     return envelope, events
 
 

@@ -105,6 +105,9 @@ ENVELOPE_FAULTS = [
     pytest.param({"developer": {}}, "developer.user_id", id="developer-without-user-id"),
     pytest.param({"pr": {"pr_id": "123"}}, "pr.pr_id", id="pr-id-malformed"),
     pytest.param({"pr": {"pr_id": "acme/webapp#1", "status": "open", "created_at": "soon"}}, "pr.created_at", id="pr-created-at"),
+    # Index keys: PostgreSQL refuses a btree entry over 2,704 bytes, so every store refuses these.
+    pytest.param({"repo": {"name": "acme/webapp", "branch": "".join(map(chr, range(0x4E00, 0x4E00 + 400)))}}, "repo.branch", id="branch-over-1-kib"),
+    pytest.param({"pr": {"pr_id": "acme/" + "".join(map(chr, range(0x4E00, 0x4E00 + 400))) + "#1"}}, "pr.pr_id", id="pr-id-over-1-kib"),
 ]
 
 
@@ -116,6 +119,14 @@ def test_malformed_envelope_is_422_naming_the_field(client: TestClient, change: 
     detail = response.json()["detail"]
     assert isinstance(detail, str)
     assert detail.startswith(field), detail
+
+
+def test_longest_index_keys_the_schema_allows_in_ascii_are_stored(client: TestClient) -> None:
+    repo = {"name": "o/" + "r" * 510, "branch": "b" * 1024}
+    batch = make_batch(TRACE_A, [note(1, "x")], repo=repo, pr={"pr_id": f"{repo['name']}#1"})
+    response = client.post("/v1/batches", content=json.dumps(batch), headers=JSON)
+    assert response.status_code == 200, response.text
+    assert client.get(f"/v1/traces?branch={'b' * 1024}").json()["traces"][0]["repo"] == repo["name"]
 
 
 def test_missing_envelope_field_is_422(client: TestClient) -> None:
