@@ -104,8 +104,14 @@ def create_app(
     blobs: BlobStore | None = None,
 ) -> FastAPI:
     """The app over the stores the settings name (opened and migrated now, closed at shutdown)."""
+    opened = index is None
     index = index if index is not None else open_index(settings.index_url)
-    blobs = blobs if blobs is not None else open_blobs(settings.blob_url)
+    try:
+        blobs = blobs if blobs is not None else open_blobs(settings.blob_url)
+    except BaseException:
+        if opened:
+            index.close()  # a PostgreSQL index holds a pool of connections and its threads
+        raise
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
