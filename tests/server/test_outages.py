@@ -76,8 +76,9 @@ def retry_until_ok(request: Any) -> tuple[httpx.Response, int]:
         time.sleep(0.2)
 
 
+@pytest.mark.parametrize("outage", ["stopped", "killed"])
 def test_postgresql_down_is_a_503_and_the_server_recovers_by_itself(
-    own_postgres: LocalPostgres, s3_server: S3Endpoint, s3_bucket: str, tmp_path: Path
+    own_postgres: LocalPostgres, s3_server: S3Endpoint, s3_bucket: str, tmp_path: Path, outage: str
 ) -> None:
     database = f"outage_{uuid.uuid4().hex[:12]}"
     own_postgres.create_database(database)
@@ -99,7 +100,11 @@ def test_postgresql_down_is_a_503_and_the_server_recovers_by_itself(
     try:
         with httpx.Client(base_url=server.url, headers=auth, timeout=30) as http:
             assert http.post("/v1/batches", json=batch(trace_id, 1, 5)).status_code == 200
-            own_postgres.stop()
+            # A clean shutdown, or a crash that leaves PostgreSQL to recover from its WAL.
+            if outage == "stopped":
+                own_postgres.stop()
+            else:
+                own_postgres.kill()
             try:
                 started = time.monotonic()
                 assert_unavailable(http.post("/v1/batches", json=batch(trace_id, 6, 5)), "PostgreSQL")
