@@ -59,11 +59,15 @@ def s3_location(url: str) -> tuple[str, str]:
 class S3Blobs:
     """BlobStore on an S3 bucket. The bucket must exist: creating it is the operator's job."""
 
-    def __init__(self, bucket: str, prefix: str = "", *, client: Any = None) -> None:
+    def __init__(self, bucket: str, prefix: str = "") -> None:
         self.bucket = bucket
         self.prefix = prefix
-        self._client = client if client is not None else _client()
-        self._check_bucket()
+        self._client = _client()
+        try:
+            self._check_bucket()
+        except BaseException:
+            self._client.close()
+            raise
 
     @classmethod
     def from_url(cls, url: str) -> S3Blobs:

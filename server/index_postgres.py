@@ -48,6 +48,8 @@ _PING_WAIT_S = 2.0
 # attempt at once instead of waiting out an ever longer backoff after the database is back.
 _RECONNECT_S = 4.0
 _POOL_MIN = 1
+# Requests hold a connection for one statement or one short transaction, so a few serve the
+# 40 request threads; many replicas times this must stay under the server's max_connections.
 _POOL_MAX = 16
 _STATEMENT_TIMEOUT_MS = 30_000
 # Any fixed 64-bit number; every replica takes this advisory lock to migrate one at a time.
@@ -59,7 +61,7 @@ _OUTAGE = (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction)
 class PostgresIndex:
     """IndexStore on PostgreSQL; tables in the connection's default schema."""
 
-    def __init__(self, url: str, *, max_connections: int = _POOL_MAX) -> None:
+    def __init__(self, url: str) -> None:
         self._url = url
         self._kwargs = _connect_options(url)
         self._migrate()
@@ -68,9 +70,11 @@ class PostgresIndex:
             connection_class=Connection,
             kwargs=self._kwargs,
             min_size=_POOL_MIN,
-            max_size=max(max_connections, _POOL_MIN),
+            max_size=_POOL_MAX,
             timeout=_POOL_WAIT_S,
             reconnect_timeout=_RECONNECT_S,
+            # One empty query per borrow: a connection broken by a database restart is
+            # replaced here instead of failing the request that drew it.
             check=ConnectionPool.check_connection,
             configure=_configure,
             name="prtrace-index",
