@@ -223,10 +223,10 @@ def bench_ingest(n_batches: int) -> list[dict[str, Any]]:
                         baseline_name, baseline = "SQLite executemany", sqlite_rate(rows, _fresh(work / f"{name}-raw"))
                     else:
                         pg.create_database(name)
-                        s3.create_bucket(name)
+                        s3.create_bucket(f"bench-{name}")
                         env = {
                             "PRTRACE_DATA_DIR": str(work / name), "PRTRACE_DATABASE_URL": pg.url(name),
-                            "PRTRACE_STORAGE_URL": f"s3://{name}", "AWS_ENDPOINT_URL": s3.endpoint,
+                            "PRTRACE_STORAGE_URL": f"s3://bench-{name}", "AWS_ENDPOINT_URL": s3.endpoint,
                             "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
                             "AWS_REGION": "us-east-1",
                         }

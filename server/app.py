@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from prtrace_core import __version__
@@ -19,6 +20,7 @@ from prtrace_core import __version__
 from .auth import Principal, authenticate
 from .blobs import BlobStore
 from .bodies import parse_json, read_body
+from .compaction import Compactor, Worker
 from .errors import (
     BadArgument,
     BadBody,
@@ -36,6 +38,7 @@ from .errors import (
 )
 from .index import IndexStore
 from .ingest import ingest_batch
+from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .reads import list_traces, pr_traces, trace_document, trace_events
 from .settings import ServerSettings
 from .stores import open_blobs, open_index
@@ -76,6 +79,8 @@ class Services:
     settings: ServerSettings
     index: IndexStore
     blobs: BlobStore
+    metrics: Metrics
+    worker: Worker | None = None
 
 
 def _services(request: Request) -> Services:
@@ -102,8 +107,12 @@ def create_app(
     *,
     index: IndexStore | None = None,
     blobs: BlobStore | None = None,
+    worker: bool = False,
 ) -> FastAPI:
-    """The app over the stores the settings name (opened and migrated now, closed at shutdown)."""
+    """The app over the stores the settings name (opened and migrated now, closed at shutdown).
+
+    With `worker`, the compaction worker runs in a thread of this process while it serves.
+    """
     opened = index is None
     index = index if index is not None else open_index(settings.index_url)
     try:
@@ -113,11 +122,18 @@ def create_app(
             index.close()  # a PostgreSQL index holds a pool of connections and its threads
         raise
 
+    metrics = Metrics()
+    compaction = Worker(Compactor(index, blobs), metrics=metrics) if worker else None
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if compaction is not None:
+            compaction.start()
         try:
             yield
         finally:
+            if compaction is not None:
+                compaction.stop()
             index.close()
             blobs.close()
 
@@ -128,10 +144,30 @@ def create_app(
         lifespan=lifespan,
         default_response_class=JSONBody,
     )
-    app.state.services = Services(settings=settings, index=index, blobs=blobs)
+    app.state.services = Services(settings=settings, index=index, blobs=blobs, metrics=metrics, worker=compaction)
+    _install_metrics(app, metrics)
     _install_error_handlers(app)
     _add_routes(app)
     return app
+
+
+def _install_metrics(app: FastAPI, metrics: Metrics) -> None:
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Any) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        # the route's template, not the raw path: one series per endpoint, not per trace id
+        name = getattr(route, "path", "unmatched")
+        metrics.latency.labels(request.method, name).observe(time.perf_counter() - started)
+        metrics.requests.labels(request.method, name, str(response.status_code)).inc()
+        if response.status_code == 503:
+            metrics.store_errors.inc()
+        return response
+
+    @app.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+    def get_metrics() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -167,6 +203,13 @@ def _add_routes(app: FastAPI) -> None:
         answer = await run_in_threadpool(
             ingest_batch, body, principal=principal, index=services.index, blobs=services.blobs
         )
+        services.metrics.count_batch(
+            accepted=len(answer["accepted_event_ids"]),
+            duplicate=len(answer["duplicate_event_ids"]),
+            rejected=len(answer["rejected"]),
+        )
+        if services.worker is not None and answer["accepted_event_ids"]:
+            services.worker.nudge(answer["trace_id"])
         return JSONBody(answer)
 
     description = (

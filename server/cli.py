@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Annotated, NoReturn
 
 import typer
@@ -65,8 +65,8 @@ def serve(
         bool,
         typer.Option(
             "--no-worker",
-            help="Do not run the compaction worker in this process. This version has no "
-            "compaction worker yet, so the flag is accepted and changes nothing.",
+            help="Do not run the compaction worker in this process (run `prtrace-server worker` "
+            "beside the replicas instead).",
         ),
     ] = False,
 ) -> None:
@@ -78,10 +78,51 @@ def serve(
     with _expected_errors():
         settings = load_settings()
         check_bind_host(settings, host)
-        application = create_app(settings)
+        application = create_app(settings, worker=not no_worker)
     typer.echo(f"prtrace-server: index {_safe(settings.index_url)}, objects {_safe(settings.blob_url)}, "
                f"auth {settings.auth}", err=True)
     uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(
+    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between passes over the traces.")] = 2.0,
+    once: Annotated[bool, typer.Option("--once", help="Run one pass and exit.")] = False,
+) -> None:
+    """Keep every trace's compacted raw/<trace_id>.ndjson up to date (beside `serve --no-worker`).
+
+    Each pass finds the traces whose compacted object is behind the index, so any number of
+    workers may run, and none depends on a notification arriving.
+    """
+    import signal
+
+    from .compaction import Compactor, Worker
+    from .stores import open_blobs
+
+    with _expected_errors():
+        settings = load_settings()
+        index = open_index(settings.index_url)
+        try:
+            blobs = open_blobs(settings.blob_url)
+        except BaseException:
+            index.close()
+            raise
+    compactor = Compactor(index, blobs)
+    try:
+        if once:
+            with _expected_errors():
+                done = compactor.run_pass(limit=1_000_000)
+            typer.echo(f"compacted {done} trace(s)", err=True)
+            return
+        loop = Worker(compactor, interval_s=interval)
+        signal.signal(signal.SIGTERM, lambda *_: loop.stop(timeout_s=0))
+        typer.echo(f"prtrace-server worker: index {_safe(settings.index_url)}, objects {_safe(settings.blob_url)}",
+                   err=True)
+        with suppress(KeyboardInterrupt):
+            loop.run()
+    finally:
+        index.close()
+        blobs.close()
 
 
 @token_app.command("create")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -213,6 +214,22 @@ class IndexStore(Protocol):
 
     def revoke_tokens(self, *, token_id: str | None = None, user: str | None = None, at: str) -> int:
         """Revoke one token, or all of a user's; returns how many were still active."""
+        ...
+
+    def traces_behind(self, limit: int) -> list[str]:
+        """Traces whose compacted object lacks events (compacted_upto < last_server_seq)."""
+        ...
+
+    def compaction_lock(self, trace_id: str) -> AbstractContextManager[bool]:
+        """Try to take the trace's compaction lock; yields False when another worker holds it."""
+        ...
+
+    def last_server_seq(self, trace_id: str) -> int:
+        """The highest server_seq allocated in the trace; every event up to it has committed."""
+        ...
+
+    def mark_compacted(self, trace_id: str, upto: int) -> None:
+        """Record that raw/<trace_id>.ndjson holds every event up to server_seq `upto`."""
         ...
 
 

@@ -51,6 +51,7 @@ _POOL_MIN = 1
 # Requests hold a connection for one statement or one short transaction, so a few serve the
 # 40 request threads; many replicas times this must stay under the server's max_connections.
 _POOL_MAX = 16
+_COMPACTION_LOCK = 0x70727463  # advisory lock namespace for compaction: 'prtc'
 _STATEMENT_TIMEOUT_MS = 30_000
 # Any fixed 64-bit number; every replica takes this advisory lock to migrate one at a time.
 _MIGRATION_LOCK = 0x7072_7472_6163_6501
@@ -329,6 +330,45 @@ class PostgresIndex:
                 f"UPDATE tokens SET revoked_at = %s WHERE {column} = %s AND revoked_at IS NULL",
                 (at, value),
             ).rowcount
+
+
+    # compaction
+
+    def traces_behind(self, limit: int) -> list[str]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT trace_id FROM traces WHERE compacted_upto < last_server_seq ORDER BY updated_at LIMIT %s",
+                (limit,),
+            ).fetchall()
+        return [row["trace_id"] for row in rows]
+
+    @contextmanager
+    def compaction_lock(self, trace_id: str) -> Iterator[bool]:
+        # A session advisory lock on a connection held for the whole compaction: workers on
+        # any number of machines exclude each other, and a worker that dies releases it.
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT pg_try_advisory_lock(%s, hashtext(%s)) AS held", (_COMPACTION_LOCK, trace_id)
+            ).fetchone()
+            if row is None or not row["held"]:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (_COMPACTION_LOCK, trace_id))
+
+    def last_server_seq(self, trace_id: str) -> int:
+        with self._connection() as conn:
+            row = conn.execute("SELECT last_server_seq FROM traces WHERE trace_id = %s", (trace_id,)).fetchone()
+        return 0 if row is None else int(row["last_server_seq"])
+
+    def mark_compacted(self, trace_id: str, upto: int) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE traces SET compacted_upto = GREATEST(compacted_upto, %s) WHERE trace_id = %s",
+                (upto, trace_id),
+            )
 
 
 def _existing(conn: Connection, trace_id: str, event_ids: Collection[str]) -> set[str]:

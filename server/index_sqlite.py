@@ -7,6 +7,8 @@ transaction that later upgrades to a write fails with SQLITE_BUSY whatever the b
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
@@ -342,6 +344,45 @@ class SqliteIndex:
                 f"UPDATE tokens SET revoked_at = ? WHERE {column} = ? AND revoked_at IS NULL",
                 (at, value),
             ).rowcount
+
+
+    # compaction
+
+    def traces_behind(self, limit: int) -> list[str]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT trace_id FROM traces WHERE compacted_upto < last_server_seq ORDER BY updated_at LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [row["trace_id"] for row in rows]
+
+    @contextmanager
+    def compaction_lock(self, trace_id: str) -> Iterator[bool]:
+        # SQLite serves processes on one machine: a file lock per trace, beside the database,
+        # covers all of them (the in-process worker and any `prtrace-server worker`).
+        folder = self.path.parent / "locks"
+        folder.mkdir(exist_ok=True)
+        fd = os.open(folder / f"compact-{trace_id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
+    def last_server_seq(self, trace_id: str) -> int:
+        with self._connection() as conn:
+            row = conn.execute("SELECT last_server_seq FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()
+        return 0 if row is None else int(row["last_server_seq"])
+
+    def mark_compacted(self, trace_id: str, upto: int) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE traces SET compacted_upto = MAX(compacted_upto, ?) WHERE trace_id = ?", (upto, trace_id)
+            )
 
 
 def _existing(conn: sqlite3.Connection, trace_id: str, event_ids: Collection[str]) -> set[str]:

@@ -153,7 +153,7 @@ def test_every_command_has_help_text(tmp_path: Path, command: tuple[str, ...]) -
     assert any(line.strip() for line in description), result.stdout
 
 
-def test_serve_help_is_honest_about_the_worker(tmp_path: Path) -> None:
+def test_serve_help_points_to_the_separate_worker(tmp_path: Path) -> None:
     result = run(tmp_path, "serve", "--help", COLUMNS="200")
     assert "--no-worker" in result.stdout
-    assert "no compaction worker yet" in " ".join(result.stdout.split())
+    assert "prtrace-server worker" in " ".join(result.stdout.split())

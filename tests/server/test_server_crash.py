@@ -3,6 +3,8 @@ each event is in the index exactly once and its batch object holds it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 import time
 import uuid
@@ -16,7 +18,7 @@ import orjson
 import psycopg
 import pytest
 from botocore.config import Config
-from server_helpers import ServerProcess, make_batch, note
+from server_helpers import SERVER, ServerProcess, make_batch, note
 
 from prtrace_core.canonical import event_id, id_document
 from prtrace_server.blobs_s3 import s3_location
@@ -149,3 +151,17 @@ def test_kill_9_mid_push_loses_nothing_and_stores_nothing_twice(backend: dict[st
         stored = objects[key].get(event)
         assert stored is not None, f"{key} lacks {event}"
         assert {k: v for k, v in stored.items() if k != "event_id"} == id_document(trace_id, expected[event][1])
+
+    # The compacted objects (rewritten by the in-process worker while the server ran, and
+    # brought up to date by a worker pass now) hold every event once, in trace order.
+    worker = subprocess.run(
+        [str(SERVER), "worker", "--once"], env={**os.environ, **backend}, capture_output=True, text=True, timeout=120
+    )
+    assert worker.returncode == 0, worker.stderr
+    s3 = boto3.client("s3", region_name="us-east-1", config=Config(s3={"addressing_style": "path"}))
+    for trace_id, sent in events.items():
+        body = s3.get_object(Bucket=bucket, Key=f"{prefix}raw/{trace_id}.ndjson")["Body"].read()
+        raw = [orjson.loads(line) for line in body.splitlines()]
+        assert [e["event_id"] for e in raw] == [event_id(trace_id, e) for e in sent]
+        assert [e["server_seq"] for e in raw] == list(range(1, EVENTS_PER_TRACE + 1))
+    s3.close()

@@ -1,0 +1,113 @@
+"""The compaction worker keeps raw/<trace_id>.ndjson: every event once, in trace order, with
+its server stamps — on both storage configurations."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+from server_helpers import SERVER, TestClient, blobs_of, index_of, make_batch, note
+
+from prtrace_server.app import create_app
+from prtrace_server.compaction import Compactor, raw_key
+from prtrace_server.settings import ServerSettings
+
+
+def _raw(client: TestClient, trace_id: str) -> list[dict[str, Any]]:
+    data = blobs_of(client).get(raw_key(trace_id))
+    return [orjson.loads(line) for line in data.splitlines()]
+
+
+def _trace(client: TestClient, trace_id: str) -> list[dict[str, Any]]:
+    answer = client.get(f"/v1/traces/{trace_id}")
+    assert answer.status_code == 200
+    events: list[dict[str, Any]] = answer.json()["events"]
+    return events
+
+
+def test_compacted_object_is_the_trace_in_order_with_server_stamps(
+    client: TestClient, sample_batch: dict[str, Any]
+) -> None:
+    trace_id = sample_batch["trace_id"]
+    assert client.post("/ingest", json=sample_batch).status_code == 200
+    compactor = Compactor(index_of(client), blobs_of(client))
+    assert compactor.compact(trace_id)
+    raw = _raw(client, trace_id)
+    assert raw == _trace(client, trace_id)
+    assert [e["seq"] for e in raw] == sorted(e["seq"] for e in raw)
+    assert all({"event_id", "server_seq", "received_at"} <= set(e) for e in raw)
+    assert index_of(client).get_trace(trace_id).compacted_upto == len(raw)  # type: ignore[union-attr]
+
+
+def test_only_traces_with_new_events_are_behind(client: TestClient, sample_batch: dict[str, Any]) -> None:
+    index = index_of(client)
+    trace_id = sample_batch["trace_id"]
+    client.post("/ingest", json=sample_batch)
+    assert trace_id in index.traces_behind(100)
+    compactor = Compactor(index, blobs_of(client))
+    assert compactor.run_pass() == 1
+    assert index.traces_behind(100) == []
+    client.post("/ingest", json=sample_batch)  # all duplicates: nothing new to compact
+    assert index.traces_behind(100) == []
+    client.post("/ingest", json=make_batch(trace_id, [note(100, "later")]))
+    assert index.traces_behind(100) == [trace_id]
+    compactor.run_pass()
+    assert _raw(client, trace_id)[-1]["payload"]["text"] == "later"
+
+
+def test_a_second_worker_skips_a_trace_being_compacted(client: TestClient, sample_batch: dict[str, Any]) -> None:
+    index = index_of(client)
+    trace_id = sample_batch["trace_id"]
+    client.post("/ingest", json=sample_batch)
+    other = Compactor(index, blobs_of(client))
+    with index.compaction_lock(trace_id) as held:
+        assert held
+        assert other.compact(trace_id) is False
+    assert other.compact(trace_id) is True
+
+
+def test_the_in_process_worker_compacts_soon_after_ingest(backend: dict[str, str]) -> None:
+    trace_id = str(uuid.uuid4())
+    with TestClient(create_app(ServerSettings(auth="off"), worker=True)) as client:
+        answer = client.post("/v1/batches", json=make_batch(trace_id, [note(i, f"n{i}") for i in range(1, 6)]))
+        assert len(answer.json()["accepted_event_ids"]) == 5
+        deadline = time.monotonic() + 15
+        while index_of(client).traces_behind(10) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [e["payload"]["text"] for e in _raw(client, trace_id)] == [f"n{i}" for i in range(1, 6)]
+
+
+def test_worker_command_compacts_every_trace_that_is_behind(backend: dict[str, str], client: TestClient) -> None:
+    traces = [str(uuid.uuid4()) for _ in range(3)]
+    for trace_id in traces:
+        client.post("/v1/batches", json=make_batch(trace_id, [note(1, "a"), note(2, "b")]))
+    result = subprocess.run(
+        [str(SERVER), "worker", "--once"], env={**os.environ, **backend}, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "compacted 3 trace(s)" in result.stderr
+    for trace_id in traces:
+        assert [e["seq"] for e in _raw(client, trace_id)] == [1, 2]
+    assert index_of(client).traces_behind(10) == []
+
+
+def test_metrics_count_requests_and_events(client: TestClient, sample_batch: dict[str, Any]) -> None:
+    client.post("/ingest", json=sample_batch)
+    client.post("/ingest", json=sample_batch)
+    text = client.get("/metrics").text
+    accepted = len(sample_batch["events"])
+    assert f'prtrace_ingest_events_total{{outcome="accepted"}} {accepted}.0' in text
+    assert f'prtrace_ingest_events_total{{outcome="duplicate"}} {accepted}.0' in text
+    assert 'prtrace_http_requests_total{method="POST",route="/ingest",status="200"} 2.0' in text
+
+
+@pytest.mark.parametrize("path", ["/v1/traces/0b9f8a52-6c1e-4d3a-9f57-2a4c1e8d7b10", "/nope"])
+def test_metrics_label_routes_by_template_not_by_id(client: TestClient, path: str) -> None:
+    client.get(path)
+    text = client.get("/metrics").text
+    assert "0b9f8a52" not in text
