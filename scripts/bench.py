@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -112,12 +113,15 @@ def envelope(trace_id: str) -> dict[str, Any]:
 
 
 @contextmanager
-def serving(env: dict[str, str]) -> Iterator[str]:
+def serving(env: dict[str, str], *, separate_worker: bool = False, processes: int = 1) -> Iterator[str]:
+    """`prtrace-server serve` as configured: with its in-process compaction worker, or (as a
+    deployment on PostgreSQL + S3 runs) `--no-worker` beside a `prtrace-server worker`."""
     port = free_port()
-    proc = subprocess.Popen(
-        [str(BIN / "prtrace-server"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, "PRTRACE_AUTH": "off", **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    full_env = {**os.environ, "PRTRACE_AUTH": "off", **env}
+    args = [str(BIN / "prtrace-server"), "serve", "--host", "127.0.0.1", "--port", str(port), "--processes", str(processes)]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    proc = subprocess.Popen([*args, "--no-worker"] if separate_worker else args, env=full_env, **quiet)  # type: ignore[call-overload]
+    worker = subprocess.Popen([str(BIN / "prtrace-server"), "worker"], env=full_env, **quiet) if separate_worker else None  # type: ignore[call-overload]
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -128,23 +132,39 @@ def serving(env: dict[str, str]) -> Iterator[str]:
                 time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for process in (proc, worker):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
 
 
-def server_rate(url: str, batches: list[dict[str, Any]]) -> float:
-    """Events per second through POST /v1/batches, gzip bodies as `prtrace push` sends them."""
-    bodies = [gzip.compress(json.dumps(b).encode(), 5) for b in batches]
+def server_rate(url: str, streams: list[list[dict[str, Any]]]) -> float:
+    """Events per second through POST /v1/batches: one client per stream (a trace's batches,
+    in order), all at once, gzip bodies as `prtrace push` sends them."""
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
-    with httpx.Client(timeout=120) as client:
-        client.post(f"{url}/v1/batches", content=gzip.compress(json.dumps({**batches[0], "events": []}).encode()), headers=headers)
-        started = time.perf_counter()
-        for body in bodies:
-            answer = client.post(f"{url}/v1/batches", content=body, headers=headers)
-            answer.raise_for_status()
-            assert not answer.json()["rejected"], answer.json()["rejected"][:1]
-        elapsed = time.perf_counter() - started
-    return sum(len(b["events"]) for b in batches) / elapsed
+    bodies = [[gzip.compress(json.dumps(b).encode(), 5) for b in stream] for stream in streams]
+    failures: list[BaseException] = []
+
+    def push(stream: list[bytes]) -> None:
+        try:
+            with httpx.Client(timeout=120) as client:
+                for body in stream:
+                    answer = client.post(f"{url}/v1/batches", content=body, headers=headers)
+                    answer.raise_for_status()
+                    assert not answer.json()["rejected"], answer.json()["rejected"][:1]
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=push, args=(stream,)) for stream in bodies]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise failures[0]
+    return sum(len(b["events"]) for stream in streams for b in stream) / elapsed
 
 
 def index_rows(batches: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -164,18 +184,26 @@ def index_rows(batches: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return rows
 
 
-def _schema() -> str:
-    text = (ROOT / "server" / "migrations" / "0001_init.sql").read_text()
+def _schema(table: str) -> list[str]:
+    """events_index as the migrations make it (its columns and every index), named `table`,
+    without the foreign key (the baseline has no traces table)."""
+    text = "\n".join(p.read_text() for p in sorted((ROOT / "server" / "migrations").glob("*.sql")))
     match = re.search(r"CREATE TABLE events_index \((.*?)\n\);", text, re.S)
     assert match is not None
-    return match.group(1).replace("REFERENCES traces (trace_id)", "")
+    statements = [f"CREATE TABLE {table} ({match.group(1).replace('REFERENCES traces (trace_id)', '')})"]
+    for index in re.findall(r"CREATE INDEX (\w+) ON events_index (\([^)]*\))", text):
+        statements.append(f"CREATE INDEX {table}_{index[0]} ON {table} {index[1]}")
+    return statements
 
 
 def sqlite_rate(rows: list[tuple[Any, ...]], folder: Path) -> float:
-    """SQLite's own executemany into the same table, in one transaction per 1,000 rows (WAL)."""
+    """SQLite's own executemany into the same table, in one transaction per 1,000 rows (WAL,
+    synchronous=FULL as the server runs it)."""
     conn = sqlite3.connect(folder / "raw.db", isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute(f"CREATE TABLE events_index ({_schema()})")
+    conn.execute("PRAGMA synchronous = FULL")
+    for statement in _schema("events_index"):
+        conn.execute(statement)
     started = time.perf_counter()
     for i in range(0, len(rows), 1000):
         conn.execute("BEGIN IMMEDIATE")
@@ -191,7 +219,8 @@ def copy_rate(rows: list[tuple[Any, ...]], url: str) -> float:
     import psycopg
 
     with psycopg.connect(url) as conn:
-        conn.execute(f"CREATE TABLE raw_events_index ({_schema()})")
+        for statement in _schema("raw_events_index"):
+            conn.execute(statement)
         conn.commit()
         started = time.perf_counter()
         for i in range(0, len(rows), 1000):
@@ -203,7 +232,7 @@ def copy_rate(rows: list[tuple[Any, ...]], url: str) -> float:
     return len(rows) / elapsed
 
 
-def bench_ingest(n_batches: int) -> list[dict[str, Any]]:
+def bench_ingest(n_batches: int, clients: int) -> list[dict[str, Any]]:
     results = []
     with tempfile.TemporaryDirectory(prefix="prtrace-bench-") as tmp:
         work = Path(tmp)
@@ -212,12 +241,22 @@ def bench_ingest(n_batches: int) -> list[dict[str, Any]]:
         try:
             for mix in ("light", "diff-heavy"):
                 for config in ("embedded", "postgres+s3"):
-                    trace_id = str(uuid.uuid4())
-                    events = make_events(1000 * n_batches, heavy=mix == "diff-heavy", seed=len(results))
-                    batches = [{**envelope(trace_id), "events": events[i : i + 1000]} for i in range(0, len(events), 1000)]
-                    payload_bytes = sum(len(json.dumps(e["payload"])) for e in events) / len(events)
-                    rows = index_rows(batches)
                     name = f"b{len(results)}"
+                    # the same events for every run of this mix, under fresh trace ids
+                    events = make_events(1000 * n_batches, heavy=mix == "diff-heavy", seed=7)
+                    payload_bytes = sum(len(json.dumps(e["payload"])) for e in events) / len(events)
+
+                    def streams(n: int, events: list[dict[str, Any]] = events) -> list[list[dict[str, Any]]]:
+                        per = len(events) // n
+                        out = []
+                        for part in range(n):
+                            head = envelope(str(uuid.uuid4()))
+                            chunk = events[part * per : (part + 1) * per]
+                            out.append([{**head, "events": chunk[i : i + 1000]} for i in range(0, len(chunk), 1000)])
+                        return out
+
+                    one, many = streams(1), streams(clients)
+                    rows = index_rows(one[0])
                     if config == "embedded":
                         env = {"PRTRACE_DATA_DIR": str(work / name)}
                         baseline_name, baseline = "SQLite executemany", sqlite_rate(rows, _fresh(work / f"{name}-raw"))
@@ -231,15 +270,20 @@ def bench_ingest(n_batches: int) -> list[dict[str, Any]]:
                             "AWS_REGION": "us-east-1",
                         }
                         baseline_name, baseline = "PostgreSQL COPY", copy_rate(rows, pg.url(name))
-                    with serving(env) as url:
-                        rate = server_rate(url, batches)
+                    with serving(env, separate_worker=config != "embedded") as url:
+                        rate_one = server_rate(url, one)
+                    with serving(env, separate_worker=config != "embedded", processes=os.cpu_count() or 1) as url:
+                        rate_many = server_rate(url, many)
                     results.append({
                         "mix": mix, "config": config, "events": len(events), "payload_bytes": payload_bytes,
-                        "server_eps": rate, "baseline": baseline_name, "baseline_eps": baseline,
-                        "ratio": rate / baseline,
+                        "clients": clients, "server_eps_1": rate_one, "server_eps_n": rate_many,
+                        "baseline": baseline_name, "baseline_eps": baseline,
                     })
-                    print(f"{mix:10} {config:12} {rate:9,.0f} ev/s   {baseline_name} {baseline:9,.0f} rows/s   ratio {rate / baseline:.2f}",
-                          flush=True)
+                    print(
+                        f"{mix:10} {config:12} 1 client {rate_one:8,.0f} ev/s  {clients} clients {rate_many:8,.0f} ev/s"
+                        f"   {baseline_name} {baseline:8,.0f} rows/s   ratios {rate_one / baseline:.2f} {rate_many / baseline:.2f}",
+                        flush=True,
+                    )
         finally:
             s3.stop()
             pg.stop()
@@ -280,16 +324,21 @@ def ingest_section(results: list[dict[str, Any]], command: str) -> str:
         f"Date: {datetime.now(UTC):%Y-%m-%d}",
         "",
         "Batches of 1,000 events posted one after another (gzip, as `prtrace push` sends them) to a real",
-        "`prtrace-server serve` process; the baseline writes the same `events_index` rows with the",
-        "database's own bulk path (1,000 rows per transaction) in the same run.",
+        "`prtrace-server serve` process — on the embedded default with its in-process compaction worker,",
+        "on PostgreSQL + S3 with `--no-worker` and a `prtrace-server worker` beside it, as deployed. The",
+        "baseline writes the same `events_index` rows into the same table (same indexes, same",
+        "durability) with the database's own bulk path, 1,000 rows per transaction, in the same run.",
+        "The second figure has several clients pushing at once to `serve --processes N` (one per core).",
         "",
-        "| mix | storage | events | payload bytes/event | server events/s | baseline | baseline rows/s | ratio |",
-        "|---|---|---:|---:|---:|---|---:|---:|",
+        f"| mix | storage | events | payload bytes/event | server ev/s, 1 client | server ev/s, {results[0]['clients']} clients "
+        "| baseline | baseline rows/s | ratio, 1 client | ratio, clients |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
-            f"| {r['mix']} | {r['config']} | {r['events']:,} | {r['payload_bytes']:.0f} | {r['server_eps']:,.0f} | "
-            f"{r['baseline']} | {r['baseline_eps']:,.0f} | {r['ratio']:.2f} |"
+            f"| {r['mix']} | {r['config']} | {r['events']:,} | {r['payload_bytes']:.0f} | {r['server_eps_1']:,.0f} | "
+            f"{r['server_eps_n']:,.0f} | {r['baseline']} | {r['baseline_eps']:,.0f} | "
+            f"{r['server_eps_1'] / r['baseline_eps']:.2f} | {r['server_eps_n'] / r['baseline_eps']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -299,11 +348,12 @@ def main() -> int:
     sub = parser.add_subparsers(dest="what", required=True)
     ingest = sub.add_parser("ingest", help="events/s through the real server vs the database's own bulk insert")
     ingest.add_argument("--batches", type=int, default=10, help="batches of 1,000 events per configuration")
+    ingest.add_argument("--clients", type=int, default=4, help="clients pushing at once in the second run")
     ingest.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     options = parser.parse_args()
     command = "scripts/bench " + " ".join(sys.argv[1:])
     if options.what == "ingest":
-        results = bench_ingest(options.batches)
+        results = bench_ingest(options.batches, options.clients)
         if not options.no_write:
             write_section("Ingest", ingest_section(results, command))
             print("written to docs/benchmarks.md")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -69,8 +70,17 @@ def serve(
             "beside the replicas instead).",
         ),
     ] = False,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes", min=1, max=64,
+            help="Server processes sharing the port: the API is stateless, so one per core uses them all.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) until interrupted."""
+    import os
+
     import uvicorn
 
     from .app import create_app
@@ -78,10 +88,32 @@ def serve(
     with _expected_errors():
         settings = load_settings()
         check_bind_host(settings, host)
+        # Opened here even with several processes: a bad setting or an unreachable store is
+        # reported once, now, and the migrations run before any process serves.
         application = create_app(settings, worker=not no_worker)
     typer.echo(f"prtrace-server: index {_safe(settings.index_url)}, objects {_safe(settings.blob_url)}, "
-               f"auth {settings.auth}", err=True)
-    uvicorn.run(application, host=host, port=port, log_level="info")
+               f"auth {settings.auth}, {processes} process(es)", err=True)
+    if processes == 1:
+        uvicorn.run(application, host=host, port=port, log_level="info")
+        return
+    services = application.state.services  # each process opens its own stores
+    services.index.close()
+    services.blobs.close()
+    os.environ[_WORKER_ENV] = "off" if no_worker else "on"
+    uvicorn.run(
+        "prtrace_server.cli:app_from_environment", factory=True, host=host, port=port,
+        workers=processes, log_level="info",
+    )
+
+
+_WORKER_ENV = "PRTRACE_SERVE_COMPACTION"
+
+
+def app_from_environment() -> object:
+    """The app of one of `serve --processes N`'s processes, from the environment `serve` set."""
+    from .app import create_app
+
+    return create_app(load_settings(), worker=os.environ.get(_WORKER_ENV) == "on")
 
 
 @app.command()

@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -48,12 +49,32 @@ class Compactor:
             if not held:
                 return False
             upto = self.index.last_server_seq(trace_id)
-            records = [r for r in self.index.event_records(trace_id) if r.server_seq <= upto]
-            events = order_events(load_events(self.blobs, records))
-            body = b"".join(orjson.dumps(event) + b"\n" for event in events)
+            trace = self.index.get_trace(trace_id)
+            done = trace.compacted_upto if trace is not None else 0
+            body = self._appended(trace_id, done, upto) if done else None
+            if body is None:
+                body = _lines(self._events(trace_id, after=None, upto=upto))
             self.blobs.put(raw_key(trace_id), body)
             self.index.mark_compacted(trace_id, upto)
             return True
+
+    def _events(self, trace_id: str, *, after: int | None, upto: int) -> list[Mapping[str, Any]]:
+        records = self.index.event_records(trace_id, after_server_seq=after)
+        return order_events(load_events(self.blobs, (r for r in records if r.server_seq <= upto)))
+
+    def _appended(self, trace_id: str, done: int, upto: int) -> bytes | None:
+        """The compacted object with the new events appended, when they all sort after it (the
+        usual case: a client's seqs only grow); None when the trace must be rebuilt whole."""
+        try:
+            current = self.blobs.get(raw_key(trace_id))
+        except StoreCorrupt:
+            return None  # the object is missing: rebuild it
+        new = self._events(trace_id, after=done, upto=upto)
+        last_line = current.rstrip(b"\n").rpartition(b"\n")[2]
+        last_seq = orjson.loads(last_line).get("seq") if last_line else None
+        if last_seq is None or any(e.get("seq") is None or e["seq"] < last_seq for e in new):
+            return None
+        return current + _lines(new)
 
     def run_pass(self, limit: int = 100) -> int:
         """Compact every trace that is behind (up to `limit`); returns how many were compacted."""
@@ -64,6 +85,10 @@ class Compactor:
             except (StoreUnavailable, StoreCorrupt) as exc:
                 log.warning("compaction of %s postponed: %s", trace_id, exc)
         return done
+
+
+def _lines(events: Iterable[Mapping[str, Any]]) -> bytes:
+    return b"".join(orjson.dumps(event) + b"\n" for event in events)
 
 
 class Worker:

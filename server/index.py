@@ -195,6 +195,7 @@ class IndexStore(Protocol):
         *,
         type: str | None = None,
         after_seq: int | None = None,
+        after_server_seq: int | None = None,
         limit: int | None = None,
     ) -> list[EventRecord]:
         """The trace's event rows in (seq, server_seq) order, filtered."""

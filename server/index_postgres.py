@@ -153,7 +153,7 @@ class PostgresIndex:
 
     def existing_event_ids(self, trace_id: str, event_ids: Collection[str]) -> set[str]:
         with self._connection() as conn:
-            return _existing(conn, trace_id, event_ids)
+            return _existing(conn, event_ids)
 
     def list_traces(self, query: TraceFilter) -> list[TraceRecord]:
         where: list[str] = []
@@ -188,6 +188,7 @@ class PostgresIndex:
         *,
         type: str | None = None,
         after_seq: int | None = None,
+        after_server_seq: int | None = None,
         limit: int | None = None,
     ) -> list[EventRecord]:
         sql = "SELECT * FROM events_index WHERE trace_id = %s"
@@ -198,6 +199,9 @@ class PostgresIndex:
         if after_seq is not None:
             sql += " AND seq > %s"
             args.append(after_seq)
+        if after_server_seq is not None:
+            sql += " AND server_seq > %s"
+            args.append(after_server_seq)
         sql += " ORDER BY seq IS NULL, seq, server_seq"
         if limit is not None:
             sql += " LIMIT %s"
@@ -251,7 +255,7 @@ class PostgresIndex:
 
             # Under the lock this is exact: events a concurrent request stored first are found
             # here and reported as duplicates.
-            existing = _existing(conn, trace.trace_id, [event.event_id for event in events])
+            existing = _existing(conn, [event.event_id for event in events])
             fresh: list[EventWrite] = []
             for event in events:
                 if event.event_id in existing:
@@ -291,13 +295,7 @@ class PostgresIndex:
             ).fetchone()
             assert allocated is not None
             first_server_seq = allocated["last_server_seq"] - len(fresh) + 1
-            inserted = _insert_events(
-                conn, trace.trace_id, fresh, seqs, first_server_seq, received_at
-            )
-            if len(inserted) != len(fresh):
-                # Only an event id stored under another trace could get here (ids cover the
-                # trace id). Refuse the whole batch rather than leave a hole in server_seq.
-                raise StoreUnavailable(f"trace {trace.trace_id}: an event id is already indexed elsewhere")
+            _copy_events(conn, trace.trace_id, fresh, seqs, first_server_seq, received_at)
             outcome.accepted.extend(event.event_id for event in fresh)
         return outcome
 
@@ -371,56 +369,35 @@ class PostgresIndex:
             )
 
 
-def _existing(conn: Connection, trace_id: str, event_ids: Collection[str]) -> set[str]:
+def _existing(conn: Connection, event_ids: Collection[str]) -> set[str]:
+    # By primary key alone: an event id covers its trace id.
     if not event_ids:
         return set()
-    rows = conn.execute(
-        "SELECT event_id FROM events_index WHERE trace_id = %s AND event_id = ANY(%s)",
-        (trace_id, list(event_ids)),
-    )
+    rows = conn.execute("SELECT event_id FROM events_index WHERE event_id = ANY(%s)", (list(event_ids),))
     return {row["event_id"] for row in rows}
 
 
-def _insert_events(
+def _copy_events(
     conn: Connection,
     trace_id: str,
     events: Sequence[EventWrite],
     seqs: Sequence[int],
     first_server_seq: int,
     received_at: str,
-) -> set[str]:
-    """Insert a batch's rows in one statement (one array per column); the ids that went in."""
-    if not events:
-        return set()
-    rows = conn.execute(
-        "INSERT INTO events_index (event_id, trace_id, seq, server_seq, seq_by_server, ts, type, "
-        "received_at, object_key, file, command, exit_code, passed, failed, sha) "
-        "SELECT e.event_id, %s, e.seq, e.server_seq, e.seq_by_server, e.ts, e.type, %s, "
-        "e.object_key, e.file, e.command, e.exit_code, e.passed, e.failed, e.sha "
-        "FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::integer[], %s::text[], "
-        "%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], "
-        "%s::bigint[], %s::text[]) AS e(event_id, seq, server_seq, seq_by_server, ts, type, "
-        "object_key, file, command, exit_code, passed, failed, sha) "
-        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-        (
-            trace_id,
-            received_at,
-            [event.event_id for event in events],
-            list(seqs),
-            [first_server_seq + offset for offset in range(len(events))],
-            [int(event.seq is None) for event in events],
-            [event.ts for event in events],
-            [event.type for event in events],
-            [event.object_key for event in events],
-            [event.file for event in events],
-            [event.command for event in events],
-            [event.exit_code for event in events],
-            [event.passed for event in events],
-            [event.failed for event in events],
-            [event.sha for event in events],
-        ),
-    )
-    return {row["event_id"] for row in rows}
+) -> None:
+    """COPY a batch's rows in. Under the trace's row lock the duplicate check above is exact and
+    an event id covers its trace id, so no row can conflict; if one ever did, COPY fails, the
+    transaction rolls back, and nothing is acknowledged."""
+    with conn.cursor().copy(
+        "COPY events_index (event_id, trace_id, seq, server_seq, seq_by_server, ts, type, "
+        "received_at, object_key, file, command, exit_code, passed, failed, sha) FROM STDIN"
+    ) as copy:
+        for offset, (event, seq) in enumerate(zip(events, seqs, strict=True)):
+            copy.write_row((
+                event.event_id, trace_id, seq, first_server_seq + offset, int(event.seq is None), event.ts,
+                event.type, received_at, event.object_key, event.file, event.command, event.exit_code,
+                event.passed, event.failed, event.sha,
+            ))
 
 
 def _connect_options(url: str) -> dict[str, Any]:

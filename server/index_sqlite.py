@@ -154,7 +154,7 @@ class SqliteIndex:
 
     def existing_event_ids(self, trace_id: str, event_ids: Collection[str]) -> set[str]:
         with self._connection() as conn:
-            return _existing(conn, trace_id, event_ids)
+            return _existing(conn, event_ids)
 
     def list_traces(self, query: TraceFilter) -> list[TraceRecord]:
         where: list[str] = []
@@ -189,6 +189,7 @@ class SqliteIndex:
         *,
         type: str | None = None,
         after_seq: int | None = None,
+        after_server_seq: int | None = None,
         limit: int | None = None,
     ) -> list[EventRecord]:
         sql = "SELECT * FROM events_index WHERE trace_id = ?"
@@ -199,6 +200,9 @@ class SqliteIndex:
         if after_seq is not None:
             sql += " AND seq > ?"
             args.append(after_seq)
+        if after_server_seq is not None:
+            sql += " AND server_seq > ?"
+            args.append(after_server_seq)
         sql += " ORDER BY seq IS NULL, seq, server_seq"
         if limit is not None:
             sql += " LIMIT ?"
@@ -251,47 +255,38 @@ class SqliteIndex:
                     raise SeqModeChanged(f"trace {trace.trace_id} seq mode is {current.seq_mode}")
                 envelope = merge_envelope(current.envelope, trace.envelope)
 
-            existing = _existing(conn, trace.trace_id, [event.event_id for event in events])
-            last_seq = current.last_seq
-            server_seq = current.last_server_seq
-            first_ts, last_ts = current.first_ts, current.last_ts
+            # BEGIN IMMEDIATE holds the database's write lock: what this reads stays true
+            # until it commits, so the rows below cannot conflict and go in as one executemany.
+            existing = _existing(conn, [event.event_id for event in events])
+            fresh: list[EventWrite] = []
             for event in events:
                 if event.event_id in existing:
                     outcome.duplicates.append(event.event_id)
-                    continue
-                by_server = event.seq is None
+                else:
+                    existing.add(event.event_id)
+                    fresh.append(event)
+            last_seq = current.last_seq
+            server_seq = current.last_server_seq
+            rows = []
+            for event in fresh:
                 seq = last_seq + 1 if event.seq is None else event.seq
-                inserted = conn.execute(
-                    "INSERT INTO events_index (event_id, trace_id, seq, server_seq, seq_by_server, "
-                    "ts, type, received_at, object_key, file, command, exit_code, passed, failed, sha) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (event_id) DO NOTHING",
-                    (
-                        event.event_id,
-                        trace.trace_id,
-                        seq,
-                        server_seq + 1,
-                        int(by_server),
-                        event.ts,
-                        event.type,
-                        received_at,
-                        event.object_key,
-                        event.file,
-                        event.command,
-                        event.exit_code,
-                        event.passed,
-                        event.failed,
-                        event.sha,
-                    ),
-                ).rowcount
-                if not inserted:
-                    outcome.duplicates.append(event.event_id)
-                    continue
-                outcome.accepted.append(event.event_id)
                 server_seq += 1
                 last_seq = max(last_seq, seq)
-                first_ts = event.ts if first_ts is None else min(first_ts, event.ts)
-                last_ts = event.ts if last_ts is None else max(last_ts, event.ts)
+                rows.append((
+                    event.event_id, trace.trace_id, seq, server_seq, int(event.seq is None), event.ts,
+                    event.type, received_at, event.object_key, event.file, event.command,
+                    event.exit_code, event.passed, event.failed, event.sha,
+                ))
+            conn.executemany(
+                "INSERT INTO events_index (event_id, trace_id, seq, server_seq, seq_by_server, "
+                "ts, type, received_at, object_key, file, command, exit_code, passed, failed, sha) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            outcome.accepted.extend(event.event_id for event in fresh)
+            stamps = [event.ts for event in fresh]
+            first_ts = min(filter(None, [current.first_ts, *stamps]), default=None)
+            last_ts = max(filter(None, [current.last_ts, *stamps]), default=None)
 
             pr_id = trace.pr_id if trace.pr_id is not None else current.pr_id
             conn.execute(
@@ -385,15 +380,17 @@ class SqliteIndex:
             )
 
 
-def _existing(conn: sqlite3.Connection, trace_id: str, event_ids: Collection[str]) -> set[str]:
+def _existing(conn: sqlite3.Connection, event_ids: Collection[str]) -> set[str]:
+    # By primary key alone: an event id covers its trace id, and a `trace_id = ?` term lets
+    # the planner walk the whole trace through its (trace_id, seq) index instead.
     ids = list(event_ids)
     found: set[str] = set()
     for start in range(0, len(ids), _IN_CHUNK):
         chunk = ids[start : start + _IN_CHUNK]
         marks = ", ".join("?" * len(chunk))
         rows = conn.execute(
-            f"SELECT event_id FROM events_index WHERE trace_id = ? AND event_id IN ({marks})",
-            (trace_id, *chunk),
+            f"SELECT event_id FROM events_index WHERE event_id IN ({marks})",
+            chunk,
         )
         found.update(row[0] for row in rows)
     return found

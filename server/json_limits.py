@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["INT_MAX", "INT_MIN", "MAX_DEPTH", "SEQ_MAX", "find_problem"]
+__all__ = ["INT_MAX", "INT_MIN", "MAX_DEPTH", "SEQ_MAX", "find_problem", "too_deep"]
 
 MAX_DEPTH = 100
 INT_MIN = -(2**63)
@@ -39,6 +39,18 @@ def find_problem(value: Any, *, max_depth: int = MAX_DEPTH, root: str = "") -> s
         elif isinstance(item, float) and not math.isfinite(item):
             return f"{path or 'value'}: number {item} is not finite"
     return None
+
+
+def too_deep(value: Any, *, max_depth: int = MAX_DEPTH) -> bool:
+    """Whether containers nest deeper than `max_depth`; visits containers only, so it is cheap."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > max_depth:
+            return True
+        children = item.values() if type(item) is dict else item
+        stack.extend((child, depth + 1) for child in children if type(child) in (dict, list))
+    return False
 
 
 def _is_utf8(text: str) -> bool:

@@ -284,3 +284,14 @@ def test_empty_batch_creates_the_trace_and_a_later_one_links_the_pr(client: Test
     assert trace["repo"]["language"] == ["python", "go"]
     post(client, make_batch(TRACE_A, [note(2, "y")], pr=None))
     assert client.get(f"/v1/traces/{TRACE_A}").json()["pr"]["pr_id"] == "acme/webapp#7"
+
+
+@pytest.mark.parametrize("actor", [None, {"kind": "agent", "name": "claude-code"}])
+def test_object_lines_are_the_canonical_event_with_its_id(actor: dict[str, str] | None) -> None:
+    from prtrace_core.canonical import canonical_json, id_document
+
+    event = {**note(1, "x"), **({"actor": actor} if actor else {})}
+    plan = plan_batch(TRACE_A, [event], seq_mode=None)
+    [candidate] = plan.candidates
+    _, content = batch_object(TRACE_A, plan.candidates)
+    assert content == canonical_json({**id_document(TRACE_A, event), "event_id": candidate.event_id}) + b"\n"
