@@ -68,7 +68,7 @@ def make_events(n: int, *, heavy: bool, seed: int) -> list[dict[str, Any]]:
             snippet = _diff(rng, rng.randint(40, 120) if heavy else 4)
             payload: dict[str, Any] = {
                 "file": path, "op": "modify", "change_summary": f"+{rng.randint(1, 9)}/-{rng.randint(0, 5)}",
-                "diff_snippet": snippet[:160], "before_sha": f"{rng.getrandbits(160):040x}",
+                "diff_snippet": snippet[:220], "before_sha": f"{rng.getrandbits(160):040x}",
                 "after_sha": f"{rng.getrandbits(160):040x}",
             }
             if heavy:
