@@ -11,6 +11,8 @@ from prtrace_cli.state import current_repo, open_buffer, open_home, recorder, se
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from prtrace_daemon.paths import Home
+
 __all__ = ["note", "pr", "run", "start", "status", "uninstall"]
 
 
@@ -20,9 +22,15 @@ def _out() -> Console:
     return Console(highlight=False)
 
 
-def start() -> None:
-    """Start recording this repository: register it, take the first snapshot, install the git hook."""
+def start(
+    no_daemon: Annotated[
+        bool, typer.Option("--no-daemon", help="Do not start the daemon (CI, containers): edits are found when prtrace next records.")
+    ] = False,
+) -> None:
+    """Start recording this repository: register it, take the first snapshot, install the git
+    hooks, and start the capture daemon if none is running. Returns once capture is live."""
     from prtrace_daemon.hooks import install_hooks
+    from prtrace_daemon.process import running, start_background
 
     repo = current_repo()
     home = open_home()
@@ -32,10 +40,20 @@ def start() -> None:
         chained = install_hooks(repo, home.root)
         recorded = rec.record(repo)
         trace = buffer.trace(recorded.trace_id)
+    daemon_note = ""
+    if not no_daemon:
+        info = running(home)
+        if info is None:
+            info = start_background(home)
+            daemon_note = f"; daemon started (pid {info.pid})"
+        else:
+            daemon_note = f"; daemon running (pid {info.pid})"
     console = _out()
     assert trace is not None
     verb = "Recording" if new else "Already recording"
-    console.print(f"[green]{verb}[/] {trace.repo_name} on branch [bold]{trace.branch}[/] (trace {trace.trace_id})")
+    console.print(
+        f"[green]{verb}[/] {trace.repo_name} on branch [bold]{trace.branch}[/] (trace {trace.trace_id}){daemon_note}"
+    )
     for name in chained:
         console.print(f"kept your existing {name} hook: it still runs after prtrace's")
 
@@ -148,6 +166,7 @@ def status() -> None:
                 lines.append(f"events:   {trace.last_seq} in this trace, {tc['pending']} waiting to be pushed")
                 counts = buffer.counts()
         lines.append(f"repos:    {len(buffer.repos())} recorded")
+        lines.append(_daemon_line(home))
         lines.append(
             f"buffer:   {counts['pending']} waiting to be pushed, {counts['acked']} pushed"
             + (f", [red]{counts['rejected']} rejected by the server[/]" if counts["rejected"] else "")
@@ -155,6 +174,18 @@ def status() -> None:
         lines.append(f"server:   {conf.server or '(none set: use --server, PRTRACE_SERVER or prtrace login)'}")
     for line in lines:
         console.print(line)
+
+
+def _daemon_line(home: Home) -> str:
+    from prtrace_daemon.daemon import read_state
+    from prtrace_daemon.process import running
+
+    info = running(home)
+    if info is None:
+        return "daemon:   [yellow]not running[/] (prtrace start runs it; edits are still found when prtrace records)"
+    state = read_state(home) or {}
+    watched = state.get("repos", [])
+    return f"daemon:   running (pid {info.pid}) since {state.get('started_at', '?')}, watching {len(watched)} repo(s)"
 
 
 def uninstall() -> None:

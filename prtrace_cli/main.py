@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from prtrace_cli import capture, show, sync
+from prtrace_cli import capture, daemon, show, sync
 from prtrace_cli.errors import run_guarded
 
 __all__ = ["app", "main"]
@@ -29,6 +29,8 @@ app.command()(sync.login)
 app.command()(show.show)
 app.command()(capture.pr)
 app.command()(capture.uninstall)
+app.command()(daemon.stop)
+app.command()(daemon.daemon)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,13 +90,22 @@ class Recorder:
     # the one way in
 
     def record(
-        self, repo: GitRepo, type: str | None = None, payload: dict[str, Any] | None = None, *, ts: str | None = None
+        self,
+        repo: GitRepo,
+        type: str | None = None,
+        payload: dict[str, Any] | None = None,
+        *,
+        ts: str | None = None,
+        within: Collection[str] | None = None,
     ) -> Recorded:
-        """Drain the spool, record the work tree's edits, then (when given) the event itself."""
+        """Drain the spool, record the work tree's edits, then (when given) the event itself.
+
+        `within` limits the edit scan to paths known to have changed (the watcher's).
+        """
         self._registered(repo)
         self.drain()
         with file_lock(repo_lock_path(self.home.locks, str(repo.root))):
-            plan = self._plan(repo)
+            plan = self._plan(repo, within)
             with self.buffer.write() as tx:
                 trace_id, edits = self._apply(tx, repo, plan)
                 seq = None
@@ -103,7 +113,7 @@ class Recorder:
                     seq = self._append(tx, trace_id, type, payload or {}, ts=ts)
         return Recorded(trace_id, seq, edits)
 
-    def _plan(self, repo: GitRepo) -> _Plan:
+    def _plan(self, repo: GitRepo, within: Collection[str] | None = None) -> _Plan:
         row = self._registered(repo)
         head, branch = repo.head()
         trace = self.buffer.trace_for(str(repo.root), branch)
@@ -127,7 +137,7 @@ class Recorder:
                     "to_sha": head,
                 }
         else:
-            plan.scanned = scan(repo, self.buffer.snapshots(str(repo.root)), self.cache)
+            plan.scanned = scan(repo, self.buffer.snapshots(str(repo.root)), self.cache, within)
         return plan
 
     def _apply(self, tx: Writer, repo: GitRepo, plan: _Plan) -> tuple[str, int]:

@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,10 +102,21 @@ class GitRepo:
         url = self.git("config", "--get", "remote.origin.url", check=False).decode().strip()
         return (repo_name_from_url(url) if url else None) or self.root.name
 
-    def list_files(self) -> list[str]:
-        """Tracked and untracked-but-not-ignored files, as git sees them."""
-        out = self.git("ls-files", "-co", "--exclude-standard", "-z", "--deduplicate")
+    def list_files(self, within: Collection[str] | None = None) -> list[str]:
+        """Tracked and untracked-but-not-ignored files, as git sees them (only those at or under
+        the paths `within`, taken literally, when given)."""
+        args = ["ls-files", "-co", "--exclude-standard", "-z", "--deduplicate"]
+        if within is not None:
+            if not within:
+                return []
+            args = ["--literal-pathspecs", *args, "--", *within]
+        out = self.git(*args)
         return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+
+    def ignored_dirs(self) -> list[str]:
+        """Folders git ignores as a whole (node_modules/, build/ …), found without walking them."""
+        out = self.git("ls-files", "-o", "-i", "--exclude-standard", "--directory", "-z")
+        return [p.rstrip("/") for p in out.decode("utf-8", "surrogateescape").split("\0") if p.endswith("/")]
 
     def index_shas(self) -> dict[str, str]:
         """Blob ids of the files in the index (stage 0)."""

@@ -1,0 +1,303 @@
+"""The capture daemon: watches every registered repo and records edits as they happen.
+
+Threads: watchdog's observer delivers file-system events to `_Handler`, which only notes the
+path and the time. The main loop sleeps on a condition until the earliest pending path has
+been quiet for the debounce window (editors write a temp file, rename it, touch it again: one
+save must be one edit), then records those paths through the same `Recorder` the CLI uses.
+Nothing polls: with no events the loop waits without a timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver, ObservedWatch
+
+from prtrace_core.errors import PrtraceError
+from prtrace_core.timestamps import now_ts
+from prtrace_daemon.buffer import Buffer
+from prtrace_daemon.capture import Recorder
+from prtrace_daemon.errors import BufferUnavailable, NotAGitRepo, NotRegistered
+from prtrace_daemon.gitrepo import GitRepo
+from prtrace_daemon.paths import Home
+from prtrace_daemon.watchplan import ALWAYS_PRUNED, plan_watches
+
+__all__ = ["DEBOUNCE_S", "Daemon", "read_state"]
+
+log = logging.getLogger("prtrace.daemon")
+
+DEBOUNCE_S = 0.3  # quiet time before a file's changes are recorded
+MAX_DELAY_S = 2.0  # a file written without pause is still recorded this often
+RETRY_S = 5.0  # after a failed write (a full disk), try again this much later
+
+
+@dataclass
+class _Repo:
+    root: Path
+    watches: list[ObservedWatch] = field(default_factory=list)
+    # path -> (first, last) time seen; FULL_SCAN stands for "HEAD moved: look at everything"
+    pending: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+FULL_SCAN = "."
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        paths = [event.src_path, getattr(event, "dest_path", "")]
+        for raw in paths:
+            if raw:
+                self.daemon.note(os.fsdecode(raw), is_dir=event.is_directory, kind=event.event_type)
+
+
+class Daemon:
+    """One per user: watches the registered repos under `home` until stopped."""
+
+    def __init__(self, home: Home, *, debounce_s: float = DEBOUNCE_S) -> None:
+        self.home = home
+        self.debounce_s = debounce_s
+        self.buffer = Buffer(home.buffer)
+        self.recorder = Recorder(home, self.buffer)
+        self.observer: BaseObserver = Observer()
+        self.handler = _Handler(self)
+        self.repos: dict[Path, _Repo] = {}
+        self.started_at = now_ts()
+        self._cond = threading.Condition()
+        self._stop = False
+        self._spool_dirty = False
+        self._repos_dirty = False
+        self._retry_at: float | None = None
+
+    # life
+
+    def run(self) -> None:
+        """Catch up, watch, and record until `stop()` (or SIGTERM / SIGINT)."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop())
+        self.observer.schedule(self.handler, str(self.home.root), recursive=False)
+        self.observer.schedule(self.handler, str(self.home.spool), recursive=False)
+        self.observer.start()
+        try:
+            self._reload_repos()
+            self._safely(self.recorder.drain)
+            self._write_state()
+            log.info("watching %d repo(s)", len(self.repos))
+            self._loop()
+        finally:
+            self.observer.stop()
+            self.observer.join(timeout=5)
+            self.buffer.close()
+            self._state_path.unlink(missing_ok=True)
+            log.info("stopped")
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+
+    # events (observer thread)
+
+    def note(self, path: str, *, is_dir: bool, kind: str) -> None:
+        """Remember a changed path; cheap, so the observer thread never falls behind."""
+        target = Path(path)
+        with self._cond:
+            if target.parent == self.home.spool:
+                self._spool_dirty = True
+            elif target == self.home.repos_list:
+                self._repos_dirty = True
+            else:
+                repo = self._repo_of(target)
+                if repo is None:
+                    return
+                parts = target.relative_to(repo.root).parts
+                if not parts:
+                    if kind not in ("deleted", "moved"):
+                        return  # the folder's own mtime: its files' events say more
+                    key = FULL_SCAN  # the repo folder itself moved or deleted
+                elif parts[0] == ".git":
+                    if not (len(parts) == 2 and parts[1] in ("HEAD", "index")):
+                        return
+                    key = FULL_SCAN  # a checkout, commit or reset may have rewritten any file
+                elif any(part in ALWAYS_PRUNED for part in parts):
+                    return
+                else:
+                    key = "/".join(parts)
+                    if is_dir and kind == "created":
+                        self._repos_dirty = self._repos_dirty or self._needs_replan(repo, target)
+                now = time.monotonic()
+                first, _ = repo.pending.get(key, (now, now))
+                repo.pending[key] = (first, now)
+            self._cond.notify()
+
+    def _repo_of(self, path: Path) -> _Repo | None:
+        for root, repo in self.repos.items():
+            if path == root or root in path.parents:
+                return repo
+        return None
+
+    def _needs_replan(self, repo: _Repo, folder: Path) -> bool:
+        """A new folder under a non-recursive watch is not watched yet; a generated one (a fresh
+        node_modules) under a recursive watch must not stay watched."""
+        covered = any(w.is_recursive and Path(w.path) in folder.parents for w in repo.watches)
+        return not covered or folder.name in ALWAYS_PRUNED
+
+    # the loop (main thread)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stop and not self._due():
+                    self._cond.wait(timeout=self._wait_s())
+                if self._stop:
+                    return
+                spool, self._spool_dirty = self._spool_dirty, False
+                repos_changed, self._repos_dirty = self._repos_dirty, False
+                batches = self._take_due()
+            if repos_changed:
+                self._reload_repos()
+                self._write_state()
+            if spool:
+                self._safely(self.recorder.drain)
+            for repo, paths in batches:
+                self._record(repo, paths)
+
+    def _due(self) -> bool:
+        if self._spool_dirty or self._repos_dirty:
+            return True
+        if self._retry_at is not None and time.monotonic() >= self._retry_at:
+            return True
+        now = time.monotonic()
+        return any(self._ready(repo, now) for repo in self.repos.values())
+
+    def _ready(self, repo: _Repo, now: float) -> list[str]:
+        if self._retry_at is not None and now < self._retry_at:
+            return []
+        return [
+            path for path, (first, last) in repo.pending.items()
+            if now - last >= self.debounce_s or now - first >= MAX_DELAY_S
+        ]
+
+    def _wait_s(self) -> float | None:
+        """Until the next path falls due; None (wait for an event) when nothing is pending."""
+        deadlines = [
+            min(last + self.debounce_s, first + MAX_DELAY_S)
+            for repo in self.repos.values()
+            for first, last in repo.pending.values()
+        ]
+        if self._retry_at is not None:
+            deadlines.append(self._retry_at)
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - time.monotonic())
+
+    def _take_due(self) -> list[tuple[_Repo, list[str]]]:
+        now = time.monotonic()
+        self._retry_at = None if self._retry_at is not None and now >= self._retry_at else self._retry_at
+        batches = []
+        for repo in self.repos.values():
+            ready = self._ready(repo, now)
+            for path in ready:
+                del repo.pending[path]
+            if ready:
+                batches.append((repo, ready))
+        return batches
+
+    def _record(self, repo: _Repo, paths: list[str]) -> None:
+        git = GitRepo(repo.root)
+        try:
+            if not (repo.root / ".git").exists():
+                raise NotAGitRepo(f"{repo.root} is gone")
+            self.recorder.record(git, within=None if FULL_SCAN in paths else paths)
+        except BufferUnavailable as exc:
+            log.warning("%s; will retry in %.0f s", exc, RETRY_S)
+            with self._cond:
+                now = time.monotonic()
+                for path in paths:
+                    repo.pending.setdefault(path, (now, now))
+                self._retry_at = now + RETRY_S
+        except NotRegistered:
+            with self._cond:
+                self._repos_dirty = True
+        except (NotAGitRepo, subprocess.CalledProcessError, OSError) as exc:
+            # A repo deleted or moved: stop watching it; it is picked up again if it returns
+            # and `prtrace start` is run there.
+            log.warning("not watching %s any more: %s", repo.root, exc)
+            self._unwatch(repo)
+            with self._cond:
+                self.repos.pop(repo.root, None)
+            self._write_state()
+
+    def _safely(self, action: Any) -> None:
+        try:
+            action()
+        except PrtraceError as exc:
+            log.warning("%s", exc)
+
+    # repos and watches
+
+    def _reload_repos(self) -> None:
+        """Watch every registered repo (catching up on edits made while the daemon was down)."""
+        registered = {Path(row.path) for row in self.buffer.repos() if not row.paused}
+        for root in list(self.repos):
+            self._unwatch(self.repos.pop(root))
+        for root in sorted(registered):
+            repo = _Repo(root)
+            try:
+                git = GitRepo(root)
+                ignored = git.ignored_dirs()
+                for watch in plan_watches(root, ignored):
+                    repo.watches.append(self.observer.schedule(self.handler, str(watch.path), recursive=watch.recursive))
+                git_dir = root / ".git"
+                if git_dir.is_dir():
+                    repo.watches.append(self.observer.schedule(self.handler, str(git_dir), recursive=False))
+            except (OSError, subprocess.CalledProcessError) as exc:
+                log.warning("cannot watch %s: %s", root, exc)
+                self._unwatch(repo)
+                continue
+            with self._cond:
+                self.repos[root] = repo
+            self._record(repo, [FULL_SCAN])  # catch-up: whatever changed while nobody watched
+
+    def _unwatch(self, repo: _Repo) -> None:
+        for watch in repo.watches:
+            with contextlib.suppress(KeyError, OSError):
+                self.observer.unschedule(watch)
+        repo.watches.clear()
+
+    # state for `prtrace status`
+
+    @property
+    def _state_path(self) -> Path:
+        return self.home.root / "daemon.json"
+
+    def _write_state(self) -> None:
+        state = {"pid": os.getpid(), "started_at": self.started_at, "repos": sorted(str(r) for r in self.repos)}
+        tmp = self._state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state), encoding="utf-8")
+        os.replace(tmp, self._state_path)
+
+
+def read_state(home: Home) -> dict[str, Any] | None:
+    try:
+        data = json.loads((home.root / "daemon.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+

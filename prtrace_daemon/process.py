@@ -1,0 +1,136 @@
+"""The daemon as a background process: one per user, found by its lock and pid file.
+
+The lock (`daemon.lock`, flock) is the truth: the kernel drops it when the daemon dies, so a
+stale `daemon.pid` after a crash or kill -9 never blocks a new daemon.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from prtrace_core.errors import PrtraceError
+from prtrace_daemon.paths import Home
+
+__all__ = ["DaemonError", "DaemonInfo", "daemon_lock", "running", "start_background", "stop"]
+
+
+class DaemonError(PrtraceError):
+    """The daemon could not be started or stopped."""
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonInfo:
+    pid: int
+
+
+def _lock_path(home: Home) -> Path:
+    return home.root / "daemon.lock"
+
+
+def _pid_path(home: Home) -> Path:
+    return home.root / "daemon.pid"
+
+
+@contextmanager
+def daemon_lock(home: Home) -> Iterator[bool]:
+    """Held for the daemon's whole life; yields False when another daemon holds it."""
+    fd = os.open(_lock_path(home), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        for attempt in range(20):  # `running()` may hold it shared for an instant
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == 19:
+                    yield False
+                    return
+                time.sleep(0.05)
+        pid_file = _pid_path(home)
+        tmp = pid_file.with_suffix(".tmp")
+        tmp.write_text(f"{os.getpid()}\n", encoding="ascii")
+        os.replace(tmp, pid_file)
+        try:
+            yield True
+        finally:
+            pid_file.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+
+
+def running(home: Home) -> DaemonInfo | None:
+    """The live daemon, or None (a pid file left by a dead one does not count)."""
+    try:
+        fd = os.open(_lock_path(home), os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass  # held: a daemon lives
+        else:
+            return None
+    finally:
+        os.close(fd)
+    try:
+        return DaemonInfo(int(_pid_path(home).read_text(encoding="ascii").split()[0]))
+    except (OSError, ValueError, IndexError):
+        return None  # starting up: lock taken, pid not written yet
+
+
+def start_background(home: Home, *, timeout_s: float = 30.0) -> DaemonInfo:
+    """Start `prtrace daemon` detached from this terminal; return once it watches."""
+    from prtrace_daemon.daemon import read_state
+
+    log = (home.root / "daemon.log").open("ab")
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "prtrace_cli.main", "daemon"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in this terminal must not reach it
+            close_fds=True,
+        )
+    finally:
+        log.close()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = read_state(home)
+        if state is not None and state.get("pid") == process.pid:
+            return DaemonInfo(process.pid)
+        code = process.poll()
+        if code is not None:
+            info = running(home)
+            if info is not None:
+                return info  # another start won the race; that daemon serves
+            raise DaemonError(f"the daemon exited at start (code {code})", hint=f"see {home.root / 'daemon.log'}")
+        time.sleep(0.05)
+    raise DaemonError(f"the daemon did not start within {timeout_s:.0f} s", hint=f"see {home.root / 'daemon.log'}")
+
+
+def stop(home: Home, *, timeout_s: float = 10.0) -> DaemonInfo | None:
+    """Stop the daemon cleanly (SIGTERM, then SIGKILL after `timeout_s`); None if none ran."""
+    info = running(home)
+    if info is None:
+        return None
+    try:
+        os.kill(info.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while running(home) is not None:
+            if time.monotonic() > deadline:
+                os.kill(info.pid, signal.SIGKILL)
+                break
+            time.sleep(0.05)
+    except ProcessLookupError:
+        pass
+    return info
