@@ -37,7 +37,7 @@ def start(
     with open_buffer(home) as buffer:
         rec = recorder(home, buffer)
         new = rec.register(repo)
-        chained = install_hooks(repo, home.root)
+        hooks = install_hooks(repo, home.root)
         recorded = rec.record(repo)
         trace = buffer.trace(recorded.trace_id)
     daemon_note = ""
@@ -54,8 +54,10 @@ def start(
     console.print(
         f"[green]{verb}[/] {trace.repo_name} on branch [bold]{trace.branch}[/] (trace {trace.trace_id}){daemon_note}"
     )
-    for name in chained:
+    for name in hooks.chained:
         console.print(f"kept your existing {name} hook: it still runs after prtrace's")
+    for reason in hooks.skipped:
+        console.print(f"[yellow]note:[/] {reason}")
 
 
 def note(text: Annotated[str, typer.Argument(help="What you want the trace to remember, in your words.")]) -> None:
@@ -82,15 +84,25 @@ def run(
     """
     import os
 
+    from prtrace_core.errors import PrtraceError
     from prtrace_core.timestamps import now_ts
+    from prtrace_daemon.errors import NotRegistered
     from prtrace_daemon.runner import run_command
     from prtrace_daemon.testresults import detect_framework, parse_output
 
     repo = current_repo()
     home = open_home()
-    with open_buffer(home) as buffer:
+    problem: PrtraceError | None = None
+    buffer = None
+    try:
+        buffer = open_buffer(home)
         rec = recorder(home, buffer)
         rec.record(repo)  # edits made before the command come before it
+    except NotRegistered:
+        raise
+    except PrtraceError as exc:
+        problem = exc  # the command runs all the same; only its record is lost
+    try:
         started = now_ts()
         outcome = run_command(command)
         text = " ".join(command)
@@ -106,7 +118,20 @@ def run(
         if framework is not None:
             kind = "test"
             payload.update(parse_output(framework, outcome.output_for_parsing).payload())
-        rec.record(repo, kind, payload, ts=started)
+        if problem is None:
+            try:
+                rec.record(repo, kind, payload, ts=started)
+            except PrtraceError as exc:
+                problem = exc
+    finally:
+        if buffer is not None:
+            buffer.close()
+    if problem is not None:
+        from rich.console import Console
+
+        Console(stderr=True, highlight=False).print(
+            f"prtrace: the command ran, but could not be recorded: {problem}", style="yellow", markup=False
+        )
     raise typer.Exit(outcome.exit_code)
 
 
@@ -127,6 +152,11 @@ def pr(
         recorded = recorder(home, buffer).record(repo)
         trace = buffer.trace(recorded.trace_id)
         assert trace is not None
+        if parsed.repo is None and "/" not in trace.repo_name:
+            raise ConfigError(
+                f"cannot tell which GitHub repository {trace.repo_name!r} is (it has no origin remote)",
+                hint=f"name it in full: prtrace pr owner/repo#{parsed.number}",
+            )
         pr_id = parsed.pr_id(trace.repo_name)
         info = {**(trace.pr or {}), "pr_id": pr_id, "status": (trace.pr or {}).get("status", "open")}
         if title:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -46,7 +47,8 @@ def _crash_log() -> Path:
     path = home().root / "crash.log"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as fh:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with open(fd, "a", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(f"--- prtrace {' '.join(sys.argv[1:])}\n")
             traceback.print_exc(file=fh)
     except OSError:

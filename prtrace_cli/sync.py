@@ -66,6 +66,15 @@ def push(server: ServerOption = None) -> None:
     )
     if report.rejected:
         out.print("[yellow]rejected events are kept locally with the reason: prtrace show REF --local[/]")
+    if report.failed:
+        from prtrace_daemon.errors import ServerError
+
+        for trace_id, reason in report.failed:
+            Console(stderr=True, highlight=False).print(f"trace {trace_id}: {reason}", style="red", markup=False)
+        raise ServerError(
+            f"{len(report.failed)} trace(s) were refused by the server; the others were pushed",
+            hint="their events stay buffered; fix the cause above and push again",
+        )
 
 
 def login(

@@ -9,6 +9,7 @@ whatever the busy timeout, hence IMMEDIATE.)
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
@@ -70,6 +71,10 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (repo_path, path)
     ) WITHOUT ROWID;
     CREATE TABLE spool_done (line_key TEXT PRIMARY KEY, done_at TEXT NOT NULL) WITHOUT ROWID;
+    """,
+    # Snapshot paths as the file system's bytes: a file name need not be UTF-8.
+    """
+    UPDATE snapshots SET path = CAST(path AS BLOB);
     """,
 )
 
@@ -211,18 +216,18 @@ class Writer:
     def put_snapshot(self, repo_path: str, path: str, snap: Snapshot) -> None:
         self._conn.execute(
             "INSERT OR REPLACE INTO snapshots (repo_path, path, blob_sha, size, mtime_ns, racy) VALUES (?, ?, ?, ?, ?, ?)",
-            (repo_path, path, snap.blob_sha, snap.size, snap.mtime_ns, int(snap.racy)),
+            (repo_path, os.fsencode(path), snap.blob_sha, snap.size, snap.mtime_ns, int(snap.racy)),
         )
 
     def drop_snapshot(self, repo_path: str, path: str) -> None:
-        self._conn.execute("DELETE FROM snapshots WHERE repo_path = ? AND path = ?", (repo_path, path))
+        self._conn.execute("DELETE FROM snapshots WHERE repo_path = ? AND path = ?", (repo_path, os.fsencode(path)))
 
     def replace_snapshots(self, repo_path: str, snaps: dict[str, Snapshot]) -> None:
         """A fresh baseline for the repo (first start, or a branch switch)."""
         self._conn.execute("DELETE FROM snapshots WHERE repo_path = ?", (repo_path,))
         self._conn.executemany(
             "INSERT INTO snapshots (repo_path, path, blob_sha, size, mtime_ns, racy) VALUES (?, ?, ?, ?, ?, ?)",
-            [(repo_path, p, s.blob_sha, s.size, s.mtime_ns, int(s.racy)) for p, s in snaps.items()],
+            [(repo_path, os.fsencode(p), s.blob_sha, s.size, s.mtime_ns, int(s.racy)) for p, s in snaps.items()],
         )
 
     def claim_spool_line(self, key: str) -> bool:
@@ -250,8 +255,9 @@ class Buffer:
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
             self._migrate()
-        with suppress(OSError):
-            path.chmod(0o600)
+        for private in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            with suppress(OSError):
+                private.chmod(0o600)  # diffs and command output live here
 
     def close(self) -> None:
         self._conn.close()
@@ -405,7 +411,12 @@ class Buffer:
         return [self._event(row) for row in rows]
 
     def settle(
-        self, trace_id: str, *, acked: Iterable[str], rejected: Iterable[tuple[str, str]], envelope_sent: bool
+        self,
+        trace_id: str,
+        *,
+        acked: Iterable[str],
+        rejected: Iterable[tuple[str, str]],
+        envelope_sent: TraceRow | None,
     ) -> None:
         """Record the server's answer: acked events leave the queue, rejected ones are set aside."""
         with self.write():
@@ -417,8 +428,17 @@ class Buffer:
                 "UPDATE events SET state = 'rejected', reason = ? WHERE trace_id = ? AND event_id = ?",
                 [(reason, trace_id, eid) for eid, reason in rejected],
             )
-            if envelope_sent:
-                self._conn.execute("UPDATE traces SET envelope_dirty = 0 WHERE trace_id = ?", (trace_id,))
+            if envelope_sent is not None:
+                # Only if the PR link and languages are still what was sent: a `prtrace pr`
+                # during the push must go out with the next one.
+                self._conn.execute(
+                    "UPDATE traces SET envelope_dirty = 0 WHERE trace_id = ? AND pr IS ? AND languages = ?",
+                    (
+                        trace_id,
+                        json.dumps(envelope_sent.pr) if envelope_sent.pr is not None else None,
+                        json.dumps(envelope_sent.languages),
+                    ),
+                )
 
     def counts(self) -> dict[str, int]:
         """Events by state across all traces."""
@@ -439,4 +459,6 @@ class Buffer:
         rows = self._query(
             "SELECT path, blob_sha, size, mtime_ns, racy FROM snapshots WHERE repo_path = ?", (repo_path,)
         )
-        return {r["path"]: Snapshot(r["blob_sha"], r["size"], r["mtime_ns"], bool(r["racy"])) for r in rows}
+        return {
+            os.fsdecode(r["path"]): Snapshot(r["blob_sha"], r["size"], r["mtime_ns"], bool(r["racy"])) for r in rows
+        }

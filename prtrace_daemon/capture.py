@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from prtrace_core.redact import Redactor
+from prtrace_core.text import valid_utf8
 from prtrace_core.timestamps import now_ts
 from prtrace_daemon.blobs import BlobCache
 from prtrace_daemon.buffer import Buffer, RepoRow, Snapshot, Writer
@@ -116,6 +117,7 @@ class Recorder:
     def _plan(self, repo: GitRepo, within: Collection[str] | None = None) -> _Plan:
         row = self._registered(repo)
         head, branch = repo.head()
+        branch = _branch(row, branch)
         trace = self.buffer.trace_for(str(repo.root), branch)
         plan = _Plan(trace.trace_id if trace else None, branch, head)
         switched = row.last_branch is not None and row.last_branch != branch
@@ -194,7 +196,7 @@ class Recorder:
         file it touches), then the commit. Work done after the commit is left to the next scan,
         so a late drain never moves later work before the commit."""
         sha, ref = (*line.fields, "", "")[:2]
-        branch = _branch_of(ref, sha)
+        branch = _branch(self._registered(repo), _branch_of(ref, sha))
         info = repo.commit_info(sha)
         parents = info["parents"]
         parent = parents[0] if isinstance(parents, list) and parents else None
@@ -225,7 +227,7 @@ class Recorder:
             with self.buffer.write() as tx:
                 tx.claim_spool_line(line.key)
             return 0
-        branch = _branch_of(ref, new_sha)
+        branch = _branch(row, _branch_of(ref, new_sha))
         snaps = self.buffer.snapshots(str(repo.root))
         moved: dict[str, Snapshot | None] = {}
         if old_sha and old_sha != _NULL_SHA and old_sha != new_sha:
@@ -256,8 +258,9 @@ class Recorder:
         return 1
 
     def _append(self, tx: Writer, trace_id: str, type: str, payload: dict[str, Any], *, ts: str | None = None) -> int:
-        """Every event goes through here: secrets are redacted before anything is stored."""
-        return tx.append(trace_id, type, self.redactor.value(payload), ts=ts)
+        """Every event goes through here: text made valid UTF-8 (a file name or an argument may
+        not be) and secrets redacted, before anything is stored."""
+        return tx.append(trace_id, type, self.redactor.value(valid_utf8(payload)), ts=ts)
 
     def _open_trace(self, tx: Writer, repo: GitRepo, branch: str, start: dict[str, Any]) -> str:
         trace_id = tx.create_trace(repo_path=str(repo.root), repo_name=repo.name(), branch=branch)
@@ -309,6 +312,14 @@ class Recorder:
         # size -1: the next scan hashes the file rather than trusting its stat
         snap = Snapshot(target, -1, -1, True) if target else None
         return Change(path, payload, snap, renamed_from=old_path if op == "rename" else None)
+
+
+def _branch(row: RepoRow, branch: str) -> str:
+    """The trace a detached HEAD's work belongs to: the branch checked out before it (a rebase
+    or cherry-pick replays that branch), so it does not open a new trace per commit."""
+    if branch.startswith("detached@") and row.last_branch:
+        return row.last_branch
+    return branch
 
 
 def _branch_of(ref: str, sha: str) -> str:

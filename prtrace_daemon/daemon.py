@@ -26,9 +26,11 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from prtrace_core.errors import PrtraceError
+from prtrace_core.redact import Redactor
 from prtrace_core.timestamps import now_ts
 from prtrace_daemon.buffer import Buffer
 from prtrace_daemon.capture import Recorder
+from prtrace_daemon.config import load_settings
 from prtrace_daemon.errors import BufferUnavailable, NotAGitRepo, NotRegistered
 from prtrace_daemon.gitrepo import GitRepo
 from prtrace_daemon.paths import Home
@@ -74,7 +76,8 @@ class Daemon:
         self.home = home
         self.debounce_s = debounce_s
         self.buffer = Buffer(home.buffer)
-        self.recorder = Recorder(home, self.buffer)
+        patterns = load_settings(home.config).redact_patterns
+        self.recorder = Recorder(home, self.buffer, Redactor(patterns))
         self.observer: BaseObserver = Observer()
         self.handler = _Handler(self)
         self.repos: dict[Path, _Repo] = {}
@@ -176,7 +179,10 @@ class Daemon:
             if spool:
                 self._safely(self.recorder.drain)
             for repo, paths in batches:
-                self._record(repo, paths)
+                try:
+                    self._record(repo, paths)
+                except Exception:  # a bug must not end capture for every repo; log it, go on
+                    log.exception("could not record %s in %s", paths[:5], repo.root)
 
     def _due(self) -> bool:
         if self._spool_dirty or self._repos_dirty:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+from prtrace_core.text import valid_text
+
 __all__ = ["DIFF_CAP", "FILE_CAP", "SNIPPET_CAP", "edit_payload", "is_binary"]
 
 FILE_CAP = 1024 * 1024  # a file over this gets an edit with hashes but no diff
@@ -52,8 +54,8 @@ def edit_payload(
         payload["change_summary"] = "+0/-0"
         payload["diff_omitted"] = "size"
         return payload
-    old_name = f"a/{old_file or path}" if before is not None else "/dev/null"
-    new_name = f"b/{path}" if after is not None else "/dev/null"
+    old_name = f"a/{valid_text(old_file or path)}" if before is not None else "/dev/null"
+    new_name = f"b/{valid_text(path)}" if after is not None else "/dev/null"
     added = removed = 0
     lines: list[str] = []
     for line in difflib.unified_diff(_lines(before), _lines(after), old_name, new_name, n=3):

@@ -33,6 +33,7 @@ GENERATED_DIRS = frozenset({
 
 # Budget for the diffs carried by a `start` event, well below the server's 256 KiB per event.
 DIRTY_BUDGET = 160 * 1024
+DIRTY_MAX_FILES = 500
 
 
 @dataclass(slots=True)
@@ -128,7 +129,14 @@ def dirty_state(
                 head_tree[path] = meta.split()[2]
     dirty: list[dict[str, Any]] = []
     budget = DIRTY_BUDGET
-    for path in sorted(set(head_tree) | set(snaps)):
+    candidates = sorted(set(head_tree) | set(snaps))
+    for number, path in enumerate(candidates):
+        if budget <= 0 or len(dirty) >= DIRTY_MAX_FILES:
+            # The rest would push the event over the server's limit: count them instead.
+            rest = sum(1 for p in candidates[number:] if head_tree.get(p) != (snaps[p].blob_sha if p in snaps else None))
+            if rest:
+                dirty.append({"omitted_files": rest})
+            break
         before_sha = head_tree.get(path)
         snap = snaps.get(path)
         after_sha = snap.blob_sha if snap else None
@@ -148,8 +156,8 @@ def dirty_state(
         if size > budget:
             entry.pop("diff", None)
             entry["diff_omitted"] = "size"
-        else:
-            budget -= size
+            size = 0
+        budget -= size + 256  # the entry's own fields
         dirty.append(entry)
     return dirty
 

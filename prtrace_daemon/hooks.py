@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import shlex
 import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from prtrace_daemon.gitrepo import GitRepo
 
-__all__ = ["HOOKS", "MARKER", "hooks_dir", "install_hooks", "render_hook", "uninstall_hooks"]
+__all__ = ["HOOKS", "MARKER", "HookReport", "hooks_dir", "install_hooks", "render_hook", "uninstall_hooks"]
 
 MARKER = "# prtrace-managed hook"
 HOOKS = ("post-commit", "post-checkout")
@@ -75,23 +76,39 @@ def _is_ours(path: Path) -> bool:
         return False
 
 
-def install_hooks(repo: GitRepo, home: Path) -> list[str]:
-    """Install (or refresh) our hooks; returns the names of hooks that were chained."""
+@dataclass
+class HookReport:
+    chained: list[str] = field(default_factory=list)  # the user's hook kept, run after ours
+    skipped: list[str] = field(default_factory=list)  # why a hook was not installed
+
+
+def install_hooks(repo: GitRepo, home: Path) -> HookReport:
+    """Install (or refresh) our hooks, never losing one of the user's."""
+    report = HookReport()
     folder = hooks_dir(repo)
+    if folder.resolve().is_relative_to(repo.root.resolve()) and not folder.resolve().is_relative_to(
+        (repo.root / ".git").resolve()
+    ):
+        # core.hooksPath points into the work tree (.husky/): those files are tracked and
+        # shared, and must not get this machine's paths. Commits are then found by scans.
+        report.skipped.append(f"core.hooksPath is {folder}, inside the work tree; hooks not installed there")
+        return report
     folder.mkdir(parents=True, exist_ok=True)
-    chained = []
     for name in HOOKS:
         target = folder / name
+        orig = folder / f"{name}{ORIG_SUFFIX}"
         if target.exists() and not _is_ours(target):
-            orig = folder / f"{name}{ORIG_SUFFIX}"
-            if not orig.exists():
-                os.replace(target, orig)
-                chained.append(name)
+            if orig.exists():
+                # Both the user's hook and an earlier one set aside: replacing either would lose it.
+                report.skipped.append(f"{name}: both {target.name} and {orig.name} exist; left as they are")
+                continue
+            os.replace(target, orig)
+            report.chained.append(name)
         tmp = folder / f".{name}.prtrace-tmp"
         tmp.write_text(render_hook(name, home), encoding="utf-8")
         tmp.chmod(tmp.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         os.replace(tmp, target)
-    return chained
+    return report
 
 
 def uninstall_hooks(repo: GitRepo) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,8 @@ class Home:
         """Create the folders (0700: they hold diffs and command output)."""
         for folder in (self.root, self.spool, self.blobs, self.locks):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            self.root.chmod(0o700)  # made earlier with a looser umask, or by hand
         return self
 
 

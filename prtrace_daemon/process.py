@@ -91,7 +91,7 @@ def start_background(home: Home, *, timeout_s: float = 30.0) -> DaemonInfo:
     """Start `prtrace daemon` detached from this terminal; return once it watches."""
     from prtrace_daemon.daemon import read_state
 
-    log = (home.root / "daemon.log").open("ab")
+    log = os.fdopen(os.open(home.root / "daemon.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
     try:
         process = subprocess.Popen(
             [sys.executable, "-m", "prtrace_cli.main", "daemon"],

@@ -12,7 +12,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -38,6 +38,7 @@ class PushReport:
     duplicate: int = 0
     rejected: int = 0
     busy: bool = False  # another push holds the lock
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (trace_id, the server's reason)
 
 
 class ServerClient:
@@ -147,14 +148,19 @@ def push(
         for trace in buffer.pending_traces():
             report.traces += 1
             head = envelope(buffer, trace)
-            sent_any = False
-            for events in _batches(buffer, trace):
-                _send(buffer, client, trace, head, events, report)
-                sent_any = True
-                if on_batch is not None:
-                    on_batch(report, len(events))
-            if not sent_any and trace.envelope_dirty:
-                _send(buffer, client, trace, head, [], report)
+            try:
+                sent_any = False
+                for events in _batches(buffer, trace):
+                    _send(buffer, client, trace, head, events, report)
+                    sent_any = True
+                    if on_batch is not None:
+                        on_batch(report, len(events))
+                if not sent_any and trace.envelope_dirty:
+                    _send(buffer, client, trace, head, [], report)
+            except ServerError as exc:
+                # The server refused this trace (its envelope, or it is someone else's): that
+                # must not keep every other trace from being pushed.
+                report.failed.append((trace.trace_id, str(exc)))
     return report
 
 
@@ -176,7 +182,7 @@ def _send(
             rejected.append((local_ids[index], f"{item.get('code', 'rejected')}: {item.get('error', '')}"))
     accepted = [i for i in answer.get("accepted_event_ids", []) if isinstance(i, str)]
     duplicate = [i for i in answer.get("duplicate_event_ids", []) if isinstance(i, str)]
-    buffer.settle(trace.trace_id, acked=accepted + duplicate, rejected=rejected, envelope_sent=True)
+    buffer.settle(trace.trace_id, acked=accepted + duplicate, rejected=rejected, envelope_sent=trace)
     report.batches += 1
     report.accepted += len(accepted)
     report.duplicate += len(duplicate)

@@ -207,9 +207,11 @@ def token_revoke(
 
 
 def _safe(url: str) -> str:
-    # A database URL may carry a password; show the scheme and host part only.
+    # A database URL may carry a password (before the host, or as ?password=): show the
+    # scheme, host and path only.
     scheme, sep, rest = url.partition("://")
-    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if "@" in rest else url
+    rest = rest.rpartition("@")[2].partition("?")[0]
+    return f"{scheme}{sep}{rest}"
 
 
 def main() -> None:

@@ -69,10 +69,14 @@ class Compactor:
             current = self.blobs.get(raw_key(trace_id))
         except StoreCorrupt:
             return None  # the object is missing: rebuild it
-        new = self._events(trace_id, after=done, upto=upto)
         last_line = current.rstrip(b"\n").rpartition(b"\n")[2]
-        last_seq = orjson.loads(last_line).get("seq") if last_line else None
-        if last_seq is None or any(e.get("seq") is None or e["seq"] < last_seq for e in new):
+        last = orjson.loads(last_line) if last_line else {}
+        if last.get("server_seq") != done:
+            # The object holds more than the index says (a put that landed but whose
+            # compacted_upto never moved: a crash, or a timeout after the write) or less.
+            return None
+        new = self._events(trace_id, after=done, upto=upto)
+        if last.get("seq") is None or any(e.get("seq") is None or e["seq"] < last["seq"] for e in new):
             return None
         return current + _lines(new)
 

@@ -158,7 +158,7 @@ def _pr_filter(pr: str | None, repo: str | None) -> tuple[str | None, int | None
     if pr is None:
         return None, None
     number = pr.removeprefix("#")
-    if number.isdigit():
+    if number.isascii() and number.isdigit() and len(number) <= 18:
         if repo:
             return f"{_clean(repo)}#{int(number)}", None
         return None, int(number)
@@ -179,7 +179,7 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, trace_id = orjson.loads(raw)
-        if isinstance(created_at, str) and isinstance(trace_id, str):
+        if isinstance(created_at, str) and isinstance(trace_id, str) and "\x00" not in created_at + trace_id:
             return created_at, trace_id
     except (binascii.Error, ValueError, TypeError):
         pass

@@ -18,8 +18,9 @@ BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private PRTRACE_HOME and git config; no server, token or hook setting leaks in."""
+def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private PRTRACE_HOME and git config; no server, token or hook setting leaks in; a
+    daemon that the test started (`prtrace start`) is stopped when it ends."""
     home = tmp_path_factory.mktemp("prtrace-home")
     gitconfig = home / "gitconfig"
     gitconfig.write_text("[user]\n\tname = Test Dev\n\temail = dev@example.com\n[init]\n\tdefaultBranch = main\n")
@@ -32,7 +33,11 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.setattr("platformdirs.user_data_dir", refuse)
     for var in ("PRTRACE_SERVER", "PRTRACE_TOKEN", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
         monkeypatch.delenv(var, raising=False)
-    return home
+    yield home
+    from prtrace_daemon.paths import Home
+    from prtrace_daemon.process import stop
+
+    stop(Home(home))
 
 
 @pytest.fixture

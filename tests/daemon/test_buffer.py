@@ -58,7 +58,7 @@ def test_settle_acks_and_sets_rejected_aside(tmp_path: Path) -> None:
             for i in range(3):
                 tx.append(trace_id, "annotation", {"text": str(i)})
         ids = [e["event_id"] for e in buffer.events(trace_id)]
-        buffer.settle(trace_id, acked=[ids[0]], rejected=[(ids[1], "schema: payload.text")], envelope_sent=True)
+        buffer.settle(trace_id, acked=[ids[0]], rejected=[(ids[1], "schema: payload.text")], envelope_sent=buffer.trace(trace_id))
         assert [e["seq"] for e in buffer.pending_events(trace_id)] == [3]
         assert buffer.counts() == {"pending": 1, "acked": 1, "rejected": 1}
         assert buffer.events(trace_id)[1]["reason"] == "schema: payload.text"

@@ -208,3 +208,58 @@ def json_dump(value: object) -> str:
     import json
 
     return json.dumps(value)
+
+
+def test_a_start_event_stays_under_the_servers_event_limit(rec: Recorder, repo: Path) -> None:
+    for i in range(2500):
+        (repo / f"untracked_{i:04d}.txt").write_text(f"file {i}\n")
+    r = _started(rec, repo)
+    start = _events(rec, r)[0]
+    import json
+
+    assert len(json.dumps(start["payload"]).encode()) < 256 * 1024
+    assert start["payload"]["dirty"][-1]["omitted_files"] > 0
+
+
+def test_a_file_name_that_is_not_utf8_is_recorded_not_fatal(rec: Recorder, repo: Path) -> None:
+    r = _started(rec, repo)
+    (repo / "caf\udce9.txt").write_bytes(b"latin-1 name\n")  # the byte 0xE9 on disk
+    rec.record(r, "annotation", {"text": "after"})
+    edit = next(e["payload"] for e in _events(rec, r) if e["type"] == "edit")
+    assert edit["file"] == "caf\\xe9.txt"
+
+
+def test_commits_replayed_by_a_rebase_stay_in_the_branchs_trace(rec: Recorder, repo: Path) -> None:
+    git(repo, "checkout", "-q", "-b", "feat")
+    _started(rec, repo)
+    for name in ("a", "b"):
+        (repo / f"{name}.py").write_text(f"{name} = 1\n")
+        git(repo, "add", ".")
+        git(repo, "commit", "-qm", name)
+    git(repo, "checkout", "-q", "main")
+    (repo / "main.py").write_text("m = 1\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "main moves on")
+    git(repo, "checkout", "-q", "feat")
+    git(repo, "rebase", "-q", "main")
+    rec.drain()
+    branches = {t.branch for t in rec.buffer.traces()}
+    assert not any(b.startswith("detached@") for b in branches), branches
+
+
+def test_a_users_hook_is_never_lost_by_a_second_install(rec: Recorder, repo: Path) -> None:
+    hooks = repo / ".git" / "hooks"
+    (hooks / "post-commit").write_text("#!/bin/sh\necho A\n")
+    install_hooks(GitRepo(repo), rec.home.root)  # A moves aside and is chained
+    (hooks / "post-commit").write_text("#!/bin/sh\necho B\n")  # the user installs another
+    report = install_hooks(GitRepo(repo), rec.home.root)
+    assert (hooks / "post-commit").read_text() == "#!/bin/sh\necho B\n"
+    assert (hooks / "post-commit.prtrace-orig").read_text() == "#!/bin/sh\necho A\n"
+    assert report.skipped
+
+
+def test_hooks_are_not_written_into_a_tracked_hooks_folder(rec: Recorder, repo: Path) -> None:
+    (repo / ".husky").mkdir()
+    git(repo, "config", "core.hooksPath", ".husky")
+    report = install_hooks(GitRepo(repo), rec.home.root)
+    assert report.skipped and list((repo / ".husky").iterdir()) == []

@@ -119,3 +119,24 @@ def test_hook_records_commit_without_a_prtrace_process(repo: Path, prtrace_home:
     subprocess.run(["git", "commit", "-qam", "c"], cwd=repo, check=True, env=env)
     spooled = list((prtrace_home / "spool").glob("hook.*.spool"))
     assert spooled and "\tcommit\t" in spooled[0].read_text()
+
+
+def test_a_trace_the_server_refuses_does_not_block_the_others(
+    repo: Path, tmp_path: Path, server_url: str, prtrace_home: Path
+) -> None:
+    run_prtrace("start", "--no-daemon", cwd=repo, check=True)
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q", "-b", "main")
+    (other / "a.txt").write_text("a\n")
+    git(other, "add", ".")
+    git(other, "commit", "-qm", "a")
+    run_prtrace("start", "--no-daemon", cwd=other, check=True)
+    db = sqlite3.connect(prtrace_home / "buffer.db")
+    db.execute("UPDATE traces SET pr = ? WHERE repo_path = ?", (json.dumps({"pr_id": "not a pr id"}), str(repo)))
+    db.commit()
+    db.close()
+    result = run_prtrace("push", "--server", server_url, cwd=repo)
+    assert result.returncode == 1 and "refused" in result.stderr and "Traceback" not in result.stderr
+    listing = httpx.get(f"{server_url}/v1/traces", timeout=10).json()["traces"]
+    assert [t["branch"] for t in listing] == ["main"] and len(listing) == 1

@@ -211,3 +211,16 @@ def test_random_json_never_gets_a_500(client: TestClient, envelope: dict[str, An
     body = {**envelope, "events": events} if envelope.get("events") is None else envelope
     response = client.post("/v1/batches", content=json.dumps(body), headers=JSON)
     assert response.status_code in (200, 400, 413, 422), response.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/traces?pr=%C2%B2", "/v1/traces?pr=" + "9" * 5000, "/v1/traces?cursor=" + "WyJ4XHUwMDAwIiwieSJd"],
+)
+def test_odd_read_filters_are_answered_without_a_server_error(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code in (200, 422)
+
+
+def test_a_trace_id_with_a_trailing_newline_is_refused(client: TestClient) -> None:
+    batch = make_batch("0b9f8a52-6c1e-4d3a-9f57-2a4c1e8d7b10\n", [note(1, "x")])
+    assert client.post("/v1/batches", json=batch).status_code == 422

@@ -145,3 +145,23 @@ def _delete_raw(client: TestClient, trace_id: str) -> None:
         (root / raw_key(trace_id)).unlink()
     else:
         blobs._client.delete_object(Bucket=blobs.bucket, Key=blobs.prefix + raw_key(trace_id))  # type: ignore[attr-defined]
+
+
+def test_an_object_written_without_its_mark_is_not_appended_to_twice(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A put that landed while compacted_upto did not move (a crash, or a timeout after the
+    write) must not make the next pass repeat its events."""
+    trace_id = str(uuid.uuid4())
+    index = index_of(client)
+    compactor = Compactor(index, blobs_of(client))
+    client.post("/v1/batches", json=make_batch(trace_id, [note(1, "a"), note(2, "b")]))
+    compactor.run_pass()
+    client.post("/v1/batches", json=make_batch(trace_id, [note(3, "c")]))
+    with monkeypatch.context() as patch:
+        patch.setattr(index, "mark_compacted", lambda *_: (_ for _ in ()).throw(RuntimeError("crash")))
+        with pytest.raises(RuntimeError):
+            compactor.compact(trace_id)
+    client.post("/v1/batches", json=make_batch(trace_id, [note(4, "d")]))
+    compactor.run_pass()
+    assert [e["seq"] for e in _raw(client, trace_id)] == [1, 2, 3, 4]
