@@ -113,7 +113,7 @@ def test_server_4xx_stops_with_its_message(repo: Path, server_url: str) -> None:
 
 
 def test_hook_records_commit_without_a_prtrace_process(repo: Path, prtrace_home: Path) -> None:
-    run_prtrace("start", cwd=repo, check=True)
+    run_prtrace("start", "--no-daemon", cwd=repo, check=True)  # a daemon would drain the spool at once
     (repo / "calc.py").write_text("x = 1\n")
     env = {**os.environ, "PATH": "/usr/bin:/bin"}  # prtrace is not on PATH: the hook must not need it
     subprocess.run(["git", "commit", "-qam", "c"], cwd=repo, check=True, env=env)
