@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -455,10 +455,18 @@ class Buffer:
 
     # snapshots
 
-    def snapshots(self, repo_path: str) -> dict[str, Snapshot]:
-        rows = self._query(
-            "SELECT path, blob_sha, size, mtime_ns, racy FROM snapshots WHERE repo_path = ?", (repo_path,)
-        )
+    def snapshots(self, repo_path: str, within: Collection[str] | None = None) -> dict[str, Snapshot]:
+        """The repo's snapshot; with `within`, only the entries at or under those paths (a
+        watcher's flush then reads a handful of rows, not the whole repo's)."""
+        sql = "SELECT path, blob_sha, size, mtime_ns, racy FROM snapshots WHERE repo_path = ?"
+        if within is None:
+            rows = self._query(sql, (repo_path,))
+        else:
+            rows = []
+            for path in within:
+                key = os.fsencode(path)
+                # `key/` <= path < `key0`: everything under the folder ('0' follows '/')
+                rows += self._query(f"{sql} AND (path = ? OR (path > ? AND path < ?))", (repo_path, key, key + b"/", key + b"0"))
         return {
             os.fsdecode(r["path"]): Snapshot(r["blob_sha"], r["size"], r["mtime_ns"], bool(r["racy"])) for r in rows
         }

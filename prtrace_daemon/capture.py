@@ -139,7 +139,7 @@ class Recorder:
                     "to_sha": head,
                 }
         else:
-            plan.scanned = scan(repo, self.buffer.snapshots(str(repo.root)), self.cache, within)
+            plan.scanned = scan(repo, self.buffer.snapshots(str(repo.root), within), self.cache, within)
         return plan
 
     def _apply(self, tx: Writer, repo: GitRepo, plan: _Plan) -> tuple[str, int]:
