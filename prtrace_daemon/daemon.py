@@ -43,6 +43,7 @@ log = logging.getLogger("prtrace.daemon")
 DEBOUNCE_S = 0.3  # quiet time before a file's changes are recorded
 MAX_DELAY_S = 2.0  # a file written without pause is still recorded this often
 RETRY_S = 5.0  # after a failed write (a full disk), try again this much later
+TARGETED_MAX = 256  # more changed paths than this at once: scan the whole tree instead
 
 
 @dataclass
@@ -230,7 +231,10 @@ class Daemon:
         try:
             if not (repo.root / ".git").exists():
                 raise NotAGitRepo(f"{repo.root} is gone")
-            self.recorder.record(git, within=None if FULL_SCAN in paths else paths)
+            # Past a few hundred paths one whole-tree pass (a stat per file) beats matching
+            # each path: a branch-wide rewrite or a formatter run lands here.
+            whole = FULL_SCAN in paths or len(paths) > TARGETED_MAX
+            self.recorder.record(git, within=None if whole else paths)
         except BufferUnavailable as exc:
             log.warning("%s; will retry in %.0f s", exc, RETRY_S)
             with self._cond:
