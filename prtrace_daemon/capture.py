@@ -181,7 +181,13 @@ class Recorder:
 
     def _apply_line(self, line: SpoolLine) -> int:
         repo = GitRepo(Path(line.repo_path))
-        handler = {"commit": self._commit_line, "checkout": self._checkout_line}.get(line.kind)
+        handler = {
+            "commit": self._commit_line,
+            "checkout": self._checkout_line,
+            "merge": self._merge_line,
+            "rewrite": self._rewrite_line,
+            "push": self._push_line,
+        }.get(line.kind)
         if handler is None or not (repo.root / ".git").exists():
             with self.buffer.write() as tx:
                 tx.claim_spool_line(line.key)
@@ -216,6 +222,71 @@ class Recorder:
             self._write_changes(tx, repo, trace_id, [c for c in changes if c is not None], ts=ts)
             self._append(tx, trace_id, "commit", {**info, "branch": branch}, ts=ts)
             tx.set_repo_head(str(repo.root), branch, sha)
+        return 1
+
+    def _merge_line(self, repo: GitRepo, line: SpoolLine, ts: str) -> int:
+        """A merge (or a pull): the files it brought in are edits toward the merged tree, taken
+        from git (from where HEAD was before it), then the `merge` event."""
+        sha, ref, squash, before = (*line.fields, "", "", "", "")[:4]
+        branch = _branch(self._registered(repo), _branch_of(ref, sha))
+        changes: list[Change] = []
+        if squash != "1" and before and before != sha:
+            # A squash merge leaves HEAD alone: its changes sit in the work tree for the next scan.
+            snaps = self.buffer.snapshots(str(repo.root))
+            for c in repo.tree_changes(before, sha):
+                change = self._edit_towards(repo, snaps, path=c.path, new_sha=c.new_sha, old_path=None)
+                if change is not None:
+                    changes.append(change)
+        return self._event_line(
+            repo, line, ts, branch, "merge", {"sha": sha, "squash": squash == "1", "branch": branch}, changes, head=sha
+        )
+
+    def _rewrite_line(self, repo: GitRepo, line: SpoolLine, ts: str) -> int:
+        """An amend or a rebase rewrote commits: which old sha became which new one."""
+        sha, ref, kind, flat = (*line.fields, "", "", "", "")[:4]
+        mappings = []
+        for entry in flat.split(";"):
+            parts = entry.split()
+            if len(parts) >= 2:
+                mappings.append({"old_sha": parts[0], "new_sha": parts[1]})
+        branch = _branch(self._registered(repo), _branch_of(ref, sha))
+        return self._event_line(repo, line, ts, branch, "rewrite", {"kind": kind or "unknown", "mappings": mappings}, [])
+
+    def _push_line(self, repo: GitRepo, line: SpoolLine, ts: str) -> int:
+        """A `git push`: the remote and the refs it updates (the URL's credentials are redacted)."""
+        sha, ref, remote, url, flat = (*line.fields, "", "", "", "", "")[:5]
+        refs = []
+        for entry in flat.split(";"):
+            parts = entry.split()
+            if len(parts) == 4:
+                refs.append(dict(zip(("local_ref", "local_sha", "remote_ref", "remote_sha"), parts, strict=True)))
+        branch = _branch(self._registered(repo), _branch_of(ref, sha))
+        return self._event_line(repo, line, ts, branch, "push", {"remote": remote, "url": url, "refs": refs}, [])
+
+    def _event_line(
+        self,
+        repo: GitRepo,
+        line: SpoolLine,
+        ts: str,
+        branch: str,
+        type: str,
+        payload: dict[str, Any],
+        changes: list[Change],
+        *,
+        head: str | None = None,
+    ) -> int:
+        """Record a hook's event (after the edits it implies) in its branch's trace, once."""
+        trace = self.buffer.trace_for(str(repo.root), branch)
+        with self.buffer.write() as tx:
+            if not tx.claim_spool_line(line.key):
+                return 0
+            trace_id = trace.trace_id if trace else self._open_trace(
+                tx, repo, branch, {"head_sha": head, "branch": branch, "dirty": []}
+            )
+            self._write_changes(tx, repo, trace_id, changes, ts=ts)
+            self._append(tx, trace_id, type, payload, ts=ts)
+            if head is not None:
+                tx.set_repo_head(str(repo.root), branch, head)
         return 1
 
     def _checkout_line(self, repo: GitRepo, line: SpoolLine, ts: str) -> int:

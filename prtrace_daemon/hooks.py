@@ -18,15 +18,41 @@ from prtrace_daemon.gitrepo import GitRepo
 __all__ = ["HOOKS", "MARKER", "HookReport", "hooks_dir", "install_hooks", "render_hook", "uninstall_hooks"]
 
 MARKER = "# prtrace-managed hook"
-HOOKS = ("post-commit", "post-checkout")
+HOOKS = ("post-commit", "post-checkout", "post-merge", "post-rewrite", "pre-push")
 ORIG_SUFFIX = ".prtrace-orig"
 
-_TEMPLATE = """#!/bin/sh
+# Per hook: the spool line's kind, its extra fields (printf format, arguments), and whether
+# git feeds the hook lines on stdin (which the chained hook must then get too).
+_SPECS: dict[str, tuple[str, str, str, bool]] = {
+    "post-commit": ("commit", "", "", False),
+    # (previous HEAD, new HEAD, 1 for a branch checkout)
+    "post-checkout": ("checkout", "\\t%s\\t%s", ' "$1" "$3"', False),
+    # (1 for a squash merge); ORIG_HEAD is where HEAD was before the merge
+    "post-merge": ("merge", "\\t%s\\t%s", ' "$1" "$(git rev-parse -q --verify ORIG_HEAD 2>/dev/null)"', False),
+    # (amend | rebase), stdin: "<old sha> <new sha>" lines
+    "post-rewrite": ("rewrite", "\\t%s\\t%s", ' "$1" "$flat"', True),
+    # (remote name, url), stdin: "<local ref> <local sha> <remote ref> <remote sha>" lines
+    "pre-push": ("push", "\\t%s\\t%s\\t%s", ' "$1" "$2" "$flat"', True),
+}
+
+_HEAD = """#!/bin/sh
 {marker} ({name}); `prtrace uninstall` restores what was here.
-# Appends one line to the prtrace spool and never fails or blocks git.
-PRTRACE_HOME={home}
+# Appends one line to the prtrace spool; never fails, blocks or slows git noticeably.
 PRTRACE_SPOOL={spool}
-if [ -d "$PRTRACE_SPOOL" ] && [ -z "$PRTRACE_DISABLE" ]; then
+orig="$(dirname "$0")/{name}{orig_suffix}"
+"""
+
+# Builtins only: stdin is read once, kept for the chained hook, and flattened to one line.
+_READ_STDIN = """input=
+flat=
+while IFS= read -r line || [ -n "$line" ]; do
+    input="$input$line
+"
+    flat="$flat$line;"
+done
+"""
+
+_RECORD = """if [ -d "$PRTRACE_SPOOL" ] && [ -z "$PRTRACE_DISABLE" ]; then
     info=$(git rev-parse HEAD --symbolic-full-name HEAD 2>/dev/null)
     sha=${{info%%
 *}}
@@ -37,9 +63,18 @@ if [ -d "$PRTRACE_SPOOL" ] && [ -z "$PRTRACE_DISABLE" ]; then
     printf 'v1\\t{kind}\\t%s\\t%s\\t%s\\t%s{extra_format}\\n' "$ts" "$PWD" "$sha" "$ref"{extra_args} \\
         >> "$PRTRACE_SPOOL/hook.$$.spool" 2>/dev/null
 fi
-orig="$(dirname "$0")/{name}{orig_suffix}"
-if [ -x "$orig" ]; then
+"""
+
+_CHAIN = """if [ -x "$orig" ]; then
     exec "$orig" "$@"
+fi
+exit 0
+"""
+
+# The chained hook's exit code is git's answer (a pre-push hook may refuse a push on purpose).
+_CHAIN_STDIN = """if [ -x "$orig" ]; then
+    printf '%s' "$input" | "$orig" "$@"
+    exit $?
 fi
 exit 0
 """
@@ -47,19 +82,14 @@ exit 0
 
 def render_hook(name: str, home: Path) -> str:
     """The hook script, with absolute paths baked in: IDEs run hooks without the user's shell env."""
-    kind = name.removeprefix("post-").removeprefix("pre-")
-    # post-checkout gets (previous HEAD, new HEAD, 1 for a branch checkout) as arguments
-    extra_format, extra_args = ("\\t%s\\t%s", ' "$1" "$3"') if name == "post-checkout" else ("", "")
-    return _TEMPLATE.format(
-        extra_format=extra_format,
-        extra_args=extra_args,
-        marker=MARKER,
-        name=name,
-        kind=kind,
-        home=shlex.quote(str(home)),
-        spool=shlex.quote(str(home / "spool")),
-        orig_suffix=ORIG_SUFFIX,
-    )
+    kind, extra_format, extra_args, stdin = _SPECS[name]
+    parts = [
+        _HEAD.format(marker=MARKER, name=name, spool=shlex.quote(str(home / "spool")), orig_suffix=ORIG_SUFFIX),
+        _READ_STDIN if stdin else "",
+        _RECORD.format(kind=kind, extra_format=extra_format, extra_args=extra_args),
+        _CHAIN_STDIN if stdin else _CHAIN,
+    ]
+    return "".join(parts)
 
 
 def hooks_dir(repo: GitRepo) -> Path:

@@ -1,0 +1,115 @@
+"""Real git operations in temp repos with prtrace's hooks installed beside the user's own."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from prtrace_daemon.buffer import Buffer
+from prtrace_daemon.capture import Recorder
+from prtrace_daemon.gitrepo import GitRepo
+from prtrace_daemon.hooks import install_hooks
+from prtrace_daemon.paths import home
+from tests.conftest import git
+
+
+@pytest.fixture
+def rec(prtrace_home: Path) -> Recorder:
+    h = home().ensure()
+    return Recorder(h, Buffer(h.buffer))
+
+
+def _start(rec: Recorder, root: Path) -> GitRepo:
+    repo = GitRepo(root)
+    rec.register(repo)
+    install_hooks(repo, rec.home.root)
+    rec.record(repo)
+    return repo
+
+
+def _events(rec: Recorder, root: Path, branch: str = "main") -> list[dict]:
+    rec.drain()
+    trace = rec.buffer.trace_for(str(root), branch)
+    assert trace is not None
+    return rec.buffer.events(trace.trace_id)
+
+
+@pytest.fixture
+def remote(tmp_path: Path, repo: Path) -> Path:
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    git(repo, "remote", "add", "origin", str(bare))
+    return bare
+
+
+def test_push_is_recorded_and_the_users_pre_push_hook_gets_the_same_stdin(
+    rec: Recorder, repo: Path, remote: Path, tmp_path: Path
+) -> None:
+    seen = tmp_path / "theirs.txt"
+    hook = repo / ".git" / "hooks" / "pre-push"
+    hook.write_text(f"#!/bin/sh\necho \"$1 $2\" > {seen}\ncat >> {seen}\n")
+    hook.chmod(0o755)
+    _start(rec, repo)
+    git(repo, "push", "-q", "origin", "main")
+    [push] = [e["payload"] for e in _events(rec, repo) if e["type"] == "push"]
+    head = git(repo, "rev-parse", "HEAD").strip()
+    assert push["remote"] == "origin"
+    assert push["refs"] == [
+        {"local_ref": "refs/heads/main", "local_sha": head, "remote_ref": "refs/heads/main", "remote_sha": "0" * 40}
+    ]
+    lines = seen.read_text().splitlines()
+    assert lines[0] == f"origin {remote}" and lines[1] == f"refs/heads/main {head} refs/heads/main {'0' * 40}"
+
+
+def test_a_users_pre_push_hook_may_still_refuse_the_push(rec: Recorder, repo: Path, remote: Path) -> None:
+    hook = repo / ".git" / "hooks" / "pre-push"
+    hook.write_text("#!/bin/sh\necho no >&2\nexit 1\n")
+    hook.chmod(0o755)
+    _start(rec, repo)
+    result = subprocess.run(["git", "push", "-q", "origin", "main"], cwd=repo, capture_output=True)
+    assert result.returncode != 0
+    assert subprocess.run(["git", "ls-remote", str(remote)], capture_output=True, text=True).stdout == ""
+
+
+def test_an_amend_is_a_rewrite_from_the_old_sha_to_the_new(rec: Recorder, repo: Path) -> None:
+    _start(rec, repo)
+    (repo / "calc.py").write_text("v2\n")
+    git(repo, "commit", "-qam", "v2")
+    old = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "commit", "-q", "--amend", "-m", "v2, better message")
+    new = git(repo, "rev-parse", "HEAD").strip()
+    [rewrite] = [e["payload"] for e in _events(rec, repo) if e["type"] == "rewrite"]
+    assert rewrite == {"kind": "amend", "mappings": [{"old_sha": old, "new_sha": new}]}
+
+
+def test_a_merge_records_what_it_brought_in_then_the_merge(rec: Recorder, repo: Path) -> None:
+    _start(rec, repo)
+    git(repo, "checkout", "-q", "-b", "topic")
+    (repo / "topic.py").write_text("T = 1\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "topic")
+    git(repo, "checkout", "-q", "main")
+    (repo / "calc.py").write_text("main moved on\n")
+    git(repo, "commit", "-qam", "main")
+    git(repo, "merge", "-q", "--no-edit", "topic")
+    events = _events(rec, repo)
+    kinds = [(e["type"], e["payload"].get("file")) for e in events]
+    merge_at = next(i for i, (kind, _) in enumerate(kinds) if kind == "merge")
+    assert ("edit", "topic.py") in kinds[:merge_at]
+    assert events[merge_at]["payload"]["sha"] == git(repo, "rev-parse", "HEAD").strip()
+    assert events[merge_at]["payload"]["squash"] is False
+
+
+def test_uninstall_restores_every_hook_exactly(rec: Recorder, repo: Path) -> None:
+    from prtrace_daemon.hooks import uninstall_hooks
+
+    hooks = repo / ".git" / "hooks"
+    (hooks / "pre-push").write_text("#!/bin/sh\nexit 0\n")
+    (hooks / "pre-push").chmod(0o755)
+    before = {p.name: p.read_bytes() for p in hooks.iterdir()}
+    _start(rec, repo)
+    assert len({p.name for p in hooks.iterdir()} - set(before)) >= 4
+    uninstall_hooks(GitRepo(repo))
+    assert {p.name: p.read_bytes() for p in hooks.iterdir()} == before
