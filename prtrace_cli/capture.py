@@ -227,7 +227,7 @@ def uninstall() -> None:
 
     repo = current_repo()
     home = open_home()
-    uninstall_hooks(repo)
+    uninstall_hooks(repo, home.root)
     with open_buffer(home) as buffer:
         rec = recorder(home, buffer)
         rec.unregister(repo)

@@ -7,15 +7,26 @@ recognised by a marker line, and uninstall puts the original back.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shlex
-import stat
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from prtrace_daemon.gitrepo import GitRepo
 
-__all__ = ["HOOKS", "MARKER", "HookReport", "hooks_dir", "install_hooks", "render_hook", "uninstall_hooks"]
+__all__ = [
+    "HOOKS",
+    "MARKER",
+    "HookReport",
+    "hooks_dir",
+    "install_hooks",
+    "own_hooks_dir",
+    "render_hook",
+    "uninstall_hooks",
+]
 
 MARKER = "# prtrace-managed hook"
 HOOKS = ("post-commit", "post-checkout", "post-merge", "post-rewrite", "pre-push")
@@ -39,7 +50,16 @@ _HEAD = """#!/bin/sh
 {marker} ({name}); `prtrace uninstall` restores what was here.
 # Appends one line to the prtrace spool; never fails, blocks or slows git noticeably.
 PRTRACE_SPOOL={spool}
-orig="$(dirname "$0")/{name}{orig_suffix}"
+orig={orig}
+"""
+
+_PASS_THROUGH = """#!/bin/sh
+{marker} ({name}, passed on); `prtrace uninstall` restores what was here.
+orig={orig}
+if [ -x "$orig" ]; then
+    exec "$orig" "$@"
+fi
+exit 0
 """
 
 # Builtins only: stdin is read once, kept for the chained hook, and flattened to one line.
@@ -80,11 +100,15 @@ exit 0
 """
 
 
-def render_hook(name: str, home: Path) -> str:
-    """The hook script, with absolute paths baked in: IDEs run hooks without the user's shell env."""
+def render_hook(name: str, home: Path, orig: Path | None = None) -> str:
+    """The hook script, with absolute paths baked in: IDEs run hooks without the user's shell env.
+
+    It chains to `orig` (default: the hook moved aside beside it).
+    """
     kind, extra_format, extra_args, stdin = _SPECS[name]
+    chained = shlex.quote(str(orig)) if orig is not None else f'"$(dirname "$0")/{name}{ORIG_SUFFIX}"'
     parts = [
-        _HEAD.format(marker=MARKER, name=name, spool=shlex.quote(str(home / "spool")), orig_suffix=ORIG_SUFFIX),
+        _HEAD.format(marker=MARKER, name=name, spool=shlex.quote(str(home / "spool")), orig=chained),
         _READ_STDIN if stdin else "",
         _RECORD.format(kind=kind, extra_format=extra_format, extra_args=extra_args),
         _CHAIN_STDIN if stdin else _CHAIN,
@@ -112,17 +136,53 @@ class HookReport:
     skipped: list[str] = field(default_factory=list)  # why a hook was not installed
 
 
+# Every hook git knows, so a folder that takes core.hooksPath's place still runs each of the
+# user's. The per-ref and per-index ones are passed on only when the user has them (they fire
+# constantly).
+GIT_HOOKS = (
+    "applypatch-msg", "pre-applypatch", "post-applypatch", "pre-commit", "pre-merge-commit",
+    "prepare-commit-msg", "commit-msg", "post-commit", "pre-rebase", "post-checkout", "post-merge",
+    "pre-push", "pre-receive", "update", "proc-receive", "post-receive", "post-update",
+    "push-to-checkout", "pre-auto-gc", "post-rewrite", "sendemail-validate", "p4-changelist",
+    "p4-prepare-changelist", "p4-post-changelist", "p4-pre-submit",
+)
+_ON_DEMAND = ("reference-transaction", "post-index-change", "fsmonitor-watchman")
+_PREVIOUS = "previous-hooks-path.json"
+
+
+def own_hooks_dir(repo: GitRepo, home: Path) -> Path:
+    """prtrace's own hooks folder for a repo whose core.hooksPath is set (husky, pre-commit …)."""
+    digest = hashlib.sha1(str(repo.root).encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()
+    return home / "hooks" / digest[:16]
+
+
+def _configured_hooks_path(repo: GitRepo, scope: str | None = None) -> str | None:
+    args = ["config", *([f"--{scope}"] if scope else []), "--get", "core.hooksPath"]
+    value = repo.git(*args, check=False).decode("utf-8", "surrogateescape").strip()
+    return value or None
+
+
+def _write_script(target: Path, text: str) -> None:
+    tmp = target.with_name(f".{target.name}.prtrace-tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.chmod(0o755)
+    os.replace(tmp, target)
+
+
 def install_hooks(repo: GitRepo, home: Path) -> HookReport:
-    """Install (or refresh) our hooks, never losing one of the user's."""
+    """Install (or refresh) our hooks, never losing one of the user's.
+
+    With core.hooksPath set (husky's `.husky/`, a shared folder), prtrace writes nothing there:
+    it points the repo's local core.hooksPath at a folder of its own whose scripts record and
+    then run the user's hook of the same name from the original folder. Uninstall restores
+    the setting.
+    """
     report = HookReport()
-    folder = hooks_dir(repo)
-    if folder.resolve().is_relative_to(repo.root.resolve()) and not folder.resolve().is_relative_to(
-        (repo.root / ".git").resolve()
-    ):
-        # core.hooksPath points into the work tree (.husky/): those files are tracked and
-        # shared, and must not get this machine's paths. Commits are then found by scans.
-        report.skipped.append(f"core.hooksPath is {folder}, inside the work tree; hooks not installed there")
+    own = own_hooks_dir(repo, home)
+    if _configured_hooks_path(repo) is not None:
+        _install_in_own_folder(repo, home, own)
         return report
+    folder = hooks_dir(repo)
     folder.mkdir(parents=True, exist_ok=True)
     for name in HOOKS:
         target = folder / name
@@ -134,15 +194,48 @@ def install_hooks(repo: GitRepo, home: Path) -> HookReport:
                 continue
             os.replace(target, orig)
             report.chained.append(name)
-        tmp = folder / f".{name}.prtrace-tmp"
-        tmp.write_text(render_hook(name, home), encoding="utf-8")
-        tmp.chmod(tmp.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        os.replace(tmp, target)
+        _write_script(target, render_hook(name, home))
     return report
 
 
-def uninstall_hooks(repo: GitRepo) -> None:
-    """Remove our hooks and put any original back exactly as it was."""
+def _install_in_own_folder(repo: GitRepo, home: Path, own: Path) -> None:
+    state = own / _PREVIOUS
+    local = _configured_hooks_path(repo, "local")
+    if local is not None and Path(local) == own and state.exists():
+        previous = json.loads(state.read_text(encoding="utf-8"))  # a refresh: keep what we saved
+    else:
+        previous = {"local": local, "original": str(hooks_dir(repo))}
+    original = Path(previous["original"])
+    own.mkdir(parents=True, exist_ok=True)
+    tmp = state.with_suffix(".tmp")
+    tmp.write_text(json.dumps(previous), encoding="utf-8")
+    os.replace(tmp, state)
+    present = {p.name for p in original.iterdir()} if original.is_dir() else set()
+    for name in (*GIT_HOOKS, *(n for n in _ON_DEMAND if n in present)):
+        orig = original / name
+        if name in HOOKS:
+            text = render_hook(name, home, orig)
+        else:
+            text = _PASS_THROUGH.format(marker=MARKER, name=name, orig=shlex.quote(str(orig)))
+        _write_script(own / name, text)
+    repo.git("config", "--local", "core.hooksPath", str(own))
+
+
+def uninstall_hooks(repo: GitRepo, home: Path | None = None) -> None:
+    """Remove our hooks and put back exactly what was there (files, or core.hooksPath)."""
+    local = _configured_hooks_path(repo, "local")
+    if home is not None and local is not None and Path(local) == own_hooks_dir(repo, home):
+        own = Path(local)
+        try:
+            previous = json.loads((own / _PREVIOUS).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = {"local": None}
+        if previous.get("local"):
+            repo.git("config", "--local", "core.hooksPath", previous["local"])
+        else:
+            repo.git("config", "--local", "--unset", "core.hooksPath", check=False)
+        shutil.rmtree(own, ignore_errors=True)
+        return
     folder = hooks_dir(repo)
     for name in HOOKS:
         target = folder / name

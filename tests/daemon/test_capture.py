@@ -258,8 +258,22 @@ def test_a_users_hook_is_never_lost_by_a_second_install(rec: Recorder, repo: Pat
     assert report.skipped
 
 
-def test_hooks_are_not_written_into_a_tracked_hooks_folder(rec: Recorder, repo: Path) -> None:
-    (repo / ".husky").mkdir()
+def test_with_core_hooks_path_nothing_is_written_there_and_the_users_hooks_still_run(
+    rec: Recorder, repo: Path
+) -> None:
+    from prtrace_daemon.hooks import uninstall_hooks
+
+    husky = repo / ".husky"
+    husky.mkdir()
+    ran = repo.parent / "husky-pre-commit-ran"
+    (husky / "pre-commit").write_text(f"#!/bin/sh\ntouch {ran}\n")
+    (husky / "pre-commit").chmod(0o755)
     git(repo, "config", "core.hooksPath", ".husky")
-    report = install_hooks(GitRepo(repo), rec.home.root)
-    assert report.skipped and list((repo / ".husky").iterdir()) == []
+    r = _started(rec, repo)
+    assert sorted(p.name for p in husky.iterdir()) == ["pre-commit"]  # nothing of ours in there
+    (repo / "calc.py").write_text("v2\n")
+    git(repo, "commit", "-qam", "through husky")
+    assert ran.exists()
+    assert any(e["type"] == "commit" for e in (rec.drain(), _events(rec, r))[1])
+    uninstall_hooks(r, rec.home.root)
+    assert git(repo, "config", "--local", "--get", "core.hooksPath").strip() == ".husky"
