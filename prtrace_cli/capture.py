@@ -79,8 +79,9 @@ def run(
 ) -> None:
     """Run a command, passing its output through, and record it; exits with the command's own code.
 
-    A recognised test runner (pytest, python -m unittest) is recorded as a `test` event with
-    its passed/failed counts.
+    A recognised test runner (pytest, unittest, jest, vitest, mocha, node --test, go test,
+    cargo test, or a package script that runs one) is recorded as a `test` event with its
+    passed/failed/skipped counts and the failing tests' names.
     """
     import os
 
@@ -116,8 +117,10 @@ def run(
         framework = detect_framework(command)
         kind = "command"
         if framework is not None:
-            kind = "test"
-            payload.update(parse_output(framework, outcome.output_for_parsing).payload())
+            summary = parse_output(framework, outcome.output_for_parsing)
+            if framework != "auto" or summary.found:  # `npm test` that ran no known runner stays a command
+                kind = "test"
+                payload.update(summary.payload())
         if problem is None:
             try:
                 rec.record(repo, kind, payload, ts=started)

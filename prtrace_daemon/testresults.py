@@ -50,6 +50,10 @@ def detect_framework(argv: Sequence[str]) -> str | None:
     # `uv run pytest`, `poetry run pytest`, `pipenv run …`: look past the launcher
     while len(words) > 2 and PurePath(words[0]).name in {"uv", "poetry", "pipenv", "pdm", "hatch"} and words[1] == "run":
         words = words[2:]
+    if PurePath(words[0]).name in {"npx", "pnpm", "yarn", "bunx"} and len(words) > 1:
+        words = words[1:] if words[1] not in {"exec", "dlx"} else words[2:]
+    if not words:
+        return None
     name = PurePath(words[0]).name
     if name in {"pytest", "py.test"}:
         return "pytest"
@@ -58,6 +62,16 @@ def detect_framework(argv: Sequence[str]) -> str | None:
             return "pytest"
         if words[2] == "unittest":
             return "unittest"
+    if name in {"jest", "vitest", "mocha"}:
+        return name
+    if name == "node" and "--test" in words[1:]:
+        return "node"
+    if name == "go" and words[1:2] == ["test"]:
+        return "go"
+    if name == "cargo" and words[1:2] in (["test"], ["nextest"]):
+        return "cargo"
+    if name in {"npm", "pnpm", "yarn", "bun"} and words[1:2] in (["test"], ["t"], ["run"]):
+        return "auto"  # a package script: which runner it calls shows in its output
     return None
 
 
@@ -116,11 +130,146 @@ def _parse_unittest(text: str) -> TestSummary:
     return summary
 
 
+_JEST_TESTS = re.compile(r"^Tests:\s+(?P<body>.*?)\s*(\d+) total")
+_JEST_FAILED = re.compile(r"^\s*● (?P<name>.+?)\s*$")
+
+
+def _parse_jest(text: str) -> TestSummary:
+    summary = TestSummary("jest")
+    for line in text.splitlines():
+        if match := _JEST_TESTS.match(line.strip()):
+            counts = {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", match["body"])}
+            summary.passed = counts.get("passed", 0)
+            summary.failed = counts.get("failed", 0)
+            summary.skipped = counts.get("skipped", 0) + counts.get("todo", 0)
+            summary.found = True
+        elif (match := _JEST_FAILED.match(line)) and "›" in match["name"] and match["name"] not in summary.failed_tests:
+            summary.failed_tests.append(match["name"])
+    return summary
+
+
+_VITEST_TESTS = re.compile(r"^Tests\s+(?P<body>.*?)\s*\((\d+)\)")
+_VITEST_FAILED = re.compile(r"^\s*FAIL\s+(?P<name>\S.* > .+?)\s*$")
+
+
+def _parse_vitest(text: str) -> TestSummary:
+    summary = TestSummary("vitest")
+    for line in text.splitlines():
+        if match := _VITEST_TESTS.match(line.strip()):
+            counts = {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", match["body"])}
+            summary.passed = counts.get("passed", 0)
+            summary.failed = counts.get("failed", 0)
+            summary.skipped = counts.get("skipped", 0) + counts.get("todo", 0)
+            summary.found = True
+        elif (match := _VITEST_FAILED.match(line)) and match["name"] not in summary.failed_tests:
+            summary.failed_tests.append(match["name"])
+    return summary
+
+
+def _parse_mocha(text: str) -> TestSummary:
+    summary = TestSummary("mocha")
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if match := re.match(r"^(\d+) (passing|failing|pending)\b", stripped):
+            n, word = int(match.group(1)), match.group(2)
+            summary.found = True
+            if word == "passing":
+                summary.passed = n
+            elif word == "failing":
+                summary.failed = n
+            else:
+                summary.skipped = n
+        elif summary.failed and (match := re.match(r"^\d+\) (.+)$", stripped)):
+            # "1) suite" then "   test:" on the next line(s)
+            name = match.group(1).rstrip(":")
+            follow = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            if follow.endswith(":") and not follow.startswith(("Error", "AssertionError")):
+                name = f"{name} {follow.rstrip(':')}"
+            if name not in summary.failed_tests:
+                summary.failed_tests.append(name)
+    return summary
+
+
+def _parse_tap(text: str) -> TestSummary:
+    """`node --test` (TAP): `# pass N`, `# fail N`, `not ok N - name`."""
+    summary = TestSummary("node")
+    for line in text.splitlines():
+        stripped = line.strip()
+        if match := re.match(r"^# (pass|fail|skipped|todo|cancelled) (\d+)$", stripped):
+            key, n = match.group(1), int(match.group(2))
+            summary.found = True
+            if key == "pass":
+                summary.passed = n
+            elif key == "fail":
+                summary.failed = n
+            elif key in ("skipped", "todo"):
+                summary.skipped += n
+            else:
+                summary.errors = n
+        elif (match := re.match(r"^not ok \d+ - (.+?)(?: # .*)?$", line)) and match.group(1) not in summary.failed_tests:
+            summary.failed_tests.append(match.group(1))
+    return summary
+
+
+def _parse_go(text: str) -> TestSummary:
+    """`go test` (plain or -v): `--- PASS/FAIL/SKIP: TestName`, package `ok`/`FAIL` lines."""
+    summary = TestSummary("go")
+    for line in text.splitlines():
+        stripped = line.strip()
+        if match := re.match(r"^--- (PASS|FAIL|SKIP): (\S+)", stripped):
+            summary.found = True
+            kind, name = match.groups()
+            if kind == "PASS":
+                summary.passed += 1
+            elif kind == "SKIP":
+                summary.skipped += 1
+            else:
+                summary.failed += 1
+                summary.failed_tests.append(name)
+        elif re.match(r"^(ok|FAIL)\s+\S+\s+[\d.]+s", stripped) or re.match(r"^ok\s+\S+\s+\(cached\)", stripped):
+            summary.found = True
+    return summary
+
+
+def _parse_cargo(text: str) -> TestSummary:
+    """`cargo test`: a `test result:` line per test binary (summed), `test name ... FAILED`."""
+    summary = TestSummary("cargo")
+    for line in text.splitlines():
+        stripped = line.strip()
+        if match := re.match(r"^test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", stripped):
+            summary.found = True
+            summary.passed += int(match.group(1))
+            summary.failed += int(match.group(2))
+            summary.skipped += int(match.group(3))
+        elif (
+            match := re.match(r"^test (\S+) \.\.\. FAILED$", stripped) or re.match(r"^---- (\S+) stdout ----$", stripped)
+        ) and match.group(1) not in summary.failed_tests:
+            summary.failed_tests.append(match.group(1))
+    return summary
+
+
+_PARSERS = {
+    "pytest": _parse_pytest,
+    "unittest": _parse_unittest,
+    "jest": _parse_jest,
+    "vitest": _parse_vitest,
+    "mocha": _parse_mocha,
+    "node": _parse_tap,
+    "go": _parse_go,
+    "cargo": _parse_cargo,
+}
+
+
 def parse_output(framework: str, text: str) -> TestSummary:
-    """Counts and failing test names from a runner's output (ANSI colours ignored)."""
+    """Counts and failing test names from a runner's output (ANSI colours ignored). With
+    framework "auto" (a package script), the first parser that finds a summary wins."""
     text = _ANSI.sub("", text)
-    if framework == "pytest":
-        return _parse_pytest(text)
-    if framework == "unittest":
-        return _parse_unittest(text)
-    return TestSummary(framework)
+    if framework == "auto":
+        for parser in _PARSERS.values():
+            result = parser(text)
+            if result.found:
+                return result
+        return TestSummary("unknown")
+    chosen = _PARSERS.get(framework)
+    return chosen(text) if chosen is not None else TestSummary(framework)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -80,9 +82,83 @@ def test_all_passing_pytest_run(suite: Path) -> None:
         (["/usr/bin/python3.11", "-m", "pytest", "tests"], "pytest"),
         (["python", "-m", "unittest", "discover"], "unittest"),
         (["uv", "run", "pytest"], "pytest"),
+        (["npx", "jest", "--ci"], "jest"),
+        (["go", "test", "./..."], "go"),
+        (["cargo", "test"], "cargo"),
+        (["node", "--test"], "node"),
+        (["npm", "test"], "auto"),
         (["ls", "-l"], None),
         (["python", "script.py"], None),
     ],
 )
 def test_test_runners_are_recognised(argv: list[str], framework: str | None) -> None:
     assert detect_framework(argv) == framework
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "test_output"
+
+
+@pytest.mark.parametrize(
+    ("framework", "counts", "failed"),
+    [
+        ("jest", (1, 1, 1), ["calc › divides by zero"]),
+        ("vitest", (1, 1, 1), ["src/calc.test.ts > calc > divides by zero"]),
+        ("mocha", (1, 1, 1), ["calc divides by zero"]),
+        ("go", (1, 1, 1), ["TestDivideByZero"]),
+    ],
+)
+def test_recorded_runner_output_is_counted(framework: str, counts: tuple[int, int, int], failed: list[str]) -> None:
+    """Runners not installable here: their real output, recorded, in tests/fixtures/test_output."""
+    result = parse_output(framework, (FIXTURES / f"{framework}.txt").read_text())
+    assert (result.passed, result.failed, result.skipped) == counts
+    assert result.failed_tests == failed and result.found
+
+
+def test_a_package_script_is_read_by_whichever_runner_its_output_shows() -> None:
+    result = parse_output("auto", (FIXTURES / "jest.txt").read_text())
+    assert result.framework == "jest" and result.failed == 1
+
+
+NODE_SUITE = """
+import test from 'node:test';
+import assert from 'node:assert';
+test('adds', () => { assert.strictEqual(1 + 1, 2); });
+test('breaks', () => { assert.strictEqual(1 + 1, 3); });
+test('later', { skip: true }, () => {});
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed on this machine")
+def test_real_node_test_output_is_counted(tmp_path: Path) -> None:
+    (tmp_path / "calc.test.mjs").write_text(NODE_SUITE)
+    proc = subprocess.run(["node", "--test", "calc.test.mjs"], cwd=tmp_path, capture_output=True, text=True)
+    result = parse_output("node", proc.stdout + proc.stderr)
+    assert (result.passed, result.failed, result.skipped) == (1, 1, 1)
+    assert result.failed_tests == ["breaks"]
+
+
+CARGO_LIB = """
+pub fn add(a: i32, b: i32) -> i32 { a + b }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test] fn adds() { assert_eq!(add(1, 1), 2); }
+    #[test] fn breaks() { assert_eq!(add(1, 1), 3); }
+    #[test] #[ignore] fn later() {}
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("cargo") is None, reason="cargo is not installed on this machine")
+def test_real_cargo_test_output_is_counted(tmp_path: Path) -> None:
+    crate = tmp_path / "calc"
+    (crate / "src").mkdir(parents=True)
+    (crate / "Cargo.toml").write_text('[package]\nname = "calc"\nversion = "0.1.0"\nedition = "2021"\n')
+    (crate / "src" / "lib.rs").write_text(CARGO_LIB)
+    proc = subprocess.run(
+        ["cargo", "test", "--offline", "-q"], cwd=crate, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "CARGO_TARGET_DIR": str(tmp_path / "target")},
+    )
+    result = parse_output("cargo", proc.stdout + proc.stderr)
+    assert (result.passed, result.failed, result.skipped) == (1, 1, 1)
+    assert result.failed_tests == ["tests::breaks"]
