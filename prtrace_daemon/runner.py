@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import pty
 import shutil
 import signal
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,34 +60,68 @@ class _Sampler:
         return head + tail
 
 
-def run_command(argv: Sequence[str]) -> Outcome:
+def _copy_window_size(source: int, target: int) -> None:
+    with contextlib.suppress(OSError):
+        size = fcntl.ioctl(source, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(target, termios.TIOCSWINSZ, size)
+
+
+def run_command(argv: Sequence[str], *, use_pty: bool | None = None) -> Outcome:
     """Run argv (no shell), mirror its output to ours, and return how it ended.
 
-    Ctrl-C reaches the command through the terminal's process group; we wait for it to finish
-    rather than die first, so the command's own exit is what gets recorded.
+    When our stdout is a terminal the command writes to a pseudo-terminal, so colours and
+    progress bars look as they do without prtrace (stderr joins stdout there, as on a terminal).
+    Ctrl-C reaches the command through the terminal's process group; SIGTERM and SIGHUP sent to
+    prtrace are passed on. We wait for the command to finish rather than die first, so its own
+    exit is what gets recorded.
     """
     if shutil.which(argv[0]) is None and not os.path.exists(argv[0]):
         raise CommandNotFound(f"command not found: {argv[0]}")
+    if use_pty is None:
+        use_pty = sys.stdout.isatty()
     sample = _Sampler(SAMPLE_HEAD, SAMPLE_TAIL)
     parse = _Sampler(SAMPLE_HEAD, 64 * 1024)
     out = sys.stdout.buffer
+    proc: subprocess.Popen[bytes] | None = None
+
+    def forward(signum: int, _frame: object) -> None:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signum)
+
     # A Python-level handler (not SIG_IGN, which exec would pass on) keeps us alive through
     # Ctrl-C while the child, reset to the default on exec, gets it and ends its own way.
-    previous = signal.signal(signal.SIGINT, lambda *_: None)
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, lambda *_: None),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, forward),
+        signal.SIGHUP: signal.signal(signal.SIGHUP, forward),
+    }
     started = time.monotonic()
+    master = slave = -1
     try:
+        if use_pty:
+            master, slave = pty.openpty()
+            _copy_window_size(sys.stdout.fileno(), slave)
+            target: int = slave
+        else:
+            target = subprocess.PIPE
         try:
-            proc = subprocess.Popen(
-                list(argv),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                bufsize=0,
-            )
+            proc = subprocess.Popen(list(argv), stdout=target, stderr=subprocess.STDOUT, bufsize=0)
         except (FileNotFoundError, PermissionError) as exc:
             raise CommandNotFound(f"cannot run {argv[0]}: {exc.strerror}") from exc
-        assert proc.stdout is not None
-        fd = proc.stdout.fileno()
-        while chunk := os.read(fd, 65536):
+        if use_pty:
+            os.close(slave)
+            slave = -1
+            fd = master
+        else:
+            assert proc.stdout is not None
+            fd = proc.stdout.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # EIO: the pseudo-terminal closed with the command
+                break
+            if not chunk:
+                break
             try:
                 out.write(chunk)
                 out.flush()
@@ -93,7 +131,11 @@ def run_command(argv: Sequence[str]) -> Outcome:
             parse.feed(chunk)
         code = proc.wait()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for descriptor in (master, slave):
+            if descriptor >= 0:
+                os.close(descriptor)
     duration_ms = int((time.monotonic() - started) * 1000)
     exit_code = 128 - code if code < 0 else code
     return Outcome(exit_code, duration_ms, sample.text(), parse.text())
