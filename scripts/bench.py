@@ -422,6 +422,74 @@ def daemon_section(r: dict[str, Any], command: str) -> str:
     ])
 
 
+# ---------------------------------------------------------------- git hooks and the CLI
+
+
+def _timed(argv: list[str], *, cwd: Path, env: dict[str, str], runs: int) -> float:
+    """Median seconds of `runs` runs of a command."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(argv, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - started)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def bench_hooks(commits: int, runs: int) -> dict[str, Any]:
+    """Per-commit cost of prtrace's git hooks, and the start-up cost of `note` and `run`."""
+    with tempfile.TemporaryDirectory(prefix="prtrace-bench-") as tmp:
+        work = Path(tmp)
+        env = {**os.environ, "PRTRACE_HOME": str(work / "home"), "GIT_CONFIG_NOSYSTEM": "1",
+               "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b"}
+        results: dict[str, Any] = {"commits": commits, "runs": runs}
+        for label, hooked in (("bare", False), ("hooked", True)):
+            repo = work / label
+            repo.mkdir()
+            subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, env=env, check=True)
+            (repo / "f.txt").write_text("0\n")
+            subprocess.run(["git", "add", "."], cwd=repo, env=env, check=True)
+            subprocess.run(["git", "commit", "-qm", "0"], cwd=repo, env=env, check=True)
+            if hooked:
+                subprocess.run([str(BIN / "prtrace"), "start", "--no-daemon"], cwd=repo, env=env, check=True,
+                               capture_output=True)
+            started = time.perf_counter()
+            for n in range(commits):
+                subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", str(n)], cwd=repo, env=env, check=True)
+            results[f"commit_{label}"] = (time.perf_counter() - started) / commits
+        repo = work / "hooked"
+        results["floor"] = _timed([sys.executable, "-c", "import typer, rich"], cwd=repo, env=env, runs=runs)
+        results["python"] = _timed([sys.executable, "-c", "pass"], cwd=repo, env=env, runs=runs)
+        results["note"] = _timed([str(BIN / "prtrace"), "note", "a note"], cwd=repo, env=env, runs=runs)
+        results["true"] = _timed(["true"], cwd=repo, env=env, runs=runs)
+        results["run_true"] = _timed([str(BIN / "prtrace"), "run", "--", "true"], cwd=repo, env=env, runs=runs)
+    return results
+
+
+def hooks_section(r: dict[str, Any], command: str) -> str:
+    ms = 1000
+    return "\n".join([
+        f"Command: `{command}`  ",
+        f"Machine: {machine()}  ",
+        f"Date: {datetime.now(UTC):%Y-%m-%d}",
+        "",
+        f"{r['commits']} `git commit --allow-empty` in a repo without and with prtrace's hooks (one run);",
+        f"the CLI figures are medians of {r['runs']} runs, beside what any Python or Typer program pays.",
+        "",
+        "| measure | figure | aim |",
+        "|---|---:|---:|",
+        f"| `git commit`, no hooks | {r['commit_bare'] * ms:.1f} ms | |",
+        f"| `git commit`, prtrace's post-commit hook | {r['commit_hooked'] * ms:.1f} ms | |",
+        f"| overhead per commit | {(r['commit_hooked'] - r['commit_bare']) * ms:.1f} ms | < 5 ms |",
+        f"| `python -c pass` | {r['python'] * ms:.0f} ms | |",
+        f"| `python -c \"import typer, rich\"` (the floor of a Typer CLI) | {r['floor'] * ms:.0f} ms | |",
+        f"| `prtrace note` | {r['note'] * ms:.0f} ms | < 80 ms |",
+        f"| `true` | {r['true'] * ms:.1f} ms | |",
+        f"| `prtrace run -- true` | {r['run_true'] * ms:.0f} ms | |",
+        f"| overhead of `prtrace run` | {(r['run_true'] - r['true']) * ms:.0f} ms | < 35 ms |",
+    ])
+
+
 # ---------------------------------------------------------------- docs/benchmarks.md
 
 
@@ -483,8 +551,18 @@ def main() -> int:
     daemon.add_argument("--idle", type=float, default=60.0, help="seconds of idle measurement")
     daemon.add_argument("--saves", type=int, default=100, help="single saves timed for the latency")
     daemon.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    hooks = sub.add_parser("hooks", help="per-commit cost of the git hooks; start-up cost of note and run")
+    hooks.add_argument("--commits", type=int, default=500, help="commits with and without the hooks")
+    hooks.add_argument("--runs", type=int, default=20, help="runs per CLI figure (the median is kept)")
+    hooks.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     options = parser.parse_args()
     command = "scripts/bench " + " ".join(sys.argv[1:])
+    if options.what == "hooks":
+        section = hooks_section(bench_hooks(options.commits, options.runs), command)
+        print(section)
+        if not options.no_write:
+            write_section("Git hooks and the CLI", section)
+            print("written to docs/benchmarks.md")
     if options.what == "daemon":
         result = bench_daemon(options.files, options.edits, options.idle, options.saves)
         section = daemon_section(result, command)
