@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -12,6 +14,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from prtrace_daemon.paths import Home
+    from prtrace_daemon.testresults import TestSummary
 
 __all__ = ["note", "pr", "run", "start", "status", "uninstall"]
 
@@ -76,6 +79,10 @@ def note(text: Annotated[str, typer.Argument(help="What you want the trace to re
 
 def run(
     command: Annotated[list[str], typer.Argument(help="The command and its arguments, after `--`.")],
+    junit: Annotated[
+        Path | None,
+        typer.Option("--junit", help="A JUnit XML report the command writes: its results become the test event."),
+    ] = None,
 ) -> None:
     """Run a command, passing its output through, and record it; exits with the command's own code.
 
@@ -89,7 +96,7 @@ def run(
     from prtrace_core.timestamps import now_ts
     from prtrace_daemon.errors import NotRegistered
     from prtrace_daemon.runner import run_command
-    from prtrace_daemon.testresults import detect_framework, parse_output
+    from prtrace_daemon.testresults import detect_framework, junit_path, parse_output
 
     repo = current_repo()
     home = open_home()
@@ -105,6 +112,7 @@ def run(
         problem = exc  # the command runs all the same; only its record is lost
     try:
         started = now_ts()
+        started_s = time.time()
         outcome = run_command(command)
         text = " ".join(command)
         payload: dict[str, object] = {
@@ -116,11 +124,15 @@ def run(
         }
         framework = detect_framework(command)
         kind = "command"
-        if framework is not None:
+        summary = None
+        report = junit or (Path(p) if (p := junit_path(command)) else None)
+        if report is not None:
+            summary = _junit_summary(report, framework, since=started_s)
+        if (summary is None or not summary.found) and framework is not None:
             summary = parse_output(framework, outcome.output_for_parsing)
-            if framework != "auto" or summary.found:  # `npm test` that ran no known runner stays a command
-                kind = "test"
-                payload.update(summary.payload())
+        if summary is not None and (summary.found or framework not in (None, "auto")):
+            kind = "test"  # `npm test` that ran no runner we know stays a plain command
+            payload.update(summary.payload())
         if problem is None:
             try:
                 rec.record(repo, kind, payload, ts=started)
@@ -136,6 +148,18 @@ def run(
             f"prtrace: the command ran, but could not be recorded: {problem}", style="yellow", markup=False
         )
     raise typer.Exit(outcome.exit_code)
+
+
+def _junit_summary(report: Path, framework: str | None, *, since: float) -> TestSummary | None:
+    """The results in a JUnit report written by this run (an older file is not this run's)."""
+    from prtrace_daemon.testresults import parse_junit
+
+    try:
+        if report.stat().st_mtime < since - 1 or report.stat().st_size > 50 * 1024 * 1024:
+            return None
+        return parse_junit(report.read_bytes(), framework if framework not in (None, "auto") else "junit")
+    except OSError:
+        return None
 
 
 def pr(

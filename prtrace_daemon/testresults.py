@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
-__all__ = ["TestSummary", "detect_framework", "parse_output"]
+__all__ = ["TestSummary", "detect_framework", "junit_path", "parse_junit", "parse_output"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
@@ -259,6 +259,44 @@ _PARSERS = {
     "go": _parse_go,
     "cargo": _parse_cargo,
 }
+
+
+def parse_junit(data: bytes, framework: str = "junit") -> TestSummary:
+    """Counts and failing tests from a JUnit XML report (`<testsuites>` or one `<testsuite>`),
+    as pytest, jest-junit, gotestsum, cargo-nextest, Maven and most CI tools write them."""
+    import xml.etree.ElementTree as ElementTree
+
+    summary = TestSummary(framework)
+    try:
+        root = ElementTree.fromstring(data)
+    except ElementTree.ParseError:
+        return summary
+    for case in root.iter("testcase"):
+        summary.found = True
+        name = case.get("name", "?")
+        owner = case.get("classname") or case.get("file")
+        full = f"{owner}.{name}" if owner else name
+        if case.find("failure") is not None:
+            summary.failed += 1
+            summary.failed_tests.append(full)
+        elif case.find("error") is not None:
+            summary.errors += 1
+            summary.failed_tests.append(full)
+        elif case.find("skipped") is not None:
+            summary.skipped += 1
+        else:
+            summary.passed += 1
+    return summary
+
+
+def junit_path(argv: Sequence[str]) -> str | None:
+    """Where a command writes a JUnit report, when it says so (`--junitxml=PATH` for pytest)."""
+    for i, word in enumerate(argv):
+        if word.startswith("--junitxml="):
+            return word.split("=", 1)[1]
+        if word == "--junitxml" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
 
 
 def parse_output(framework: str, text: str) -> TestSummary:

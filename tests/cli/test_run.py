@@ -62,3 +62,16 @@ def test_sigterm_is_passed_to_the_command_and_its_end_recorded(repo: Path) -> No
         assert time.monotonic() - started < 10
     event = _last_event(repo)
     assert event["type"] == "command" and event["payload"]["exit_code"] == 128 + signal.SIGTERM
+
+
+def test_a_junit_report_written_by_the_run_becomes_its_test_event(repo: Path) -> None:
+    run_prtrace("start", "--no-daemon", cwd=repo, check=True)
+    (repo / "test_one.py").write_text("def test_ok():\n    pass\n\ndef test_bad():\n    assert False\n")
+    result = run_prtrace(
+        "run", "--", sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml=out/report.xml", cwd=repo
+    )
+    assert result.returncode == 1
+    event = _last_event(repo)
+    assert event["type"] == "test" and event["payload"]["framework"] == "pytest"
+    assert (event["payload"]["passed"], event["payload"]["failed"]) == (1, 1)
+    assert event["payload"]["failed_tests"] == ["test_one.test_bad"]

@@ -162,3 +162,18 @@ def test_real_cargo_test_output_is_counted(tmp_path: Path) -> None:
     result = parse_output("cargo", proc.stdout + proc.stderr)
     assert (result.passed, result.failed, result.skipped) == (1, 1, 1)
     assert result.failed_tests == ["tests::breaks"]
+
+
+def test_a_real_pytest_junit_report_is_read(suite: Path) -> None:
+    from prtrace_daemon.testresults import parse_junit
+
+    _run(["-m", "pytest", "-p", "no:cacheprovider", "-q", "--junitxml=report.xml", "test_calc.py"], suite)
+    result = parse_junit((suite / "report.xml").read_bytes(), "pytest")
+    assert (result.passed, result.failed, result.skipped) == (3, 2, 2)
+    assert set(result.failed_tests) == {"test_calc.test_broken", "test_calc.TestCalc.test_wrong"}
+
+
+def test_a_broken_junit_report_finds_nothing() -> None:
+    from prtrace_daemon.testresults import parse_junit
+
+    assert not parse_junit(b"<testsuite><testcase name='x'>").found
