@@ -246,8 +246,17 @@ class Daemon:
             with self._cond:
                 self._repos_dirty = True
         except (NotAGitRepo, subprocess.CalledProcessError, OSError) as exc:
-            # A repo deleted or moved: stop watching it; it is picked up again if it returns
-            # and `prtrace start` is run there.
+            if (repo.root / ".git").exists():
+                # The repo is still there: a passing failure (a git command that failed once).
+                log.warning("could not record %s (will retry): %s", repo.root, exc)
+                with self._cond:
+                    now = time.monotonic()
+                    for path in paths:
+                        repo.pending.setdefault(path, (now, now))
+                    self._retry_at = now + RETRY_S
+                return
+            # The repo was deleted or moved: stop watching it; it is picked up again if it
+            # returns and `prtrace start` is run there.
             log.warning("not watching %s any more: %s", repo.root, exc)
             self._unwatch(repo)
             with self._cond:

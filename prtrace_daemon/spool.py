@@ -59,7 +59,9 @@ def take_lines(spool: Path) -> tuple[list[SpoolLine], list[Path]]:
         path = spool / name
         if name.endswith(".draining"):
             taken.append(path)  # left by a drain that died: its lines are claimed or not, either way safe
-        elif name.endswith(".spool") and not _writer_alive(name):
+        elif name.endswith(".spool") and (name.startswith("hook.") or not _writer_alive(name)):
+            # A git hook writes its one line before it runs the user's hook, which may take
+            # long (the same pid, by exec): its file is complete once the line is.
             claimed = spool / f"{name}.draining"
             try:
                 os.replace(path, claimed)
