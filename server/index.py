@@ -304,3 +304,54 @@ def token_record(row: Row) -> TokenRecord:
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
     )
+
+
+def traces_query(query: TraceFilter, mark: str) -> tuple[str, list[Any]]:
+    """`list_traces`'s SQL for either store (`mark` is its placeholder: ? or %s)."""
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (
+        ("repo_name", query.repo),
+        ("branch", query.branch),
+        ("pr_id", query.pr_id),
+        ("developer_id", query.developer),
+        ("owner", query.owner),
+    ):
+        if value is not None:
+            where.append(f"{column} = {mark}")
+            args.append(value)
+    if query.pr_number is not None:
+        where.append(f"pr_id LIKE {mark}")
+        args.append(f"%#{query.pr_number}")
+    if query.after is not None:
+        where.append(f"(created_at, trace_id) < ({mark}, {mark})")
+        args.extend(query.after)
+    sql = "SELECT * FROM traces"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY created_at DESC, trace_id DESC LIMIT {mark}"
+    args.append(query.limit)
+    return sql, args
+
+
+def events_query(
+    trace_id: str,
+    mark: str,
+    *,
+    type: str | None,
+    after_seq: int | None,
+    after_server_seq: int | None,
+    limit: int | None,
+) -> tuple[str, list[Any]]:
+    """`event_records`'s SQL for either store, in (seq, server_seq) order."""
+    sql = f"SELECT * FROM events_index WHERE trace_id = {mark}"
+    args: list[Any] = [trace_id]
+    for condition, value in (("type =", type), ("seq >", after_seq), ("server_seq >", after_server_seq)):
+        if value is not None:
+            sql += f" AND {condition} {mark}"
+            args.append(value)
+    sql += " ORDER BY seq IS NULL, seq, server_seq"
+    if limit is not None:
+        sql += f" LIMIT {mark}"
+        args.append(limit)
+    return sql, args

@@ -32,8 +32,10 @@ from .index import (
     TraceWrite,
     dumps,
     event_record,
+    events_query,
     token_record,
     trace_record,
+    traces_query,
 )
 from .migrate import MIGRATIONS_TABLE, load_migrations
 
@@ -156,29 +158,7 @@ class PostgresIndex:
             return _existing(conn, event_ids)
 
     def list_traces(self, query: TraceFilter) -> list[TraceRecord]:
-        where: list[str] = []
-        args: list[Any] = []
-        for column, value in (
-            ("repo_name", query.repo),
-            ("branch", query.branch),
-            ("pr_id", query.pr_id),
-            ("developer_id", query.developer),
-            ("owner", query.owner),
-        ):
-            if value is not None:
-                where.append(f"{column} = %s")
-                args.append(value)
-        if query.pr_number is not None:
-            where.append("pr_id LIKE %s")
-            args.append(f"%#{query.pr_number}")
-        if query.after is not None:
-            where.append("(created_at, trace_id) < (%s, %s)")
-            args.extend(query.after)
-        sql = "SELECT * FROM traces"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, trace_id DESC LIMIT %s"
-        args.append(query.limit)
+        sql, args = traces_query(query, "%s")
         with self._connection() as conn:
             return [trace_record(row) for row in conn.execute(sql, args)]
 
@@ -191,21 +171,9 @@ class PostgresIndex:
         after_server_seq: int | None = None,
         limit: int | None = None,
     ) -> list[EventRecord]:
-        sql = "SELECT * FROM events_index WHERE trace_id = %s"
-        args: list[Any] = [trace_id]
-        if type is not None:
-            sql += " AND type = %s"
-            args.append(type)
-        if after_seq is not None:
-            sql += " AND seq > %s"
-            args.append(after_seq)
-        if after_server_seq is not None:
-            sql += " AND server_seq > %s"
-            args.append(after_server_seq)
-        sql += " ORDER BY seq IS NULL, seq, server_seq"
-        if limit is not None:
-            sql += " LIMIT %s"
-            args.append(limit)
+        sql, args = events_query(
+            trace_id, "%s", type=type, after_seq=after_seq, after_server_seq=after_server_seq, limit=limit
+        )
         with self._connection() as conn:
             return [event_record(row) for row in conn.execute(sql, args)]
 
