@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,7 +13,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from prtrace_daemon.paths import Home
-    from prtrace_daemon.testresults import TestSummary
 
 __all__ = ["note", "pr", "run", "start", "status", "uninstall"]
 
@@ -65,16 +63,9 @@ def start(
 
 def note(text: Annotated[str, typer.Argument(help="What you want the trace to remember, in your words.")]) -> None:
     """Add a note (an `annotation` event) to the current branch's trace."""
-    if not text.strip():
-        from prtrace_daemon.errors import ConfigError
+    from prtrace_cli import hot
 
-        raise ConfigError("a note needs some text", hint='prtrace note "why I changed the parser"')
-    repo = current_repo()
-    home = open_home()
-    with open_buffer(home) as buffer:
-        recorded = recorder(home, buffer).record(repo, "annotation", {"text": text})
-    extra = f" (after {recorded.edits} edit{'s' * (recorded.edits != 1)})" if recorded.edits else ""
-    _out().print(f"noted as event {recorded.seq}{extra}")
+    _out().print(hot.note(text))
 
 
 def run(
@@ -90,76 +81,9 @@ def run(
     cargo test, or a package script that runs one) is recorded as a `test` event with its
     passed/failed/skipped counts and the failing tests' names.
     """
-    import os
+    from prtrace_cli import hot
 
-    from prtrace_core.errors import PrtraceError
-    from prtrace_core.timestamps import now_ts
-    from prtrace_daemon.errors import NotRegistered
-    from prtrace_daemon.runner import run_command
-    from prtrace_daemon.testresults import detect_framework, junit_path, parse_output
-
-    repo = current_repo()
-    home = open_home()
-    problem: PrtraceError | None = None
-    buffer = None
-    try:
-        buffer = open_buffer(home)
-        rec = recorder(home, buffer)
-        rec.record(repo)  # edits made before the command come before it
-    except NotRegistered:
-        raise
-    except PrtraceError as exc:
-        problem = exc  # the command runs all the same; only its record is lost
-    try:
-        started = now_ts()
-        started_s = time.time()
-        outcome = run_command(command)
-        text = " ".join(command)
-        payload: dict[str, object] = {
-            "command": text,
-            "exit_code": outcome.exit_code,
-            "stdout_sample": outcome.sample,
-            "duration_ms": outcome.duration_ms,
-            "cwd": os.getcwd(),
-        }
-        framework = detect_framework(command)
-        kind = "command"
-        summary = None
-        report = junit or (Path(p) if (p := junit_path(command)) else None)
-        if report is not None:
-            summary = _junit_summary(report, framework, since=started_s)
-        if (summary is None or not summary.found) and framework is not None:
-            summary = parse_output(framework, outcome.output_for_parsing)
-        if summary is not None and (summary.found or framework not in (None, "auto")):
-            kind = "test"  # `npm test` that ran no runner we know stays a plain command
-            payload.update(summary.payload())
-        if problem is None:
-            try:
-                rec.record(repo, kind, payload, ts=started)
-            except PrtraceError as exc:
-                problem = exc
-    finally:
-        if buffer is not None:
-            buffer.close()
-    if problem is not None:
-        from rich.console import Console
-
-        Console(stderr=True, highlight=False).print(
-            f"prtrace: the command ran, but could not be recorded: {problem}", style="yellow", markup=False
-        )
-    raise typer.Exit(outcome.exit_code)
-
-
-def _junit_summary(report: Path, framework: str | None, *, since: float) -> TestSummary | None:
-    """The results in a JUnit report written by this run (an older file is not this run's)."""
-    from prtrace_daemon.testresults import parse_junit
-
-    try:
-        if report.stat().st_mtime < since - 1 or report.stat().st_size > 50 * 1024 * 1024:
-            return None
-        return parse_junit(report.read_bytes(), framework if framework not in (None, "auto") else "junit")
-    except OSError:
-        return None
+    raise typer.Exit(hot.run(command, junit))
 
 
 def pr(

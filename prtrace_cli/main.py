@@ -1,40 +1,39 @@
-"""`prtrace`: the developer's command. Every command module imports its heavy parts lazily."""
+"""`prtrace`: the developer's command.
+
+The commands typed all day (`note TEXT`, `run -- CMD …`) are dispatched before Typer, Rich or
+pydantic is imported: they are on the developer's critical path. Everything else goes
+through the Typer app in `prtrace_cli.app`.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
-import typer
-
-from prtrace_cli import capture, daemon, show, sync
 from prtrace_cli.errors import run_guarded
 
-__all__ = ["app", "main"]
+__all__ = ["main"]
 
-app = typer.Typer(
-    name="prtrace",
-    help="Record how a pull request is really made: edits, commands, tests, commits and notes, in order.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
 
-app.command()(capture.start)
-app.command()(capture.note)
-app.command(context_settings={"allow_interspersed_args": False})(capture.run)
-app.command()(capture.status)
-app.command()(sync.push)
-app.command()(sync.login)
-app.command()(show.show)
-app.command()(capture.pr)
-app.command()(capture.uninstall)
-app.command()(daemon.stop)
-app.command()(daemon.daemon)
+def _hot(argv: list[str]) -> Callable[[], object] | None:
+    if len(argv) == 2 and argv[0] == "note" and not argv[1].startswith("-"):
+        from prtrace_cli import hot
+
+        return lambda: print(hot.note(argv[1]))
+    if len(argv) >= 3 and argv[0] == "run" and argv[1] == "--":
+        from prtrace_cli import hot
+
+        return lambda: hot.run(argv[2:])
+    return None
 
 
 def main() -> None:
     """Console-script entry point."""
+    fast = _hot(sys.argv[1:])
+    if fast is not None:
+        sys.exit(run_guarded(fast))
+    from prtrace_cli.app import app
+
     # Standalone mode: click prints usage errors itself (exit 2) and exits with a command's
     # own code; prtrace's errors pass through it to the one handler.
     sys.exit(run_guarded(app))

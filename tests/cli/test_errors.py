@@ -56,7 +56,7 @@ def test_run_of_a_missing_command(repo: Path) -> None:
 
 
 def test_every_command_has_help_text() -> None:
-    from prtrace_cli.main import app
+    from prtrace_cli.app import app
 
     for command in app.registered_commands:
         assert command.callback is not None and (command.callback.__doc__ or "").strip(), command.name
