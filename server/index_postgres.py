@@ -23,20 +23,13 @@ from prtrace_core.timestamps import now_ts
 from .envelope import languages_of, merge_envelope
 from .errors import ConfigError, Forbidden, SeqModeChanged, StoreUnavailable
 from .index import (
-    EventRecord,
     EventWrite,
     IngestOutcome,
-    TokenRecord,
-    TraceFilter,
-    TraceRecord,
     TraceWrite,
     dumps,
-    event_record,
-    events_query,
-    token_record,
     trace_record,
-    traces_query,
 )
+from .index_sql import SqlQueries
 from .migrate import MIGRATIONS_TABLE, load_migrations
 
 __all__ = ["PostgresIndex"]
@@ -61,8 +54,10 @@ _MIGRATION_LOCK = 0x7072_7472_6163_6501
 _OUTAGE = (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction)
 
 
-class PostgresIndex:
+class PostgresIndex(SqlQueries):
     """IndexStore on PostgreSQL; tables in the connection's default schema."""
+
+    _mark = "%s"
 
     def __init__(self, url: str) -> None:
         self._url = url
@@ -148,34 +143,9 @@ class PostgresIndex:
         with self._connection(_PING_WAIT_S) as conn:
             conn.execute("SELECT 1 FROM traces LIMIT 1").fetchall()
 
-    def get_trace(self, trace_id: str) -> TraceRecord | None:
-        with self._connection() as conn:
-            row = conn.execute("SELECT * FROM traces WHERE trace_id = %s", (trace_id,)).fetchone()
-        return None if row is None else trace_record(row)
-
     def existing_event_ids(self, trace_id: str, event_ids: Collection[str]) -> set[str]:
         with self._connection() as conn:
             return _existing(conn, event_ids)
-
-    def list_traces(self, query: TraceFilter) -> list[TraceRecord]:
-        sql, args = traces_query(query, "%s")
-        with self._connection() as conn:
-            return [trace_record(row) for row in conn.execute(sql, args)]
-
-    def event_records(
-        self,
-        trace_id: str,
-        *,
-        type: str | None = None,
-        after_seq: int | None = None,
-        after_server_seq: int | None = None,
-        limit: int | None = None,
-    ) -> list[EventRecord]:
-        sql, args = events_query(
-            trace_id, "%s", type=type, after_seq=after_seq, after_server_seq=after_server_seq, limit=limit
-        )
-        with self._connection() as conn:
-            return [event_record(row) for row in conn.execute(sql, args)]
 
     # the write
 
@@ -267,46 +237,7 @@ class PostgresIndex:
             outcome.accepted.extend(event.event_id for event in fresh)
         return outcome
 
-    # tokens
-
-    def add_token(self, token: TokenRecord) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO tokens (token_id, user_name, role, token_hash, created_at, revoked_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                (token.token_id, token.user, token.role, token.token_hash, token.created_at, token.revoked_at),
-            )
-
-    def get_token(self, token_id: str) -> TokenRecord | None:
-        with self._connection() as conn:
-            row = conn.execute("SELECT * FROM tokens WHERE token_id = %s", (token_id,)).fetchone()
-        return None if row is None else token_record(row)
-
-    def list_tokens(self) -> list[TokenRecord]:
-        with self._connection() as conn:
-            rows = conn.execute("SELECT * FROM tokens ORDER BY created_at, token_id").fetchall()
-        return [token_record(row) for row in rows]
-
-    def revoke_tokens(self, *, token_id: str | None = None, user: str | None = None, at: str) -> int:
-        if (token_id is None) == (user is None):
-            raise ValueError("revoke by token_id or by user, not both")
-        column, value = ("token_id", token_id) if token_id is not None else ("user_name", user)
-        with self._write() as conn:
-            return conn.execute(
-                f"UPDATE tokens SET revoked_at = %s WHERE {column} = %s AND revoked_at IS NULL",
-                (at, value),
-            ).rowcount
-
-
     # compaction
-
-    def traces_behind(self, limit: int) -> list[str]:
-        with self._connection() as conn:
-            rows = conn.execute(
-                "SELECT trace_id FROM traces WHERE compacted_upto < last_server_seq ORDER BY updated_at LIMIT %s",
-                (limit,),
-            ).fetchall()
-        return [row["trace_id"] for row in rows]
 
     @contextmanager
     def compaction_lock(self, trace_id: str) -> Iterator[bool]:
@@ -323,11 +254,6 @@ class PostgresIndex:
                 yield True
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (_COMPACTION_LOCK, trace_id))
-
-    def last_server_seq(self, trace_id: str) -> int:
-        with self._connection() as conn:
-            row = conn.execute("SELECT last_server_seq FROM traces WHERE trace_id = %s", (trace_id,)).fetchone()
-        return 0 if row is None else int(row["last_server_seq"])
 
     def mark_compacted(self, trace_id: str, upto: int) -> None:
         with self._write() as conn:

@@ -8,27 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from prtrace_daemon.buffer import Buffer
 from prtrace_daemon.capture import Recorder
 from prtrace_daemon.errors import NotRegistered
 from prtrace_daemon.gitrepo import GitRepo, blob_sha
 from prtrace_daemon.hooks import install_hooks
-from prtrace_daemon.paths import home
 from tests.conftest import git
-
-
-@pytest.fixture
-def rec(prtrace_home: Path) -> Recorder:
-    h = home().ensure()
-    return Recorder(h, Buffer(h.buffer))
-
-
-def _started(rec: Recorder, root: Path) -> GitRepo:
-    repo = GitRepo(root)
-    rec.register(repo)
-    install_hooks(repo, rec.home.root)
-    rec.record(repo)
-    return repo
+from tests.daemon.conftest import started
 
 
 def _events(rec: Recorder, repo: GitRepo) -> list[dict]:
@@ -40,7 +25,7 @@ def _events(rec: Recorder, repo: GitRepo) -> list[dict]:
 def test_trace_begins_with_start_event_holding_head_and_dirty_files(rec: Recorder, repo: Path) -> None:
     (repo / "calc.py").write_text("def add(a, b):\n    return a + b  # dirty\n")
     (repo / "new.py").write_text("print('new')\n")
-    r = _started(rec, repo)
+    r = started(rec, repo)
     start = _events(rec, r)[0]
     assert start["seq"] == 1 and start["type"] == "start"
     assert start["payload"]["head_sha"] == git(repo, "rev-parse", "HEAD").strip()
@@ -51,7 +36,7 @@ def test_trace_begins_with_start_event_holding_head_and_dirty_files(rec: Recorde
 
 
 def test_edits_are_recorded_in_order_with_a_chain_of_hashes(rec: Recorder, repo: Path) -> None:
-    r = _started(rec, repo)
+    r = started(rec, repo)
     original = (repo / "calc.py").read_bytes()
     v2 = original + b"\n\ndef sub(a, b):\n    return a - b\n"
     (repo / "calc.py").write_bytes(v2)
@@ -71,7 +56,7 @@ def test_edits_are_recorded_in_order_with_a_chain_of_hashes(rec: Recorder, repo:
 
 
 def test_a_scan_with_nothing_changed_records_nothing(rec: Recorder, repo: Path) -> None:
-    r = _started(rec, repo)
+    r = started(rec, repo)
     (repo / "calc.py").write_text("changed = True\n")
     assert rec.record(r).edits == 1
     assert rec.record(r).edits == 0
@@ -80,7 +65,7 @@ def test_a_scan_with_nothing_changed_records_nothing(rec: Recorder, repo: Path) 
 
 
 def test_ignored_and_binary_files_produce_no_edits(rec: Recorder, repo: Path) -> None:
-    r = _started(rec, repo)
+    r = started(rec, repo)
     (repo / "debug.log").write_text("ignored by .gitignore\n")
     (repo / "__pycache__").mkdir()
     (repo / "__pycache__" / "calc.pyc").write_bytes(b"\0\1binary")
@@ -97,7 +82,7 @@ def test_delete_and_rename_are_edits_of_their_own(rec: Recorder, repo: Path) -> 
     (repo / "old.py").write_text("x = 1\n")
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "add old")
-    r = _started(rec, repo)
+    r = started(rec, repo)
     (repo / "old.py").rename(repo / "renamed.py")
     (repo / "calc.py").unlink()
     rec.record(r)
@@ -107,7 +92,7 @@ def test_delete_and_rename_are_edits_of_their_own(rec: Recorder, repo: Path) -> 
 
 
 def test_secrets_in_diffs_are_redacted_before_they_are_stored(rec: Recorder, repo: Path) -> None:
-    r = _started(rec, repo)
+    r = started(rec, repo)
     token = "ghp_" + "A1b2C3d4" * 5
     (repo / "settings.py").write_text(f'GITHUB_TOKEN = "{token}"\n')
     rec.record(r)
@@ -118,7 +103,7 @@ def test_secrets_in_diffs_are_redacted_before_they_are_stored(rec: Recorder, rep
 
 
 def test_commit_is_recorded_after_the_edits_that_produced_it(rec: Recorder, repo: Path) -> None:
-    r = _started(rec, repo)
+    r = started(rec, repo)
     (repo / "calc.py").write_text("def add(a, b):\n    return b + a\n")
     (repo / "extra.py").write_text("y = 2\n")
     git(repo, "add", ".")
@@ -140,7 +125,7 @@ def test_commit_is_recorded_after_the_edits_that_produced_it(rec: Recorder, repo
 
 
 def test_a_spool_line_is_recorded_once_even_when_drained_twice(rec: Recorder, repo: Path) -> None:
-    r = _started(rec, repo)
+    r = started(rec, repo)
     (repo / "calc.py").write_text("v2\n")
     git(repo, "commit", "-qam", "c1")
     spooled = list(rec.home.spool.glob("*.spool"))
@@ -154,7 +139,7 @@ def test_a_spool_line_is_recorded_once_even_when_drained_twice(rec: Recorder, re
 
 
 def test_a_branch_gets_its_own_trace_and_the_checkout_is_not_an_edit(rec: Recorder, repo: Path) -> None:
-    r = _started(rec, repo)
+    r = started(rec, repo)
     git(repo, "checkout", "-q", "-b", "feature")
     (repo / "calc.py").write_text("feature work\n")
     git(repo, "commit", "-qam", "feature")
@@ -179,7 +164,7 @@ def test_hook_chains_an_existing_hook_and_never_fails_git(rec: Recorder, repo: P
     marker = repo.parent / "theirs-ran"
     hook.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
     hook.chmod(0o755)
-    r = _started(rec, repo)
+    r = started(rec, repo)
     (repo / "calc.py").write_text("v2\n")
     result = subprocess.run(["git", "commit", "-qam", "c"], cwd=repo, capture_output=True)
     assert result.returncode == 0 and marker.exists()
@@ -193,7 +178,7 @@ def test_hook_chains_an_existing_hook_and_never_fails_git(rec: Recorder, repo: P
 
 
 def test_secrets_in_commit_messages_and_notes_are_redacted(rec: Recorder, repo: Path) -> None:
-    r = _started(rec, repo)
+    r = started(rec, repo)
     key = "AKIA" + "ABCDEFGHIJKLMNOP"
     rec.record(r, "annotation", {"text": f"rotated {key} today"})
     (repo / "calc.py").write_text("v2\n")
@@ -213,7 +198,7 @@ def json_dump(value: object) -> str:
 def test_a_start_event_stays_under_the_servers_event_limit(rec: Recorder, repo: Path) -> None:
     for i in range(2500):
         (repo / f"untracked_{i:04d}.txt").write_text(f"file {i}\n")
-    r = _started(rec, repo)
+    r = started(rec, repo)
     start = _events(rec, r)[0]
     import json
 
@@ -222,7 +207,7 @@ def test_a_start_event_stays_under_the_servers_event_limit(rec: Recorder, repo: 
 
 
 def test_a_file_name_that_is_not_utf8_is_recorded_not_fatal(rec: Recorder, repo: Path) -> None:
-    r = _started(rec, repo)
+    r = started(rec, repo)
     (repo / "caf\udce9.txt").write_bytes(b"latin-1 name\n")  # the byte 0xE9 on disk
     rec.record(r, "annotation", {"text": "after"})
     edit = next(e["payload"] for e in _events(rec, r) if e["type"] == "edit")
@@ -231,7 +216,7 @@ def test_a_file_name_that_is_not_utf8_is_recorded_not_fatal(rec: Recorder, repo:
 
 def test_commits_replayed_by_a_rebase_stay_in_the_branchs_trace(rec: Recorder, repo: Path) -> None:
     git(repo, "checkout", "-q", "-b", "feat")
-    _started(rec, repo)
+    started(rec, repo)
     for name in ("a", "b"):
         (repo / f"{name}.py").write_text(f"{name} = 1\n")
         git(repo, "add", ".")
@@ -269,7 +254,7 @@ def test_with_core_hooks_path_nothing_is_written_there_and_the_users_hooks_still
     (husky / "pre-commit").write_text(f"#!/bin/sh\ntouch {ran}\n")
     (husky / "pre-commit").chmod(0o755)
     git(repo, "config", "core.hooksPath", ".husky")
-    r = _started(rec, repo)
+    r = started(rec, repo)
     assert sorted(p.name for p in husky.iterdir()) == ["pre-commit"]  # nothing of ours in there
     (repo / "calc.py").write_text("v2\n")
     git(repo, "commit", "-qam", "through husky")

@@ -7,26 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from prtrace_daemon.buffer import Buffer
 from prtrace_daemon.capture import Recorder
 from prtrace_daemon.gitrepo import GitRepo
-from prtrace_daemon.hooks import install_hooks
-from prtrace_daemon.paths import home
 from tests.conftest import git
-
-
-@pytest.fixture
-def rec(prtrace_home: Path) -> Recorder:
-    h = home().ensure()
-    return Recorder(h, Buffer(h.buffer))
-
-
-def _start(rec: Recorder, root: Path) -> GitRepo:
-    repo = GitRepo(root)
-    rec.register(repo)
-    install_hooks(repo, rec.home.root)
-    rec.record(repo)
-    return repo
+from tests.daemon.conftest import started
 
 
 def _events(rec: Recorder, root: Path, branch: str = "main") -> list[dict]:
@@ -51,7 +35,7 @@ def test_push_is_recorded_and_the_users_pre_push_hook_gets_the_same_stdin(
     hook = repo / ".git" / "hooks" / "pre-push"
     hook.write_text(f"#!/bin/sh\necho \"$1 $2\" > {seen}\ncat >> {seen}\n")
     hook.chmod(0o755)
-    _start(rec, repo)
+    started(rec, repo)
     git(repo, "push", "-q", "origin", "main")
     [push] = [e["payload"] for e in _events(rec, repo) if e["type"] == "push"]
     head = git(repo, "rev-parse", "HEAD").strip()
@@ -67,14 +51,14 @@ def test_a_users_pre_push_hook_may_still_refuse_the_push(rec: Recorder, repo: Pa
     hook = repo / ".git" / "hooks" / "pre-push"
     hook.write_text("#!/bin/sh\necho no >&2\nexit 1\n")
     hook.chmod(0o755)
-    _start(rec, repo)
+    started(rec, repo)
     result = subprocess.run(["git", "push", "-q", "origin", "main"], cwd=repo, capture_output=True)
     assert result.returncode != 0
     assert subprocess.run(["git", "ls-remote", str(remote)], capture_output=True, text=True).stdout == ""
 
 
 def test_an_amend_is_a_rewrite_from_the_old_sha_to_the_new(rec: Recorder, repo: Path) -> None:
-    _start(rec, repo)
+    started(rec, repo)
     (repo / "calc.py").write_text("v2\n")
     git(repo, "commit", "-qam", "v2")
     old = git(repo, "rev-parse", "HEAD").strip()
@@ -85,7 +69,7 @@ def test_an_amend_is_a_rewrite_from_the_old_sha_to_the_new(rec: Recorder, repo: 
 
 
 def test_a_merge_records_what_it_brought_in_then_the_merge(rec: Recorder, repo: Path) -> None:
-    _start(rec, repo)
+    started(rec, repo)
     git(repo, "checkout", "-q", "-b", "topic")
     (repo / "topic.py").write_text("T = 1\n")
     git(repo, "add", ".")
@@ -109,7 +93,7 @@ def test_uninstall_restores_every_hook_exactly(rec: Recorder, repo: Path) -> Non
     (hooks / "pre-push").write_text("#!/bin/sh\nexit 0\n")
     (hooks / "pre-push").chmod(0o755)
     before = {p.name: p.read_bytes() for p in hooks.iterdir()}
-    _start(rec, repo)
+    started(rec, repo)
     assert len({p.name for p in hooks.iterdir()} - set(before)) >= 4
     uninstall_hooks(GitRepo(repo))
     assert {p.name: p.read_bytes() for p in hooks.iterdir()} == before
