@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from prtrace_cli import capture, daemon, show, sync
+from prtrace_cli import capture, daemon, shell, show, sync
 
 __all__ = ["app"]
 
@@ -26,5 +26,6 @@ app.command()(sync.login)
 app.command()(show.show)
 app.command()(capture.pr)
 app.command()(capture.uninstall)
+app.command(name="shell-init")(shell.shell_init)
 app.command()(daemon.stop)
 app.command()(daemon.daemon)

@@ -1,6 +1,7 @@
 """`prtrace`: the developer's command.
 
-The commands typed all day (`note TEXT`, `run -- CMD …`) are dispatched before Typer, Rich or
+The commands typed all day (`note TEXT`, `run -- CMD …`) and the hook every new shell asks
+for (`shell-init SHELL`) are dispatched before Typer, Rich or
 pydantic is imported: they are on the developer's critical path. Everything else goes
 through the Typer app in `prtrace_cli.app`.
 """
@@ -24,6 +25,10 @@ def _hot(argv: list[str]) -> Callable[[], object] | None:
         from prtrace_cli import hot
 
         return lambda: hot.run(argv[2:])
+    if len(argv) == 2 and argv[0] == "shell-init" and not argv[1].startswith("-"):
+        from prtrace_cli import shell  # evaluated by every new shell: kept off Typer's start-up
+
+        return lambda: sys.stdout.write(shell.hook_text(argv[1], []))
     return None
 
 

@@ -76,6 +76,10 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     UPDATE snapshots SET path = CAST(path AS BLOB);
     """,
+    # How far each live shell's spool file has been read (its inode, so a reused pid starts over).
+    """
+    CREATE TABLE spool_offsets (name TEXT PRIMARY KEY, inode INTEGER NOT NULL, offset INTEGER NOT NULL) WITHOUT ROWID;
+    """,
 )
 
 
@@ -237,6 +241,14 @@ class Writer:
         )
         return cur.rowcount == 1
 
+    def save_spool_offsets(self, offsets: dict[str, tuple[int, int]], finished: Iterable[str]) -> None:
+        """Keep how far live shell files were read; forget the files drained whole."""
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO spool_offsets (name, inode, offset) VALUES (?, ?, ?)",
+            [(name, inode, offset) for name, (inode, offset) in offsets.items()],
+        )
+        self._conn.executemany("DELETE FROM spool_offsets WHERE name = ?", [(name,) for name in finished])
+
     def set_repo_head(self, repo_path: str, branch: str, head: str | None) -> None:
         self._conn.execute(
             "UPDATE repos SET last_branch = ?, last_head = ? WHERE path = ?", (branch, head, repo_path)
@@ -331,6 +343,9 @@ class Buffer:
         with self.write():
             self._conn.execute("DELETE FROM repos WHERE path = ?", (path,))
             self._conn.execute("DELETE FROM snapshots WHERE repo_path = ?", (path,))
+
+    def spool_offsets(self) -> dict[str, tuple[int, int]]:
+        return {row["name"]: (row["inode"], row["offset"]) for row in self._query("SELECT * FROM spool_offsets")}
 
     def repo(self, path: str) -> RepoRow | None:
         rows = self._query("SELECT * FROM repos WHERE path = ?", (path,))

@@ -26,7 +26,7 @@ from prtrace_daemon.errors import NotRegistered
 from prtrace_daemon.gitrepo import GitRepo
 from prtrace_daemon.locks import file_lock, repo_lock_path
 from prtrace_daemon.paths import Home
-from prtrace_daemon.spool import SpoolLine, release, take_lines
+from prtrace_daemon.spool import SpoolLine, release, sweep_scratch, take_lines, unescape
 
 __all__ = ["Recorded", "Recorder"]
 
@@ -77,7 +77,7 @@ class Recorder:
 
     def _write_repos_list(self) -> None:
         """Keep `repos` (read by shell hooks, which start no Python) in step with the buffer."""
-        listing = "".join(f"{row.path}\n" for row in self.buffer.repos())
+        listing = "".join(f"{row.path}\n" for row in self.buffer.repos() if not row.paused)
         tmp = self.home.repos_list.with_suffix(".tmp")
         tmp.write_text(listing, encoding="utf-8")
         os.replace(tmp, self.home.repos_list)
@@ -165,9 +165,9 @@ class Recorder:
     def drain(self) -> int:
         """Record every finished spool line, oldest first. Returns how many were recorded."""
         with file_lock(self.home.locks / "spool.lock"):
-            lines, files = take_lines(self.home.spool)
+            taken = take_lines(self.home.spool, self.buffer.spool_offsets())
             done = 0
-            for line in lines:
+            for line in taken.lines:
                 try:
                     done += self._apply_line(line)
                 except (NotRegistered, subprocess.CalledProcessError, OSError) as exc:
@@ -176,7 +176,13 @@ class Recorder:
                     log.warning("skipped spool line %s: %s", line.key[:12], exc)
                     with self.buffer.write() as tx:
                         tx.claim_spool_line(line.key)
-            release(files)
+            if taken.offsets or taken.files:
+                finished = [path.name.removesuffix(".draining") for path in taken.files]
+                with self.buffer.write() as tx:
+                    tx.save_spool_offsets(taken.offsets, finished)
+            release(taken.files)
+            if taken.files:
+                sweep_scratch(self.home.shell)  # a shell that exited leaves its spool file behind
             return done
 
     def _apply_line(self, line: SpoolLine) -> int:
@@ -187,6 +193,7 @@ class Recorder:
             "merge": self._merge_line,
             "rewrite": self._rewrite_line,
             "push": self._push_line,
+            "command": self._command_line,
         }.get(line.kind)
         if handler is None or not (repo.root / ".git").exists():
             with self.buffer.write() as tx:
@@ -262,6 +269,27 @@ class Recorder:
                 refs.append(dict(zip(("local_ref", "local_sha", "remote_ref", "remote_sha"), parts, strict=True)))
         branch = _branch(self._registered(repo), _branch_of(ref, sha))
         return self._event_line(repo, line, ts, branch, "push", {"remote": remote, "url": url, "refs": refs}, [])
+
+    def _command_line(self, repo: GitRepo, line: SpoolLine, ts: str) -> int:
+        """A command typed in an interactive shell (`prtrace shell-init`), in the trace of the
+        branch the repo is on. Its output is not seen: the terminal has it."""
+        exit_code, duration, cwd, pipestatus, shell, text = (*line.fields, "", "", "", "", "", "")[:6]
+        command = unescape(text)
+        if not command.strip() or not exit_code.lstrip("-").isdigit():
+            with self.buffer.write() as tx:
+                tx.claim_spool_line(line.key)
+            return 0
+        payload: dict[str, Any] = {"command": command, "exit_code": int(exit_code), "cwd": unescape(cwd) or None}
+        if duration.isdigit():
+            payload["duration_ms"] = int(duration)
+        statuses = pipestatus.split()
+        if len(statuses) > 1 and all(s.isdigit() for s in statuses):
+            payload["pipestatus"] = [int(s) for s in statuses]
+        if shell:
+            payload["shell"] = shell
+        row = self._registered(repo)
+        branch = row.last_branch or _branch(row, repo.head()[1])  # the checkout hook keeps last_branch
+        return self._event_line(repo, line, ts, branch, "command", payload, [])
 
     def _event_line(
         self,

@@ -19,6 +19,8 @@ class Settings:
     server: str | None = None
     token: str | None = field(default=None, repr=False)
     redact_patterns: tuple[str, ...] = ()
+    shell_ignore: tuple[str, ...] = ()  # globs: typed commands the shell hooks leave out
+    shell_wrap: tuple[str, ...] = ()  # commands the shell hooks send through `prtrace run`
 
 
 def _read(path: Path) -> dict[str, object]:
@@ -38,14 +40,19 @@ def load_settings(path: Path) -> Settings:
     data = _read(path)
     server = os.environ.get("PRTRACE_SERVER") or data.get("server")
     token = os.environ.get("PRTRACE_TOKEN") or data.get("token")
-    patterns = data.get("redact_patterns", [])
+    lists = {key: data.get(key, []) for key in ("redact_patterns", "shell_ignore", "shell_wrap")}
     if server is not None and not isinstance(server, str):
         raise ConfigError(f"{path}: `server` must be a string")
     if token is not None and not isinstance(token, str):
         raise ConfigError(f"{path}: `token` must be a string")
-    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
-        raise ConfigError(f"{path}: `redact_patterns` must be a list of strings")
-    return Settings(server=server.rstrip("/") if server else None, token=token, redact_patterns=tuple(patterns))
+    for key, value in lists.items():
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{path}: `{key}` must be a list of strings")
+    return Settings(
+        server=server.rstrip("/") if server else None,
+        token=token,
+        **{key: tuple(value) for key, value in lists.items()},  # type: ignore[arg-type]
+    )
 
 
 def _toml_string(value: str) -> str:

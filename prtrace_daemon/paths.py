@@ -33,6 +33,11 @@ class Home:
         return self.root / "locks"
 
     @property
+    def shell(self) -> Path:
+        """Scratch files of the shell hooks (`<shell>.<pid>.*`), swept once their shell is gone."""
+        return self.root / "shell"
+
+    @property
     def config(self) -> Path:
         return self.root / "config.toml"
 
@@ -43,7 +48,7 @@ class Home:
 
     def ensure(self) -> Home:
         """Create the folders (0700: they hold diffs and command output)."""
-        for folder in (self.root, self.spool, self.blobs, self.locks):
+        for folder in (self.root, self.spool, self.blobs, self.locks, self.shell):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             self.root.chmod(0o700)  # made earlier with a looser umask, or by hand

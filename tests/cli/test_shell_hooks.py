@@ -1,0 +1,163 @@
+"""`prtrace shell-init`: real bash, zsh and fish, typed at through a pseudo-terminal.
+
+What is checked is what a user would notice — the prompt, `$?`, `PIPESTATUS`, their other
+prompt hooks — and what lands in the trace: each command, its exit code, folder and order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, run_prtrace
+from tests.shells import Shell, available
+
+SHELLS = [
+    pytest.param(shell, marks=pytest.mark.skipif(not available(shell), reason=f"{shell} is not installed (.ci/run installs it)"))
+    for shell in ("bash", "zsh", "fish")
+]
+
+
+def _commands(repo: Path) -> list[dict[str, object]]:
+    proc = run_prtrace("show", "main", "--local", "--json", cwd=repo, check=True)
+    return [e["payload"] for e in json.loads(proc.stdout)["events"] if e["type"] == "command"]
+
+
+@pytest.fixture
+def started(repo: Path) -> Path:
+    run_prtrace("start", "--no-daemon", cwd=repo, check=True)
+    return repo
+
+
+@pytest.fixture
+def open_shell(tmp_path: Path, prtrace_home: Path) -> Iterator[object]:
+    shells: list[Shell] = []
+
+    def launch(kind: str, cwd: Path, *, before: str = "", after: str = "", wrap: tuple[str, ...] = ()) -> Shell:
+        args = [str(BIN / "prtrace"), "shell-init", kind, *(f"--wrap={w}" for w in wrap)]
+        load = " ".join(args) + (" | source" if kind == "fish" else "")
+        hook = load if kind == "fish" else f'eval "$({load})"'
+        path = f"set -gx PATH {BIN} $PATH" if kind == "fish" else f'PATH="{BIN}:$PATH"'
+        rc = "\n".join([path, before, hook, after])
+        shell = Shell(kind, rc, cwd=cwd, env={**os.environ, "PRTRACE_HOME": str(prtrace_home)}, home=tmp_path / f"home-{len(shells)}")
+        shells.append(shell)
+        return shell
+
+    yield launch
+    for shell in shells:
+        shell.close()
+
+
+@pytest.mark.parametrize("kind", SHELLS)
+def test_typed_commands_are_recorded_in_order_with_exit_codes_and_folders(kind: str, started: Path, open_shell) -> None:
+    (started / "sub").mkdir()
+    sh = open_shell(kind, started)
+    sh.type("echo one")
+    sh.type("false")
+    assert sh.last_status == 1, "the prompt shows the command's own exit code"
+    sh.type("cd sub")
+    sh.type("sleep 0.3; echo two")
+    sh.type("cd ..")
+    commands = _commands(started)
+    assert [c["command"] for c in commands] == ["echo one", "false", "cd sub", "sleep 0.3; echo two", "cd .."]
+    assert [c["exit_code"] for c in commands] == [0, 1, 0, 0, 0]
+    assert commands[3]["cwd"] == str(started / "sub")
+    assert commands[0]["cwd"] == str(started)
+    assert int(commands[3]["duration_ms"]) >= 250  # type: ignore[call-overload]
+    assert {c["shell"] for c in commands} == {kind}
+
+
+@pytest.mark.parametrize("kind", SHELLS)
+def test_exit_status_and_pipe_statuses_are_left_as_they_were(kind: str, started: Path, open_shell) -> None:
+    sh = open_shell(kind, started)
+    sh.type("false | true")
+    pipe = {"bash": "${PIPESTATUS[*]}", "zsh": "${pipestatus[*]}", "fish": "$pipestatus"}[kind]
+    assert "pipe=1 0" in sh.lines(f'echo "pipe={pipe}"')
+    sh.type("sh -c 'exit 7'")
+    assert sh.last_status == 7
+    status = "$status" if kind == "fish" else "$?"
+    assert "status=7" in sh.lines(f'echo "status={status}"')
+    recorded = _commands(started)
+    assert recorded[0]["command"] == "false | true" and recorded[0]["pipestatus"] == [1, 0]
+    assert recorded[2]["exit_code"] == 7
+
+
+@pytest.mark.parametrize("kind", SHELLS)
+def test_leading_space_ignore_patterns_and_other_folders_are_not_recorded(
+    kind: str, started: Path, open_shell, tmp_path: Path
+) -> None:
+    config = Path(os.environ["PRTRACE_HOME"]) / "config.toml"
+    config.write_text('shell_ignore = ["ls*", "*--password*"]\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    before = "HISTCONTROL=ignoreboth" if kind == "bash" else ("setopt HIST_IGNORE_SPACE HIST_IGNORE_DUPS" if kind == "zsh" else "")
+    sh = open_shell(kind, started, before=before)
+    sh.type(" echo secret-token")
+    sh.type("ls")
+    sh.type("login --password hunter2")
+    sh.type("echo kept")
+    sh.type("echo kept")  # the same command again is a second run, even where history keeps one
+    sh.type(f"cd {elsewhere}")
+    sh.type("echo outside")
+    sh.type(f"cd {started}")
+    sh.type("prtrace note 'from the shell'")
+    # `cd` back in was typed outside the repo: what counts is the folder a command starts in.
+    assert [c["command"] for c in _commands(started)] == ["echo kept", "echo kept", f"cd {elsewhere}"]
+    if kind == "bash":  # bash was asked to keep leading-space lines out of its history: they are
+        history = sh.type("history")
+        assert "secret-token" not in history and "echo kept" in history
+
+
+@pytest.mark.parametrize("kind", SHELLS)
+def test_other_prompt_hooks_still_run_and_see_the_exit_status(kind: str, started: Path, open_shell) -> None:
+    before = {
+        "bash": 'PROMPT_COMMAND=\'echo "theirs:$?:${PIPESTATUS[*]}"\'',
+        "zsh": 'theirs() { echo "theirs:$?:${pipestatus[*]}"; }; precmd_functions+=(theirs)',
+        "fish": 'function theirs --on-event fish_postexec\n    echo "theirs:$status:$pipestatus"\nend',
+    }[kind]
+    sh = open_shell(kind, started, before=before)
+    assert "theirs:3:" in sh.type("sh -c 'exit 3'")
+    out = sh.type("true | false")
+    assert "theirs:1:" in out
+    if kind != "bash":  # bash: a PROMPT_COMMAND entry after prtrace's sees $? but one pipe status
+        assert "theirs:1:0 1" in out
+    assert [c["exit_code"] for c in _commands(started)] == [3, 1]
+
+
+@pytest.mark.parametrize("kind", SHELLS)
+def test_a_wrapped_command_runs_through_prtrace_run_inside_repos_only(
+    kind: str, started: Path, open_shell, tmp_path: Path
+) -> None:
+    tool = tmp_path / "bin" / "mytests"
+    tool.parent.mkdir()
+    tool.write_text("#!/bin/sh\necho \"ran with $*\"\nexit 4\n")
+    tool.chmod(0o755)
+    add_path = f"set -gx PATH {tool.parent} $PATH" if kind == "fish" else f'PATH="{tool.parent}:$PATH"'
+    sh = open_shell(kind, started, before=add_path, wrap=("mytests",))
+    assert "ran with -x" in sh.type("mytests -x")
+    assert sh.last_status == 4
+    sh.type(f"cd {tmp_path}")
+    assert "ran with -y" in sh.type("mytests -y")
+    assert sh.last_status == 4
+    proc = run_prtrace("show", "main", "--local", "--json", cwd=started, check=True)
+    commands = [e["payload"] for e in json.loads(proc.stdout)["events"] if e["type"] == "command"]
+    # Recorded once, by `prtrace run` (with its output), not again by the shell hook; the run
+    # outside the repo is not recorded at all.
+    assert [(c["command"], c["exit_code"]) for c in commands] == [("mytests -x", 4), (f"cd {tmp_path}", 0)]
+    assert "ran with -x" in str(commands[0]["stdout_sample"])
+
+
+@pytest.mark.parametrize("kind", SHELLS)
+def test_a_shell_keeps_working_when_prtrace_state_is_gone(kind: str, started: Path, open_shell, prtrace_home: Path) -> None:
+    import shutil
+
+    sh = open_shell(kind, started)
+    sh.type("echo before")
+    shutil.rmtree(prtrace_home)
+    out = sh.lines("echo after")
+    assert out[1:] == ["after"], out
+    assert sh.last_status == 0

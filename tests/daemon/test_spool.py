@@ -1,0 +1,84 @@
+"""The spool as the shell hooks write it: a live shell's file is read on from where the last
+drain stopped, a half-written line waits, and nothing is recorded twice or lost."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from prtrace_daemon.capture import Recorder
+from prtrace_daemon.gitrepo import GitRepo
+from prtrace_daemon.spool import parse_line, take_lines, unescape
+
+
+def _line(repo: Path, command: str, *, start: str = "1795600000.250000", exit_code: int = 0, ms: int = 1500) -> bytes:
+    return f"v1\tcommand\t{start}\t{repo}\t{exit_code}\t{ms}\t{repo}\t{exit_code}\tbash\t{command}\n".encode()
+
+
+def test_a_shell_line_is_timed_from_its_start_and_ordered_by_its_end() -> None:
+    line = parse_line(_line(Path("/r"), "make test"))
+    assert line is not None
+    assert line.ts == "2026-11-25T09:46:40.250Z"
+    assert line.order == "2026-11-25T09:46:41.750Z"
+    fish = parse_line(b"v1\tcommand\t@1795600001.75\t/r\t0\t1500\t/r\t0\tfish\tmake\n")
+    assert fish is not None and fish.ts == "2026-11-25T09:46:40.250Z" and fish.order == line.order
+
+
+def test_escapes_are_undone_and_a_lone_backslash_kept() -> None:
+    assert unescape(r"printf 'a\tb\n' \\ end\q") == "printf 'a\tb\n' \\ end\\q"
+
+
+def test_a_live_shell_file_is_read_from_the_offset_and_a_half_written_line_waits(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    live = spool / f"shell.{os.getpid()}.spool"  # this process is alive: its file stays in place
+    live.write_bytes(_line(tmp_path, "one") + _line(tmp_path, "two", start="1795600001.0")[:20])
+    first = take_lines(spool)
+    assert [line.fields[-1] for line in first.lines] == ["one"]
+    assert first.files == [] and live.exists()
+    with live.open("ab") as fh:
+        fh.write(_line(tmp_path, "two", start="1795600001.0")[20:])
+    second = take_lines(spool, first.offsets)
+    assert [line.fields[-1] for line in second.lines] == ["two"]
+    assert second.offsets[live.name][1] == live.stat().st_size
+
+
+def test_a_new_file_under_a_reused_name_is_read_from_its_start(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    live = spool / f"shell.{os.getpid()}.spool"
+    live.write_bytes(_line(tmp_path, "an old command") + _line(tmp_path, "another", start="1795600002.0"))
+    taken = take_lines(spool)
+    live.unlink()
+    live.write_bytes(_line(tmp_path, "new"))  # the file system may hand out the same inode again
+    assert [line.fields[-1] for line in take_lines(spool, taken.offsets).lines] == ["new"]
+
+
+def test_an_exited_shells_file_is_drained_once_and_removed(rec: Recorder, repo: Path) -> None:
+    rec.register(GitRepo(repo))
+    rec.record(GitRepo(repo))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    live = rec.home.spool / f"shell.{os.getpid()}.spool"
+    exited = rec.home.spool / f"shell.{pid}.spool"
+    live.write_bytes(_line(repo, "pytest -q", start="1795600003.0", exit_code=1))
+    exited.write_bytes(_line(repo, "make", start="1795600001.0"))
+    (rec.home.shell / f"bash.{pid}.hist").write_text("  1  make\n")
+    assert rec.drain() == 2
+    assert not exited.exists() and live.exists()
+    assert not (rec.home.shell / f"bash.{pid}.hist").exists()
+    with live.open("ab") as fh:
+        fh.write(_line(repo, "git status", start="1795600009.0"))
+    assert rec.drain() == 1
+    assert rec.drain() == 0
+    trace = rec.buffer.trace_for(str(repo), "main")
+    assert trace is not None
+    commands = [e["payload"] for e in rec.buffer.events(trace.trace_id) if e["type"] == "command"]
+    assert [(c["command"], c["exit_code"], c["duration_ms"]) for c in commands] == [
+        ("make", 0, 1500),
+        ("pytest -q", 1, 1500),
+        ("git status", 0, 1500),
+    ]
+    assert set(rec.buffer.spool_offsets()) == {live.name}
