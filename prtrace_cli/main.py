@@ -28,7 +28,7 @@ def _hot(argv: list[str]) -> Callable[[], object] | None:
     if len(argv) == 2 and argv[0] == "shell-init" and not argv[1].startswith("-"):
         from prtrace_cli import shell  # evaluated by every new shell: kept off Typer's start-up
 
-        return lambda: sys.stdout.write(shell.hook_text(argv[1], []))
+        return lambda: print(shell.hook_text(argv[1], []), end="")
     return None
 
 

@@ -161,3 +161,21 @@ def test_a_shell_keeps_working_when_prtrace_state_is_gone(kind: str, started: Pa
     out = sh.lines("echo after")
     assert out[1:] == ["after"], out
     assert sh.last_status == 0
+
+
+@pytest.mark.parametrize("kind", SHELLS)
+@pytest.mark.parametrize("wrap", [(), ("pytest", "npm run test:unit")])
+def test_the_printed_hook_is_valid_code_for_its_shell(kind: str, wrap: tuple[str, ...], tmp_path: Path) -> None:
+    import subprocess
+
+    proc = run_prtrace("shell-init", kind, *(f"--wrap={w}" for w in wrap), cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stderr == ""
+    checked = subprocess.run([kind, "-n"], input=proc.stdout, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_an_unknown_shell_or_a_wrap_that_is_not_a_plain_command_is_one_clear_error(tmp_path: Path) -> None:
+    proc = run_prtrace("shell-init", "tcsh", cwd=tmp_path)
+    assert proc.returncode == 1 and "no hook for 'tcsh'" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_prtrace("shell-init", "bash", "--wrap", "rm -rf $(x)", cwd=tmp_path)
+    assert proc.returncode == 1 and "cannot wrap" in proc.stderr
