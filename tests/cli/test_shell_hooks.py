@@ -179,3 +179,43 @@ def test_an_unknown_shell_or_a_wrap_that_is_not_a_plain_command_is_one_clear_err
     assert proc.returncode == 1 and "no hook for 'tcsh'" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_prtrace("shell-init", "bash", "--wrap", "rm -rf $(x)", cwd=tmp_path)
     assert proc.returncode == 1 and "cannot wrap" in proc.stderr
+
+
+@pytest.mark.parametrize("kind", [SHELLS[0]])
+def test_a_running_daemon_records_typed_commands_as_they_end(kind: str, repo: Path, open_shell, prtrace_home: Path) -> None:
+    from tests.daemon.test_daemon import events, wait_until
+
+    run_prtrace("start", cwd=repo, check=True)  # with the daemon
+    try:
+        sh = open_shell(kind, repo)
+        sh.type("echo 'def sub(a, b):\n    return a - b' >> calc.py")
+        sh.type("git commit -qam 'sub'")
+        sh.type("false")
+
+        def recorded() -> list[dict[str, object]]:
+            found = events(prtrace_home, repo)
+            return found if sum(e["type"] == "command" for e in found) == 3 else []
+
+        found = wait_until(recorded, what="three commands, with no prtrace command run")
+        kinds = [e["type"] for e in found]
+        assert kinds.index("edit") < kinds.index("commit")
+        assert [e["payload"]["exit_code"] for e in found if e["type"] == "command"] == [0, 0, 1]
+        assert [e["seq"] for e in found] == list(range(1, len(found) + 1))
+    finally:
+        run_prtrace("stop", cwd=repo)
+
+
+@pytest.mark.parametrize("kind", SHELLS)
+def test_quotes_backslashes_unicode_and_multi_line_commands_are_recorded_as_typed(
+    kind: str, started: Path, open_shell
+) -> None:
+    sh = open_shell(kind, started)
+    typed = r"""echo "naïve \\ back\tslash" 'it''s' | cat"""
+    sh.type(typed)
+    if kind == "fish":
+        sh.type("for i in 1 2\necho $i\nend")
+    else:
+        sh.type("for i in 1 2\ndo echo $i\ndone")
+    commands = [c["command"] for c in _commands(started)]
+    assert commands[0] == typed
+    assert "for i in 1 2" in commands[1] and "echo $i" in commands[1]
