@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from collections.abc import Callable
-from pathlib import Path
 
 from prtrace_core.errors import PrtraceError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["run_guarded"]
 
@@ -42,6 +44,8 @@ def run_guarded(entry: Callable[[], object]) -> int:
 
 
 def _crash_log() -> Path:
+    import traceback  # only for the crash: `note` and `run` start without it
+
     from prtrace_daemon.paths import home
 
     path = home().root / "crash.log"

@@ -7,17 +7,19 @@ commit drained from the spool is in place before the edits that follow it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from prtrace_core.redact import Redactor
 from prtrace_core.text import valid_utf8
-from prtrace_core.timestamps import now_ts
+from prtrace_core.timestamps import now_ts, parse_ts
 from prtrace_daemon.blobs import BlobCache
 from prtrace_daemon.buffer import Buffer, RepoRow, Snapshot, Writer
 from prtrace_daemon.diffs import edit_payload, is_binary
@@ -31,6 +33,7 @@ from prtrace_daemon.spool import SpoolLine, release, sweep_scratch, take_lines, 
 __all__ = ["Recorded", "Recorder"]
 
 log = logging.getLogger(__name__)
+HANDOFF_FRESH_S = 30.0  # a handed-off event drained later than this is not preceded by a scan
 _NULL_SHA = "0" * 40
 
 
@@ -114,7 +117,7 @@ class Recorder:
                     seq = self._append(tx, trace_id, type, payload or {}, ts=ts)
         return Recorded(trace_id, seq, edits)
 
-    def _plan(self, repo: GitRepo, within: Collection[str] | None = None) -> _Plan:
+    def _plan(self, repo: GitRepo, within: Collection[str] | None = None, until_ns: int | None = None) -> _Plan:
         row = self._registered(repo)
         head, branch = repo.head()
         branch = _branch(row, branch)
@@ -139,7 +142,7 @@ class Recorder:
                     "to_sha": head,
                 }
         else:
-            plan.scanned = scan(repo, self.buffer.snapshots(str(repo.root), within), self.cache, within)
+            plan.scanned = scan(repo, self.buffer.snapshots(str(repo.root), within), self.cache, within, until_ns)
         return plan
 
     def _apply(self, tx: Writer, repo: GitRepo, plan: _Plan) -> tuple[str, int]:
@@ -194,6 +197,7 @@ class Recorder:
             "rewrite": self._rewrite_line,
             "push": self._push_line,
             "command": self._command_line,
+            "event": self._handoff_line,
         }.get(line.kind)
         if handler is None or not (repo.root / ".git").exists():
             with self.buffer.write() as tx:
@@ -290,6 +294,33 @@ class Recorder:
         row = self._registered(repo)
         branch = row.last_branch or _branch(row, repo.head()[1])  # the checkout hook keeps last_branch
         return self._event_line(repo, line, ts, branch, "command", payload, [])
+
+    def _handoff_line(self, repo: GitRepo, line: SpoolLine, ts: str) -> int:
+        """An event `note` or `run` handed to the daemon (see handoff.py). Drained promptly, the
+        work tree is compared first, so the edits made before it (and a command's own) come
+        before it, as when the CLI records in process; a line drained late is appended as it
+        is, so later work is never pulled ahead of it."""
+        type, raw = (*line.fields, "", "")[:2]
+        try:
+            payload = json.loads(raw)  # not orjson: a non-UTF-8 argument arrives as a lone surrogate
+        except ValueError:
+            payload = None
+        if not type or not isinstance(payload, dict):
+            with self.buffer.write() as tx:
+                tx.claim_spool_line(line.key)
+            return 0
+        if not _fresh(line.order or line.ts):
+            row = self._registered(repo)
+            branch = row.last_branch or _branch(row, repo.head()[1])
+            return self._event_line(repo, line, ts, branch, type, payload, [])
+        # Only files changed before the line was written: work done since waits for the next scan.
+        plan = self._plan(repo, until_ns=line.written_ns or None)
+        with self.buffer.write() as tx:
+            if not tx.claim_spool_line(line.key):
+                return 0
+            trace_id, _ = self._apply(tx, repo, plan)
+            self._append(tx, trace_id, type, payload, ts=ts)
+        return 1
 
     def _event_line(
         self,
@@ -419,6 +450,13 @@ def _branch(row: RepoRow, branch: str) -> str:
     if branch.startswith("detached@") and row.last_branch:
         return row.last_branch
     return branch
+
+
+def _fresh(ts: str, within_s: float = HANDOFF_FRESH_S) -> bool:
+    try:
+        return (datetime.now(UTC) - parse_ts(ts)).total_seconds() <= within_s
+    except ValueError:
+        return False
 
 
 def _branch_of(ref: str, sha: str) -> str:

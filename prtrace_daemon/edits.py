@@ -163,12 +163,18 @@ def dirty_state(
 
 
 def scan(
-    repo: GitRepo, snaps: dict[str, Snapshot], cache: BlobCache, within: Collection[str] | None = None
+    repo: GitRepo,
+    snaps: dict[str, Snapshot],
+    cache: BlobCache,
+    within: Collection[str] | None = None,
+    until_ns: int | None = None,
 ) -> ScanResult:
     """Every file that differs from its snapshot, as edits in path order (renames paired up).
 
     With `within` (paths the watcher saw change), only files at or under those paths are
-    looked at, so a save costs the same in a repo of ten files or fifty thousand.
+    looked at, so a save costs the same in a repo of ten files or fifty thousand. With
+    `until_ns`, a file modified after that moment is left for a later scan: it is work done
+    after the event being recorded.
     """
     result = ScanResult()
     if within is not None:
@@ -186,6 +192,8 @@ def scan(
         except OSError:
             continue
         if old is not None and not old.racy and st.st_size == old.size and st.st_mtime_ns == old.mtime_ns:
+            continue
+        if until_ns is not None and st.st_mtime_ns > until_ns:
             continue
         got = _read(repo.root, path)
         if got is None:

@@ -79,8 +79,8 @@ _RECORD = """if [ -d "$PRTRACE_SPOOL" ] && [ -z "$PRTRACE_DISABLE" ]; then
     ref=${{info#"$sha"}}
     ref=${{ref#
 }}
-    ts=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ 2>/dev/null)
-    printf 'v1\\t{kind}\\t%s\\t%s\\t%s\\t%s{extra_format}\\n' "$ts" "$PWD" "$sha" "$ref"{extra_args} \\
+    # No time in the line: the spool file's mtime is when it was written (no `date` process).
+    printf 'v1\\t{kind}\\t\\t%s\\t%s\\t%s{extra_format}\\n' "$PWD" "$sha" "$ref"{extra_args} \\
         >> "$PRTRACE_SPOOL/hook.$$.spool" 2>/dev/null
 fi
 """

@@ -9,35 +9,49 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 
 from prtrace_core.errors import PrtraceError
-from prtrace_daemon.paths import Home
+from prtrace_daemon.paths import DAEMON_LOCK, DAEMON_PID, Home
 
-__all__ = ["DaemonError", "DaemonInfo", "daemon_lock", "running", "start_background", "stop"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["DaemonError", "DaemonInfo", "daemon_alive", "daemon_lock", "running", "start_background", "stop"]
 
 
 class DaemonError(PrtraceError):
     """The daemon could not be started or stopped."""
 
 
-@dataclass(frozen=True, slots=True)
 class DaemonInfo:
-    pid: int
+    """The running daemon (a plain class: `running()` is on the path of every `note` and `run`)."""
+
+    __slots__ = ("pid",)
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DaemonInfo) and other.pid == self.pid
+
+    def __hash__(self) -> int:
+        return hash(self.pid)
+
+    def __repr__(self) -> str:
+        return f"DaemonInfo(pid={self.pid})"
 
 
 def _lock_path(home: Home) -> Path:
-    return home.root / "daemon.lock"
+    return home.root / DAEMON_LOCK
 
 
 def _pid_path(home: Home) -> Path:
-    return home.root / "daemon.pid"
+    return home.root / DAEMON_PID
 
 
 @contextmanager
@@ -66,21 +80,27 @@ def daemon_lock(home: Home) -> Iterator[bool]:
         os.close(fd)
 
 
-def running(home: Home) -> DaemonInfo | None:
-    """The live daemon, or None (a pid file left by a dead one does not count)."""
+def daemon_alive(root: str) -> bool:
+    """Whether a daemon holds the lock in the state folder `root` (a path string: `note` and
+    `run` ask this before anything else is loaded)."""
     try:
-        fd = os.open(_lock_path(home), os.O_RDWR)
-    except FileNotFoundError:
-        return None
+        fd = os.open(os.path.join(root, DAEMON_LOCK), os.O_RDWR)
+    except OSError:
+        return False
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pass  # held: a daemon lives
-        else:
-            return None
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True  # held: a daemon lives
+    else:
+        return False
     finally:
         os.close(fd)
+
+
+def running(home: Home) -> DaemonInfo | None:
+    """The live daemon, or None (a pid file left by a dead one does not count)."""
+    if not daemon_alive(str(home.root)):
+        return None
     try:
         return DaemonInfo(int(_pid_path(home).read_text(encoding="ascii").split()[0]))
     except (OSError, ValueError, IndexError):
@@ -89,6 +109,8 @@ def running(home: Home) -> DaemonInfo | None:
 
 def start_background(home: Home, *, timeout_s: float = 30.0) -> DaemonInfo:
     """Start `prtrace daemon` detached from this terminal; return once it watches."""
+    import subprocess
+
     from prtrace_daemon.daemon import read_state
 
     log = os.fdopen(os.open(home.root / "daemon.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from prtrace_core.timestamps import format_ts
+
 __all__ = ["SpoolLine", "Taken", "parse_line", "release", "sweep_scratch", "take_lines", "unescape"]
 
 _EPOCH = re.compile(r"\A(\d{9,11})[.,](\d{1,9})\Z")
@@ -32,6 +34,7 @@ class SpoolLine:
     repo_path: str
     fields: tuple[str, ...]
     order: str = ""  # when it was written (a shell command: when it ended); sorts lines across files
+    written_ns: int = 0  # its file's mtime when read: no later than the line's own write for a one-line file
 
 
 @dataclass(slots=True)
@@ -56,35 +59,36 @@ def _iso(ts: str) -> tuple[str, datetime | None]:
         return ts, None
     seconds, fraction = match.groups()
     moment = datetime.fromtimestamp(int(seconds), UTC) + timedelta(microseconds=int(fraction.ljust(6, "0")[:6]))
-    return _format(moment), moment
+    return format_ts(moment), moment
 
 
-def _format(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def parse_line(raw: bytes) -> SpoolLine | None:
+def parse_line(raw: bytes, written_ns: int = 0) -> SpoolLine | None:
     """A `v1\\tKIND\\tTS\\tREPO\\t…` line, or None for anything else (a torn or foreign line).
 
     A shell's `command` line carries its duration (ms) as its second field and its time as
     epoch seconds: when it started, or, after an `@`, when it ended (fish has no clock to read
-    at the start without starting a process).
+    at the start without starting a process). A git hook leaves the time out (`date` would be a
+    process in git's path): its file's mtime, `written_ns`, is when it appended its line.
     """
     text = raw.decode("utf-8", "surrogateescape").rstrip("\n")
     parts = text.split("\t")
     if len(parts) < 4 or parts[0] != "v1" or not parts[1] or not parts[3]:
         return None
     fields = tuple(parts[4:])
+    if not parts[2]:  # the time joins the key: `git checkout main` twice writes the same line
+        written = format_ts(datetime.fromtimestamp(written_ns / 1e9, UTC))
+        key = hashlib.sha256(str(written_ns).encode() + raw).hexdigest()
+        return SpoolLine(key, parts[1], written, parts[3], fields, written, written_ns)
     ended = parts[2].startswith("@")
     ts, moment = _iso(parts[2].removeprefix("@"))
     order = ts
     if parts[1] == "command" and moment is not None and len(fields) > 1 and fields[1].isdigit():
         duration = timedelta(milliseconds=int(fields[1]))
         if ended:
-            ts = _format(moment - duration)
+            ts = format_ts(moment - duration)
         else:
-            order = _format(moment + duration)
-    return SpoolLine(hashlib.sha256(raw).hexdigest(), parts[1], ts, parts[3], fields, order)
+            order = format_ts(moment + duration)
+    return SpoolLine(hashlib.sha256(raw).hexdigest(), parts[1], ts, parts[3], fields, order, written_ns)
 
 
 def _writer_alive(name: str) -> bool:
@@ -115,7 +119,7 @@ def _read(path: Path, start: tuple[int, int] | None) -> tuple[list[SpoolLine], i
     except OSError:
         return [], 0, 0
     end = data.rfind(b"\n") + 1  # a line still being written waits for the next drain
-    lines = [line for raw in data[:end].splitlines(keepends=True) if (line := parse_line(raw)) is not None]
+    lines = [line for raw in data[:end].splitlines(keepends=True) if (line := parse_line(raw, stat.st_mtime_ns)) is not None]
     return lines, inode, offset + end
 
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import PurePath
 from typing import Any
 
-__all__ = ["TestSummary", "detect_framework", "junit_path", "parse_junit", "parse_output"]
+__all__ = ["TestSummary", "parse_junit", "parse_output"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
@@ -36,43 +34,6 @@ class TestSummary:
             "errors": self.errors,
             "failed_tests": self.failed_tests,
         }
-
-
-def _is_python(word: str) -> bool:
-    return re.fullmatch(r"python[\d.]*", PurePath(word).name) is not None
-
-
-def detect_framework(argv: Sequence[str]) -> str | None:
-    """The test framework a command runs, or None for any other command."""
-    if not argv:
-        return None
-    words = list(argv)
-    # `uv run pytest`, `poetry run pytest`, `pipenv run …`: look past the launcher
-    while len(words) > 2 and PurePath(words[0]).name in {"uv", "poetry", "pipenv", "pdm", "hatch"} and words[1] == "run":
-        words = words[2:]
-    if PurePath(words[0]).name in {"npx", "pnpm", "yarn", "bunx"} and len(words) > 1:
-        words = words[1:] if words[1] not in {"exec", "dlx"} else words[2:]
-    if not words:
-        return None
-    name = PurePath(words[0]).name
-    if name in {"pytest", "py.test"}:
-        return "pytest"
-    if _is_python(words[0]) and len(words) > 2 and words[1] == "-m":
-        if words[2] == "pytest":
-            return "pytest"
-        if words[2] == "unittest":
-            return "unittest"
-    if name in {"jest", "vitest", "mocha"}:
-        return name
-    if name == "node" and "--test" in words[1:]:
-        return "node"
-    if name == "go" and words[1:2] == ["test"]:
-        return "go"
-    if name == "cargo" and words[1:2] in (["test"], ["nextest"]):
-        return "cargo"
-    if name in {"npm", "pnpm", "yarn", "bun"} and words[1:2] in (["test"], ["t"], ["run"]):
-        return "auto"  # a package script: which runner it calls shows in its output
-    return None
 
 
 _PYTEST_SUMMARY = re.compile(r"^=*\s*(?P<body>(?:\d+ \w+(?:, )?)+)(?: in [\d.]+s(?: \([^)]*\))?)?\s*=*$")
@@ -287,16 +248,6 @@ def parse_junit(data: bytes, framework: str = "junit") -> TestSummary:
         else:
             summary.passed += 1
     return summary
-
-
-def junit_path(argv: Sequence[str]) -> str | None:
-    """Where a command writes a JUnit report, when it says so (`--junitxml=PATH` for pytest)."""
-    for i, word in enumerate(argv):
-        if word.startswith("--junitxml="):
-            return word.split("=", 1)[1]
-        if word == "--junitxml" and i + 1 < len(argv):
-            return argv[i + 1]
-    return None
 
 
 def parse_output(framework: str, text: str) -> TestSummary:

@@ -130,10 +130,13 @@ def test_a_spool_line_is_recorded_once_even_when_drained_twice(rec: Recorder, re
     git(repo, "commit", "-qam", "c1")
     spooled = list(rec.home.spool.glob("*.spool"))
     assert len(spooled) == 1
-    content = spooled[0].read_bytes()
+    content, mtime_ns = spooled[0].read_bytes(), spooled[0].stat().st_mtime_ns
     rec.drain()
-    # a drain that died before removing its file leaves it behind: the line must not repeat
-    (rec.home.spool / "hook.1.spool.draining").write_bytes(content)
+    # a drain that died before removing its file leaves it behind (renamed, its mtime kept, which
+    # is the line's time): the line must not repeat
+    left = rec.home.spool / "hook.1.spool.draining"
+    left.write_bytes(content)
+    os.utime(left, ns=(mtime_ns, mtime_ns))
     rec.drain()
     assert [e["type"] for e in _events(rec, r)].count("commit") == 1
 
@@ -152,6 +155,23 @@ def test_a_branch_gets_its_own_trace_and_the_checkout_is_not_an_edit(rec: Record
     assert feature is not None
     kinds = [e["type"] for e in rec.buffer.events(feature.trace_id)]
     assert kinds[0] == "start" and "commit" in kinds
+
+
+def test_switching_back_and_forth_records_every_checkout(rec: Recorder, repo: Path) -> None:
+    """The same switch twice writes the same spool line twice; each is its own event."""
+    r = started(rec, repo)
+    git(repo, "branch", "feature")
+    for branch in ("feature", "main", "feature", "main"):
+        git(repo, "checkout", "-q", branch)
+    rec.drain()
+    checkouts = [
+        e["payload"]["to_branch"]
+        for trace in rec.buffer.traces()
+        for e in rec.buffer.events(trace.trace_id)
+        if e["type"] == "checkout"
+    ]
+    assert sorted(checkouts) == ["feature", "feature", "main", "main"]
+    assert r.head()[1] == "main"
 
 
 def test_unregistered_repo_is_refused(rec: Recorder, repo: Path) -> None:

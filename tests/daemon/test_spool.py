@@ -3,13 +3,18 @@ drain stopped, a half-written line waits, and nothing is recorded twice or lost.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+from prtrace_core.timestamps import format_ts
 from prtrace_daemon.capture import Recorder
 from prtrace_daemon.gitrepo import GitRepo
+from prtrace_daemon.handoff import hand_off
 from prtrace_daemon.spool import parse_line, take_lines, unescape
 
 
@@ -82,3 +87,49 @@ def test_an_exited_shells_file_is_drained_once_and_removed(rec: Recorder, repo: 
         ("git status", 0, 1500),
     ]
     assert set(rec.buffer.spool_offsets()) == {live.name}
+
+
+def test_a_handed_over_line_drained_late_is_appended_without_pulling_later_work_ahead(
+    rec: Recorder, repo: Path
+) -> None:
+    git = GitRepo(repo)
+    rec.register(git)
+    rec.record(git)
+    stale = format_ts(datetime.fromtimestamp(time.time() - 120, UTC))
+    hand_off(str(rec.home.root), str(repo), "annotation", {"text": "written two minutes ago"}, stale)
+    (repo / "calc.py").write_text("later work\n")  # made after the note: must not come before it
+    assert rec.drain() == 1
+    rec.record(git)
+    trace = rec.buffer.trace_for(str(repo), "main")
+    assert trace is not None
+    kinds = [(e["type"], e["ts"]) for e in rec.buffer.events(trace.trace_id)]
+    assert [k for k, _ in kinds] == ["start", "annotation", "edit"]
+    assert kinds[1][1] == stale
+
+
+def test_a_bad_handoff_line_is_skipped_and_the_next_one_recorded(rec: Recorder, repo: Path) -> None:
+    git = GitRepo(repo)
+    rec.register(git)
+    rec.record(git)
+    (rec.home.spool / "cli.1.spool").write_bytes(
+        b"v1\tevent\t2026-11-25T10:00:00.000Z\t" + str(repo).encode() + b"\tannotation\t{not json\n"
+        + b"v1\tevent\t2026-11-25T10:00:01.000Z\t" + str(repo).encode() + b"\tannotation\t"
+        + json.dumps({"text": "fine"}).encode() + b"\n"
+    )
+    assert rec.drain() == 1
+
+
+def test_a_save_made_after_a_note_but_before_the_drain_stays_after_it(rec: Recorder, repo: Path) -> None:
+    git = GitRepo(repo)
+    rec.register(git)
+    rec.record(git)
+    (repo / "calc.py").write_text("before the note\n")
+    hand_off(str(rec.home.root), str(repo), "annotation", {"text": "now"}, format_ts(datetime.now(UTC)))
+    time.sleep(0.02)
+    (repo / "README.md").write_text("after the note, before the daemon took it\n")
+    assert rec.drain() == 1
+    rec.record(git)
+    trace = rec.buffer.trace_for(str(repo), "main")
+    assert trace is not None
+    order = [(e["type"], e["payload"].get("file")) for e in rec.buffer.events(trace.trace_id)]
+    assert order == [("start", None), ("edit", "calc.py"), ("annotation", None), ("edit", "README.md")]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from prtrace_daemon.testresults import detect_framework, parse_output
+from prtrace_daemon.testcommands import detect_framework
+from prtrace_daemon.testresults import parse_output
 
 SUITE = """
 import unittest

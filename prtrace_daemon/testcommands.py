@@ -1,0 +1,57 @@
+"""Which test runner a command line runs, and where it writes a JUnit report: decided from the
+words alone, so `prtrace run` pays for the output parsers (testresults.py) only for a test run."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from os.path import basename  # not pathlib: this is on `prtrace run`'s path
+
+__all__ = ["detect_framework", "junit_path"]
+
+
+def _is_python(word: str) -> bool:
+    return re.fullmatch(r"python[\d.]*", basename(word)) is not None
+
+
+def detect_framework(argv: Sequence[str]) -> str | None:
+    """The test framework a command runs, or None for any other command."""
+    if not argv:
+        return None
+    words = list(argv)
+    # `uv run pytest`, `poetry run pytest`, `pipenv run …`: look past the launcher
+    while len(words) > 2 and basename(words[0]) in {"uv", "poetry", "pipenv", "pdm", "hatch"} and words[1] == "run":
+        words = words[2:]
+    if basename(words[0]) in {"npx", "pnpm", "yarn", "bunx"} and len(words) > 1:
+        words = words[1:] if words[1] not in {"exec", "dlx"} else words[2:]
+    if not words:
+        return None
+    name = basename(words[0])
+    if name in {"pytest", "py.test"}:
+        return "pytest"
+    if _is_python(words[0]) and len(words) > 2 and words[1] == "-m":
+        if words[2] == "pytest":
+            return "pytest"
+        if words[2] == "unittest":
+            return "unittest"
+    if name in {"jest", "vitest", "mocha"}:
+        return name
+    if name == "node" and "--test" in words[1:]:
+        return "node"
+    if name == "go" and words[1:2] == ["test"]:
+        return "go"
+    if name == "cargo" and words[1:2] in (["test"], ["nextest"]):
+        return "cargo"
+    if name in {"npm", "pnpm", "yarn", "bun"} and words[1:2] in (["test"], ["t"], ["run"]):
+        return "auto"  # a package script: which runner it calls shows in its output
+    return None
+
+
+def junit_path(argv: Sequence[str]) -> str | None:
+    """Where a command writes a JUnit report, when it says so (`--junitxml=PATH` for pytest)."""
+    for i, word in enumerate(argv):
+        if word.startswith("--junitxml="):
+            return word.split("=", 1)[1]
+        if word == "--junitxml" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
