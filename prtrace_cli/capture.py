@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from prtrace_daemon.paths import Home
 
-__all__ = ["note", "pr", "run", "start", "status", "uninstall"]
+__all__ = ["note", "pause", "pr", "resume", "run", "start", "status", "uninstall"]
 
 
 def _out() -> Console:
@@ -134,6 +134,8 @@ def status() -> None:
             row = buffer.repo(str(repo.root))
             if row is None:
                 lines.append(f"repo:     {repo.root} [yellow](not recorded — run `prtrace start`)[/]")
+            elif row.paused:
+                lines.append(f"repo:     {row.name} ({row.path}) [yellow]paused[/] (`prtrace resume` records again)")
             else:
                 rec = recorder(home, buffer)
                 recorded = rec.record(repo)
@@ -167,6 +169,30 @@ def _daemon_line(home: Home) -> str:
     state = read_state(home) or {}
     watched = state.get("repos", [])
     return f"daemon:   running (pid {info.pid}) since {state.get('started_at', '?')}, watching {len(watched)} repo(s)"
+
+
+def pause() -> None:
+    """Stop recording this repository for now: nothing you edit, type or commit here is recorded
+    until `prtrace resume`. A `pause` event marks where the trace stops."""
+    repo = current_repo()
+    home = open_home()
+    with open_buffer(home) as buffer:
+        recorder(home, buffer).pause(repo)
+    _out().print(f"[yellow]paused[/]: nothing in {repo.root} is recorded until `prtrace resume`")
+
+
+def resume() -> None:
+    """Record this repository again, from the tree as it is now. The `resume` event names the
+    files changed while paused, not what was changed."""
+    repo = current_repo()
+    home = open_home()
+    with open_buffer(home) as buffer:
+        recorded = recorder(home, buffer).resume(repo)
+        events = buffer.events(recorded.trace_id)
+    last = events[-1] if events else {}
+    changed = last.get("payload", {}).get("changed_while_paused", []) if last.get("type") == "resume" else []
+    note = f" ({len(changed)} file(s) changed while paused, not recorded)" if changed else ""
+    _out().print(f"[green]recording[/] {repo.root} again{note}")
 
 
 def uninstall() -> None:

@@ -91,7 +91,7 @@ def _run_here(command: Sequence[str], junit: Path | None) -> int:
     """`run` with no daemon: the edits made before the command are recorded before it starts."""
     from prtrace_cli.state import current_repo, open_buffer, open_home, recorder
     from prtrace_core.errors import PrtraceError
-    from prtrace_daemon.errors import NotRegistered
+    from prtrace_daemon.errors import NotRegistered, Paused
     from prtrace_daemon.runner import run_command
 
     repo = current_repo()
@@ -118,7 +118,9 @@ def _run_here(command: Sequence[str], junit: Path | None) -> int:
     finally:
         if buffer is not None:
             buffer.close()
-    if problem is not None:
+    if isinstance(problem, Paused):
+        sys.stderr.write(f"prtrace: {problem}; the command was not recorded\n")
+    elif problem is not None:
         _warn(str(problem))
     return outcome.exit_code
 

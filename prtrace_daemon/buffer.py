@@ -344,6 +344,10 @@ class Buffer:
             self._conn.execute("DELETE FROM repos WHERE path = ?", (path,))
             self._conn.execute("DELETE FROM snapshots WHERE repo_path = ?", (path,))
 
+    def set_paused(self, path: str, paused: bool) -> None:
+        with self.write():
+            self._conn.execute("UPDATE repos SET paused = ? WHERE path = ?", (int(paused), path))
+
     def spool_offsets(self) -> dict[str, tuple[int, int]]:
         return {row["name"]: (row["inode"], row["offset"]) for row in self._query("SELECT * FROM spool_offsets")}
 

@@ -23,8 +23,8 @@ from prtrace_core.timestamps import now_ts, parse_ts
 from prtrace_daemon.blobs import BlobCache
 from prtrace_daemon.buffer import Buffer, RepoRow, Snapshot, Writer
 from prtrace_daemon.diffs import edit_payload, is_binary
-from prtrace_daemon.edits import Change, ScanResult, baseline, dirty_state, scan
-from prtrace_daemon.errors import NotRegistered
+from prtrace_daemon.edits import DIRTY_MAX_FILES, Change, ScanResult, baseline, dirty_state, scan
+from prtrace_daemon.errors import NotRegistered, Paused
 from prtrace_daemon.gitrepo import GitRepo
 from prtrace_daemon.locks import file_lock, repo_lock_path
 from prtrace_daemon.paths import Home
@@ -91,6 +91,59 @@ class Recorder:
             raise NotRegistered(f"{repo.root} is not registered with prtrace")
         return row
 
+    def _recording(self, repo: GitRepo) -> RepoRow:
+        row = self._registered(repo)
+        if row.paused:
+            raise Paused(f"capture is paused in {repo.root}")
+        return row
+
+    # pausing
+
+    def pause(self, repo: GitRepo) -> Recorded:
+        """Record what was done up to now and a `pause` event, then stop capture in the repo: no
+        edit, command, commit or note is recorded until `resume`, and the shell hooks (which
+        read `repos`) and the daemon leave it alone."""
+        recorded = self.record(repo, "pause", {})
+        self.buffer.set_paused(str(repo.root), True)
+        self._write_repos_list()
+        return recorded
+
+    def resume(self, repo: GitRepo) -> Recorded:
+        """Capture again from the tree as it is now. What was done while paused is not recorded:
+        a `resume` event names the files that changed meanwhile (not their contents), so a
+        reader knows why the next edit of one of them does not start where the last one ended."""
+        row = self._registered(repo)
+        if not row.paused:
+            return self.record(repo)
+        self.drain()  # lines spooled while paused (a commit's) are dropped before capture restarts
+        root = str(repo.root)
+        with file_lock(repo_lock_path(self.home.locks, root)):
+            head, branch = repo.head()
+            branch = _branch(row, branch)
+            before = self.buffer.snapshots(root)
+            now = baseline(repo, self.cache)
+            changed = sorted(
+                path for path in before.keys() | now.keys()
+                if (before[path].blob_sha if path in before else None) != (now[path].blob_sha if path in now else None)
+            )
+            trace = self.buffer.trace_for(root, branch)
+            with self.buffer.write() as tx:
+                trace_id = trace.trace_id if trace else self._open_trace(
+                    tx, repo, branch, {"head_sha": head, "branch": branch, "dirty": []}
+                )
+                tx.replace_snapshots(root, now)
+                tx.set_repo_head(root, branch, head)
+                payload = {
+                    "head_sha": head,
+                    "branch": branch,
+                    "changed_while_paused": changed[:DIRTY_MAX_FILES],
+                    "omitted_files": max(0, len(changed) - DIRTY_MAX_FILES),
+                }
+                seq = self._append(tx, trace_id, "resume", payload)
+        self.buffer.set_paused(root, False)
+        self._write_repos_list()
+        return Recorded(trace_id, seq, 0)
+
     # the one way in
 
     def record(
@@ -106,7 +159,7 @@ class Recorder:
 
         `within` limits the edit scan to paths known to have changed (the watcher's).
         """
-        self._registered(repo)
+        self._recording(repo)
         self.drain()
         with file_lock(repo_lock_path(self.home.locks, str(repo.root))):
             plan = self._plan(repo, within)
@@ -199,11 +252,10 @@ class Recorder:
             "command": self._command_line,
             "event": self._handoff_line,
         }.get(line.kind)
-        if handler is None or not (repo.root / ".git").exists():
-            with self.buffer.write() as tx:
+        if handler is None or not (repo.root / ".git").exists() or self._registered(repo).paused:
+            with self.buffer.write() as tx:  # a paused repo's lines are dropped, as it asked
                 tx.claim_spool_line(line.key)
             return 0
-        self._registered(repo)
         ts = line.ts if len(line.ts) == 24 and line.ts.endswith("Z") else now_ts()
         with file_lock(repo_lock_path(self.home.locks, str(repo.root))):
             return handler(repo, line, ts)

@@ -29,6 +29,12 @@ class NotRegistered(PrtraceError):
     hint = "run `prtrace start` in this repository first"
 
 
+class Paused(PrtraceError):
+    """Capture is paused in this repository (`prtrace pause`)."""
+
+    hint = "`prtrace resume` records again"
+
+
 class BufferCorrupt(PrtraceError):
     """The local buffer file cannot be read as a SQLite database."""
 

@@ -219,3 +219,14 @@ def test_quotes_backslashes_unicode_and_multi_line_commands_are_recorded_as_type
     commands = [c["command"] for c in _commands(started)]
     assert commands[0] == typed
     assert "for i in 1 2" in commands[1] and "echo $i" in commands[1]
+
+
+@pytest.mark.parametrize("kind", SHELLS)
+def test_commands_typed_while_the_repo_is_paused_are_not_recorded(kind: str, started: Path, open_shell) -> None:
+    sh = open_shell(kind, started)
+    sh.type("echo before")
+    sh.type("prtrace pause")
+    sh.type("echo while-paused")
+    sh.type("prtrace resume")
+    sh.type("echo after")
+    assert [c["command"] for c in _commands(started)] == ["echo before", "echo after"]
