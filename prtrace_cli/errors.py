@@ -29,7 +29,7 @@ def run_guarded(entry: Callable[[], object]) -> int:
         _say(f"error: {exc}", "bold red")
         if exc.hint:
             _say(f"hint: {exc.hint}", "yellow")
-        return 1
+        return exc.exit_code
     except KeyboardInterrupt:
         _say("interrupted", "red")
         return 130

@@ -10,6 +10,7 @@ class PrtraceError(Exception):
     """Base of every error prtrace expects; anything else is a bug."""
 
     hint: str | None = None
+    exit_code: int = 1  # what the CLI exits with
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)

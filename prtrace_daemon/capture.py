@@ -24,11 +24,11 @@ from prtrace_daemon.blobs import BlobCache
 from prtrace_daemon.buffer import Buffer, RepoRow, Snapshot, Writer
 from prtrace_daemon.diffs import edit_payload, is_binary
 from prtrace_daemon.edits import DIRTY_MAX_FILES, Change, ScanResult, baseline, dirty_state, scan
-from prtrace_daemon.errors import NotRegistered, Paused
+from prtrace_daemon.errors import BufferUnavailable, NotRegistered, Paused
 from prtrace_daemon.gitrepo import GitRepo
 from prtrace_daemon.locks import file_lock, repo_lock_path
 from prtrace_daemon.paths import Home
-from prtrace_daemon.spool import SpoolLine, release, sweep_scratch, take_lines, unescape
+from prtrace_daemon.spool import SpoolLine, is_count, release, sweep_scratch, take_lines, unescape
 
 __all__ = ["Recorded", "Recorder"]
 
@@ -226,10 +226,16 @@ class Recorder:
             for line in taken.lines:
                 try:
                     done += self._apply_line(line)
+                except BufferUnavailable:
+                    raise  # the buffer cannot take it now: the line waits for the next drain
                 except (NotRegistered, subprocess.CalledProcessError, OSError) as exc:
                     # A repo since unregistered, moved or rewritten: one bad line must not
                     # block the lines behind it.
                     log.warning("skipped spool line %s: %s", line.key[:12], exc)
+                    with self.buffer.write() as tx:
+                        tx.claim_spool_line(line.key)
+                except Exception:  # nor may a line we failed to foresee, or a bug in its handling
+                    log.exception("skipped spool line %s", line.key[:12])
                     with self.buffer.write() as tx:
                         tx.claim_spool_line(line.key)
             if taken.offsets or taken.files:
@@ -331,15 +337,15 @@ class Recorder:
         branch the repo is on. Its output is not seen: the terminal has it."""
         exit_code, duration, cwd, pipestatus, shell, text = (*line.fields, "", "", "", "", "", "")[:6]
         command = unescape(text)
-        if not command.strip() or not exit_code.lstrip("-").isdigit():
+        if not command.strip() or not is_count(exit_code, signed=True):
             with self.buffer.write() as tx:
                 tx.claim_spool_line(line.key)
             return 0
         payload: dict[str, Any] = {"command": command, "exit_code": int(exit_code), "cwd": unescape(cwd) or None}
-        if duration.isdigit():
+        if is_count(duration):
             payload["duration_ms"] = int(duration)
         statuses = pipestatus.split()
-        if len(statuses) > 1 and all(s.isdigit() for s in statuses):
+        if len(statuses) > 1 and all(is_count(s) for s in statuses):
             payload["pipestatus"] = [int(s) for s in statuses]
         if shell:
             payload["shell"] = shell
@@ -361,7 +367,7 @@ class Recorder:
             with self.buffer.write() as tx:
                 tx.claim_spool_line(line.key)
             return 0
-        if not _fresh(line.order or line.ts):
+        if not _fresh(line.order or line.ts):  # `order`: when the line was written
             row = self._registered(repo)
             branch = row.last_branch or _branch(row, repo.head()[1])
             return self._event_line(repo, line, ts, branch, type, payload, [])

@@ -8,6 +8,7 @@ __all__ = [
     "BufferCorrupt",
     "BufferUnavailable",
     "CommandNotFound",
+    "CommandNotRunnable",
     "ConfigError",
     "NotAGitRepo",
     "NotRegistered",
@@ -62,4 +63,12 @@ class ServerError(PrtraceError):
 
 
 class CommandNotFound(PrtraceError):
-    """`prtrace run` was given a command that does not exist."""
+    """`prtrace run` was given a command that does not exist (127, as a shell answers)."""
+
+    exit_code = 127
+
+
+class CommandNotRunnable(CommandNotFound):
+    """The command exists but cannot be run: not executable, not a program (126, as a shell)."""
+
+    exit_code = 126

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import sys
 import time
 from collections.abc import Sequence
 
-from prtrace_daemon.errors import CommandNotFound
+from prtrace_daemon.errors import CommandNotFound, CommandNotRunnable
 
 __all__ = ["SAMPLE_HEAD", "SAMPLE_TAIL", "Outcome", "run_command"]
 
@@ -79,8 +80,11 @@ def _spawn(argv: Sequence[str], output: int) -> int:
         return os.posix_spawnp(argv[0], list(argv), os.environ, file_actions=actions, setsigdef=defaults)
     except FileNotFoundError as exc:
         raise CommandNotFound(f"command not found: {argv[0]}") from exc
-    except PermissionError as exc:
-        raise CommandNotFound(f"cannot run {argv[0]}: {exc.strerror}") from exc
+    except OSError as exc:
+        if exc.errno == errno.ENOEXEC:  # a script with no #! line: a shell runs it with sh, so do we
+            with contextlib.suppress(OSError):
+                return os.posix_spawn("/bin/sh", ["sh", *argv], os.environ, file_actions=actions, setsigdef=defaults)
+        raise CommandNotRunnable(f"cannot run {argv[0]}: {exc.strerror}") from exc
 
 
 def run_command(argv: Sequence[str], *, use_pty: bool | None = None) -> Outcome:
@@ -95,15 +99,18 @@ def run_command(argv: Sequence[str], *, use_pty: bool | None = None) -> Outcome:
     if not argv:
         raise CommandNotFound("no command to run")
     if use_pty is None:
-        use_pty = sys.stdout.isatty()
+        use_pty = sys.stdout is not None and sys.stdout.isatty()
     sample = _Sampler(SAMPLE_HEAD, SAMPLE_TAIL)
     parse = _Sampler(SAMPLE_HEAD, 64 * 1024)
-    out = sys.stdout.buffer
+    out = sys.stdout.buffer if sys.stdout is not None else None  # None: started with stdout closed
     pid = 0
     done = False
+    held: list[int] = []  # signals that came before the command existed, passed on once it does
 
     def forward(signum: int, _frame: object) -> None:
-        if pid and not done:
+        if not pid:
+            held.append(signum)
+        elif not done:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
@@ -125,6 +132,8 @@ def run_command(argv: Sequence[str], *, use_pty: bool | None = None) -> Outcome:
         else:
             reader, writer = os.pipe()
         pid = _spawn(argv, writer)
+        for signum in held:
+            forward(signum, None)
         os.close(writer)
         writer = -1
         while True:
@@ -134,11 +143,12 @@ def run_command(argv: Sequence[str], *, use_pty: bool | None = None) -> Outcome:
                 break
             if not chunk:
                 break
-            try:
-                out.write(chunk)
-                out.flush()
-            except (BrokenPipeError, OSError):
-                pass  # our reader went away; keep the command's output for the sample
+            if out is not None:
+                try:
+                    out.write(chunk)
+                    out.flush()
+                except (BrokenPipeError, OSError):
+                    pass  # our reader went away; keep the command's output for the sample
             sample.feed(chunk)
             parse.feed(chunk)
         _, status = os.waitpid(pid, 0)

@@ -43,9 +43,12 @@ def _wraps(commands: Sequence[str]) -> dict[str, list[str]]:
 
 
 def _posix_wraps(grouped: dict[str, list[str]], shell: str) -> str:
+    """A function per wrapped program, defined with `function NAME` (an alias of the same name
+    is not expanded there) and only when the user has no alias or function of that name. It
+    sets __prtrace_routed, so the hook leaves that line to `prtrace run`."""
     out = []
     for program, subs in grouped.items():
-        tests = " || ".join('true' if not sub else f'"$*" == {shlex.quote(sub)} || "$*" == {shlex.quote(sub + " ")}*' for sub in subs)
+        tests = " || ".join(f'"$*" == {shlex.quote(sub)} || "$*" == {shlex.quote(sub + " ")}*' for sub in subs if sub)
         check = "true" if "" in subs else f"[[ {tests} ]]"
         guard = "[[ -n ${__prtrace_loaded-} ]] && " + (
             f"! alias {program} >/dev/null 2>&1 && ! declare -F {program} >/dev/null"
@@ -54,9 +57,10 @@ def _posix_wraps(grouped: dict[str, list[str]], shell: str) -> str:
         )
         out.append(
             f"if {guard}; then\n"
-            f"    {program}() {{\n"
+            f"    function {program} {{\n"
             f"        __prtrace_repo \"$PWD\"\n"
             f"        if [[ -n $__prtrace_in ]] && {check} && command -v prtrace >/dev/null 2>&1; then\n"
+            f"            __prtrace_routed=1\n"
             f"            command prtrace run -- {program} \"$@\"\n"
             f"        else\n"
             f"            command {program} \"$@\"\n"
@@ -73,12 +77,13 @@ def _fish_wraps(grouped: dict[str, list[str]]) -> str:
         if "" in subs:
             check = "true"
         else:
-            check = "; or ".join(f"string match -q -- {_fish_quote(sub)}'*' \"$argv\"" for sub in subs)
-            check = f"begin; {check}; end"
+            tests = [f"test \"$argv\" = {_fish_quote(sub)}; or string match -q -- {_fish_quote(sub + ' *')} \"$argv\"" for sub in subs]
+            check = f"begin; {'; or '.join(tests)}; end"
         out.append(
             f"if set -q __prtrace_loaded; and not functions -q {program}\n"
             f"    function {program} --wraps {program}\n"
             f"        if __prtrace_repo $PWD; and {check}; and command -q prtrace\n"
+            f"            set -g __prtrace_routed 1\n"
             f"            command prtrace run -- {program} $argv\n"
             f"        else\n"
             f"            command {program} $argv\n"
@@ -94,18 +99,15 @@ def render(shell: str, home: Path, *, ignore: Sequence[str] = (), wrap: Sequence
     if shell not in SHELLS:
         raise ConfigError(f"no hook for {shell!r}", hint="prtrace shell-init bash|zsh|fish")
     grouped = _wraps(wrap)
-    wrapped = ["prtrace", *wrap]  # recorded by prtrace itself (a note, a `prtrace run`), not twice
     body = (_HOOKS / f"prtrace.{shell}").read_text(encoding="utf-8")
     if shell == "fish":
         head = (
             f"set -g __prtrace_home {_fish_quote(str(home))}\n"
             f"set -g __prtrace_ignore {' '.join(_fish_quote(p) for p in ignore)}\n"
-            f"set -g __prtrace_wrapped {' '.join(_fish_quote(w) for w in wrapped)}\n"
         )
         return head + body + _fish_wraps(grouped)
     head = (
         f"__prtrace_home={shlex.quote(str(home))}\n"
         f"__prtrace_ignore=({' '.join(shlex.quote(p) for p in ignore)})\n"
-        f"__prtrace_wrapped=({' '.join(shlex.quote(w) for w in wrapped)})\n"
     )
     return head + body + _posix_wraps(grouped, shell)

@@ -19,9 +19,15 @@ from pathlib import Path
 
 from prtrace_core.timestamps import format_ts
 
-__all__ = ["SpoolLine", "Taken", "parse_line", "release", "sweep_scratch", "take_lines", "unescape"]
+__all__ = ["SpoolLine", "Taken", "is_count", "parse_line", "release", "sweep_scratch", "take_lines", "unescape"]
 
-_EPOCH = re.compile(r"\A(\d{9,11})[.,](\d{1,9})\Z")
+
+def is_count(text: str, *, signed: bool = False) -> bool:
+    """A whole number as the hooks write one (ASCII digits, a sign when allowed)."""
+    return _COUNT.match(text[1:] if signed and text.startswith("-") else text) is not None
+
+_EPOCH = re.compile(r"\A([0-9]{9,11})[.,]([0-9]{1,9})\Z")
+_COUNT = re.compile(r"\A[0-9]{1,12}\Z")  # ASCII digits only: str.isdigit() takes "²", int() does not
 _ESCAPES = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
 _ESCAPED = re.compile(r"\\(.)", re.DOTALL)
 
@@ -70,6 +76,13 @@ def parse_line(raw: bytes, written_ns: int = 0) -> SpoolLine | None:
     at the start without starting a process). A git hook leaves the time out (`date` would be a
     process in git's path): its file's mtime, `written_ns`, is when it appended its line.
     """
+    try:
+        return _parse(raw, written_ns)
+    except (ValueError, OverflowError):  # a line no hook of ours writes: skipped, never fatal
+        return None
+
+
+def _parse(raw: bytes, written_ns: int) -> SpoolLine | None:
     text = raw.decode("utf-8", "surrogateescape").rstrip("\n")
     parts = text.split("\t")
     if len(parts) < 4 or parts[0] != "v1" or not parts[1] or not parts[3]:
@@ -82,7 +95,9 @@ def parse_line(raw: bytes, written_ns: int = 0) -> SpoolLine | None:
     ended = parts[2].startswith("@")
     ts, moment = _iso(parts[2].removeprefix("@"))
     order = ts
-    if parts[1] == "command" and moment is not None and len(fields) > 1 and fields[1].isdigit():
+    if parts[1] == "event" and written_ns:
+        order = format_ts(datetime.fromtimestamp(written_ns / 1e9, UTC))  # `run` gives its start
+    if parts[1] == "command" and moment is not None and len(fields) > 1 and _COUNT.match(fields[1]):
         duration = timedelta(milliseconds=int(fields[1]))
         if ended:
             ts = format_ts(moment - duration)
@@ -102,6 +117,15 @@ def _writer_alive(name: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _complete(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) == b"\n"
+    except OSError:  # empty (the seek fails), or gone
+        return False
 
 
 def _read(path: Path, start: tuple[int, int] | None) -> tuple[list[SpoolLine], int, int]:
@@ -143,7 +167,10 @@ def take_lines(spool: Path, offsets: dict[str, tuple[int, int]] | None = None) -
             continue
         elif name.startswith("hook.") or not _writer_alive(name):
             # A git hook writes its one line before it runs the user's hook, which may take
-            # long (the same pid, by exec): its file is complete once the line is.
+            # long (the same pid, by exec): its file is complete once the line is, and not
+            # before: the file exists (and wakes the daemon) an instant before its line does.
+            if name.startswith("hook.") and _writer_alive(name) and not _complete(path):
+                continue
             claimed = spool / f"{name}.draining"
             try:
                 os.replace(path, claimed)

@@ -8,16 +8,19 @@ if status is-interactive; and not set -q __prtrace_loaded
     set -g __prtrace_in ''
     set -g __prtrace_cwd $PWD
 
-    # Succeeds, with __prtrace_in set, when the folder $argv[1] is inside a registered repo.
+    # Succeeds, with __prtrace_in set, when one of the folders given (a path as typed, and as
+    # `pwd -P` has it: repos are listed by their real paths) is inside a registered repo.
     function __prtrace_repo
         set -g __prtrace_in ''
         set -l list "$__prtrace_home/repos"
         test -r $list; or return 1
         while read -l root
             test -n "$root"; or continue
-            if test "$argv[1]" = "$root"; or test (string sub -l (math (string length -- $root) + 1) -- "$argv[1]") = "$root/"
-                if test (string length -- $root) -gt (string length -- "$__prtrace_in")
-                    set -g __prtrace_in $root
+            for dir in $argv
+                if test "$dir" = "$root"; or test (string sub -l (math (string length -- $root) + 1) -- "$dir") = "$root/"
+                    if test (string length -- $root) -gt (string length -- "$__prtrace_in")
+                        set -g __prtrace_in $root
+                    end
                 end
             end
         end <$list
@@ -25,15 +28,13 @@ if status is-interactive; and not set -q __prtrace_loaded
     end
 
     # Succeeds when the command line is one to leave out: typed with a leading space, matching
-    # one of the user's ignore patterns, or a wrapped command (`prtrace run` records that one).
+    # one of the user's ignore patterns, or prtrace's own (a note records itself).
     function __prtrace_skip
         string match -qr '^\s' -- $argv[1]; and return 0
+        test "$argv[1]" = prtrace; and return 0
+        string match -q -- 'prtrace *' $argv[1]; and return 0
         for pattern in $__prtrace_ignore
             string match -q -- $pattern $argv[1]; and return 0
-        end
-        for wrapped in $__prtrace_wrapped
-            test "$argv[1]" = $wrapped; and return 0
-            string match -q -- "$wrapped *" $argv[1]; and return 0
         end
         return 1
     end
@@ -44,6 +45,7 @@ if status is-interactive; and not set -q __prtrace_loaded
 
     function __prtrace_preexec --on-event fish_preexec
         set -g __prtrace_cwd $PWD
+        set -g __prtrace_real (builtin pwd -P 2>/dev/null)
         set -g __prtrace_armed 1
     end
 
@@ -52,9 +54,14 @@ if status is-interactive; and not set -q __prtrace_loaded
         set -l pipe $pipestatus
         set -q __prtrace_armed; or return
         set -e __prtrace_armed
+        # A wrapped command that went through `prtrace run` is recorded there, with its output.
+        if set -q __prtrace_routed
+            set -e __prtrace_routed
+            return
+        end
         set -l command $argv[1]
         test -n "$command"; or return
-        __prtrace_repo $__prtrace_cwd; or return
+        __prtrace_repo $__prtrace_cwd $__prtrace_real; or return
         __prtrace_skip $command; and return
         test -d "$__prtrace_home/spool"; or return
         set -l end (date +%s.%N 2>/dev/null); or return

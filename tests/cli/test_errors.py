@@ -50,9 +50,35 @@ def test_run_returns_the_commands_exit_code_and_records_it(repo: Path) -> None:
     assert command["exit_code"] == 7 and "out" in command["stdout_sample"] and command["command"].startswith("sh -c")
 
 
-def test_run_of_a_missing_command(repo: Path) -> None:
-    run_prtrace("start", cwd=repo, check=True)
-    _one_clear_error(run_prtrace("run", "--", "no-such-command-xyz", cwd=repo), "command not found")
+def test_run_of_a_missing_or_unrunnable_command_answers_as_a_shell_does(repo: Path) -> None:
+    run_prtrace("start", "--no-daemon", cwd=repo, check=True)
+    missing = run_prtrace("run", "--", "no-such-command-xyz", cwd=repo)
+    _one_clear_error(missing, "command not found")
+    assert missing.returncode == 127
+    (repo / "data.txt").write_text("not a program\n")
+    for unrunnable in ("./data.txt", "./data.txt/below"):
+        result = run_prtrace("run", "--", unrunnable, cwd=repo)
+        _one_clear_error(result, "cannot run")
+        assert result.returncode == 126
+
+
+def test_run_of_a_script_without_a_shebang_runs_it_with_sh(repo: Path) -> None:
+    run_prtrace("start", "--no-daemon", cwd=repo, check=True)
+    script = repo / "plain.sh"
+    script.write_text("echo from sh\nexit 5\n")
+    script.chmod(0o755)
+    result = run_prtrace("run", "--", "./plain.sh", cwd=repo)
+    assert result.returncode == 5 and "from sh" in result.stdout
+
+
+def test_run_with_stdout_closed_still_runs_and_records(repo: Path) -> None:
+    import subprocess
+
+    from tests.conftest import BIN
+
+    run_prtrace("start", "--no-daemon", cwd=repo, check=True)
+    code = subprocess.run(f"{BIN / 'prtrace'} run -- sh -c 'exit 3' >&-", shell=True, cwd=repo).returncode
+    assert code == 3
 
 
 def test_every_command_has_help_text() -> None:

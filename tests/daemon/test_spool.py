@@ -133,3 +133,17 @@ def test_a_save_made_after_a_note_but_before_the_drain_stays_after_it(rec: Recor
     assert trace is not None
     order = [(e["type"], e["payload"].get("file")) for e in rec.buffer.events(trace.trace_id)]
     assert order == [("start", None), ("edit", "calc.py"), ("annotation", None), ("edit", "README.md")]
+
+
+def test_a_hook_file_is_not_taken_before_its_line_is_written(tmp_path: Path) -> None:
+    """The file exists (and wakes the daemon) an instant before the hook's line is in it."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    hook = spool / f"hook.{os.getpid()}.spool"  # a hook that is still running
+    hook.write_bytes(b"")
+    assert take_lines(spool).lines == [] and hook.exists()
+    hook.write_bytes(b"v1\tcommit\t\t/r\tabc\trefs/heads/main")
+    assert take_lines(spool).lines == [] and hook.exists()
+    hook.write_bytes(b"v1\tcommit\t\t/r\tabc\trefs/heads/main\n")
+    [line] = take_lines(spool).lines
+    assert line.kind == "commit" and line.fields == ("abc", "refs/heads/main") and not hook.exists()
