@@ -232,12 +232,10 @@ class Recorder:
                     # A repo since unregistered, moved or rewritten: one bad line must not
                     # block the lines behind it.
                     log.warning("skipped spool line %s: %s", line.key[:12], exc)
-                    with self.buffer.write() as tx:
-                        tx.claim_spool_line(line.key)
+                    self._drop(line)
                 except Exception:  # nor may a line we failed to foresee, or a bug in its handling
                     log.exception("skipped spool line %s", line.key[:12])
-                    with self.buffer.write() as tx:
-                        tx.claim_spool_line(line.key)
+                    self._drop(line)
             if taken.offsets or taken.files:
                 finished = [path.name.removesuffix(".draining") for path in taken.files]
                 with self.buffer.write() as tx:
@@ -259,9 +257,7 @@ class Recorder:
             "event": self._handoff_line,
         }.get(line.kind)
         if handler is None or not (repo.root / ".git").exists() or self._registered(repo).paused:
-            with self.buffer.write() as tx:  # a paused repo's lines are dropped, as it asked
-                tx.claim_spool_line(line.key)
-            return 0
+            return self._drop(line)  # a paused repo's lines are dropped, as it asked
         ts = line.ts if len(line.ts) == 24 and line.ts.endswith("Z") else now_ts()
         with file_lock(repo_lock_path(self.home.locks, str(repo.root))):
             return handler(repo, line, ts)
@@ -332,15 +328,24 @@ class Recorder:
         branch = _branch(self._registered(repo), _branch_of(ref, sha))
         return self._event_line(repo, line, ts, branch, "push", {"remote": remote, "url": url, "refs": refs}, [])
 
+    def _drop(self, line: SpoolLine) -> int:
+        """Mark a line done without recording it (nothing to record, or not to be recorded)."""
+        with self.buffer.write() as tx:
+            tx.claim_spool_line(line.key)
+        return 0
+
+    def _current_branch(self, repo: GitRepo) -> str:
+        """The branch the repo is on, as the checkout hook keeps it (git asked only at first)."""
+        row = self._registered(repo)
+        return row.last_branch or _branch(row, repo.head()[1])
+
     def _command_line(self, repo: GitRepo, line: SpoolLine, ts: str) -> int:
         """A command typed in an interactive shell (`prtrace shell-init`), in the trace of the
         branch the repo is on. Its output is not seen: the terminal has it."""
         exit_code, duration, cwd, pipestatus, shell, text = (*line.fields, "", "", "", "", "", "")[:6]
         command = unescape(text)
         if not command.strip() or not is_count(exit_code, signed=True):
-            with self.buffer.write() as tx:
-                tx.claim_spool_line(line.key)
-            return 0
+            return self._drop(line)
         payload: dict[str, Any] = {"command": command, "exit_code": int(exit_code), "cwd": unescape(cwd) or None}
         if is_count(duration):
             payload["duration_ms"] = int(duration)
@@ -349,9 +354,7 @@ class Recorder:
             payload["pipestatus"] = [int(s) for s in statuses]
         if shell:
             payload["shell"] = shell
-        row = self._registered(repo)
-        branch = row.last_branch or _branch(row, repo.head()[1])  # the checkout hook keeps last_branch
-        return self._event_line(repo, line, ts, branch, "command", payload, [])
+        return self._event_line(repo, line, ts, self._current_branch(repo), "command", payload, [])
 
     def _handoff_line(self, repo: GitRepo, line: SpoolLine, ts: str) -> int:
         """An event `note` or `run` handed to the daemon (see handoff.py). Drained promptly, the
@@ -364,13 +367,9 @@ class Recorder:
         except ValueError:
             payload = None
         if not type or not isinstance(payload, dict):
-            with self.buffer.write() as tx:
-                tx.claim_spool_line(line.key)
-            return 0
+            return self._drop(line)
         if not _fresh(line.order or line.ts):  # `order`: when the line was written
-            row = self._registered(repo)
-            branch = row.last_branch or _branch(row, repo.head()[1])
-            return self._event_line(repo, line, ts, branch, type, payload, [])
+            return self._event_line(repo, line, ts, self._current_branch(repo), type, payload, [])
         # Only files changed before the line was written: work done since waits for the next scan.
         plan = self._plan(repo, until_ns=line.written_ns or None)
         with self.buffer.write() as tx:
@@ -412,9 +411,7 @@ class Recorder:
         new_sha, ref, old_sha, flag = (*line.fields, "", "", "", "")[:4]
         row = self._registered(repo)
         if flag != "1" or not new_sha:  # a file checkout is an edit: the next scan records it
-            with self.buffer.write() as tx:
-                tx.claim_spool_line(line.key)
-            return 0
+            return self._drop(line)
         branch = _branch(row, _branch_of(ref, new_sha))
         snaps = self.buffer.snapshots(str(repo.root))
         moved: dict[str, Snapshot | None] = {}

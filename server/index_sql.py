@@ -7,6 +7,7 @@ Each store subclasses this, sets `_mark`, and provides `_connection()` and `_wri
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -23,14 +24,16 @@ from .index import (
 __all__ = ["SqlQueries"]
 
 
-class SqlQueries:
+class SqlQueries(ABC):
     _mark: str  # the driver's placeholder: ? or %s
 
+    @abstractmethod
     def _connection(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError  # pragma: no cover - each store provides it
+        """A connection for reads (the store's pool or its idle list)."""
 
+    @abstractmethod
     def _write(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError  # pragma: no cover - each store provides it
+        """A connection inside a write transaction, committed when the block ends."""
 
     def _rows(self, sql: str, args: list[Any] | tuple[Any, ...] = ()) -> list[Any]:
         with self._connection() as conn:
