@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from prtrace_cli import capture, daemon, shell, show, sync
+from prtrace_cli import capture, daemon, export, replay, shell, show, stats, sync, verify
 
 __all__ = ["app"]
 
@@ -24,6 +24,10 @@ app.command()(capture.status)
 app.command()(sync.push)
 app.command()(sync.login)
 app.command()(show.show)
+app.command()(verify.verify)
+app.command()(replay.replay)
+app.command()(stats.stats)
+app.command()(export.export)
 app.command()(capture.pr)
 app.command()(capture.pause)
 app.command()(capture.resume)

@@ -38,12 +38,14 @@ class BranchRef:
 
 Ref = TraceRef | PrRef | FileRef | BranchRef
 
+_TRACE_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
 _PR_FULL = re.compile(r"^(?P<repo>[^\s#/]+/[^\s#/]+)#(?P<num>\d+)$")
 _PR_SHORT = re.compile(r"^(?:(?:PR|pr)-?|#)?(?P<num>\d+)$")
 
 
 def parse_ref(text: str) -> Ref:
-    """Classify REF. A path to an existing `.json` file wins over a branch of the same name."""
+    """Classify REF. A name ending in `.json`, `.jsonl` or `.ndjson`, or a path to a file,
+    is a trace file (a branch of that name would be unusual; `refs/heads/NAME` still names it)."""
     text = text.strip()
     if UUID_RE.match(text.lower()):
         return TraceRef(text.lower())
@@ -51,6 +53,8 @@ def parse_ref(text: str) -> Ref:
         return PrRef(int(match["num"]), match["repo"])
     if match := _PR_SHORT.match(text):
         return PrRef(int(match["num"]), None)
-    if text.endswith(".json") and Path(text).is_file():
+    if text.startswith("refs/heads/"):
+        return BranchRef(text.removeprefix("refs/heads/"))
+    if text.endswith(_TRACE_FILE_SUFFIXES) or ("/" in text and Path(text).is_file()):
         return FileRef(Path(text))
     return BranchRef(text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-__all__ = ["TS_PATTERN", "format_ts", "now_ts", "parse_ts"]
+__all__ = ["TS_PATTERN", "format_ts", "now_ts", "parse_since", "parse_ts"]
 
 # Accepts what clients send (any offset, any fraction); `format_ts` is what we write.
 TS_PATTERN = re.compile(
@@ -42,3 +42,28 @@ def parse_ts(text: str) -> datetime:
     except OverflowError as exc:
         # Year 1 with a positive offset falls before year 1 in UTC.
         raise ValueError(f"timestamp out of range: {text!r}") from exc
+
+
+_RELATIVE = re.compile(r"^(\d{1,6})([mhdw])$")
+_UNIT_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(text: str, *, now: datetime | None = None) -> datetime:
+    """A `--since` bound: a date (`2026-12-01`, midnight UTC), a timestamp with a zone, or an age
+    (`90m`, `12h`, `7d`, `2w`). ValueError, saying which forms work, for anything else."""
+    from datetime import timedelta
+
+    text = text.strip()
+    if match := _RELATIVE.match(text):
+        return (now or datetime.now(UTC)) - timedelta(seconds=int(match[1]) * _UNIT_S[match[2]])
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        try:
+            return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        except ValueError as exc:
+            raise ValueError(f"not a date: {text!r}") from exc
+    try:
+        return parse_ts(text)
+    except ValueError:
+        raise ValueError(
+            f"not a date, a timestamp or an age: {text!r} (try 2026-12-01, 2026-12-01T09:00:00Z or 7d)"
+        ) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prtrace_core.errors import PrtraceError
 
 __all__ = [
+    "AmbiguousRef",
     "BufferCorrupt",
     "BufferUnavailable",
     "CommandNotFound",
@@ -50,6 +51,10 @@ class ConfigError(PrtraceError):
 
 class UnknownRef(PrtraceError):
     """A REF matched no trace."""
+
+
+class AmbiguousRef(PrtraceError):
+    """A REF matched several traces where one is needed."""
 
 
 class ServerUnreachable(PrtraceError):

@@ -1,0 +1,98 @@
+"""`prtrace replay REF`: the work tree as it was right after any event, or the trace stepped
+through in the terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from prtrace_cli.traces import load_one, source_for
+
+__all__ = ["replay"]
+
+
+def replay(
+    ref: Annotated[str, typer.Argument(help="PR-123, 123, owner/repo#123, a trace id, a branch, or a trace .json/.jsonl file.")],
+    at: Annotated[int | None, typer.Option("--at", help="Rebuild the tree right after this seq (default: the last).")] = None,
+    to: Annotated[Path | None, typer.Option("--to", help="Write the tree into this new (or empty) folder.")] = None,
+    repo: Annotated[Path | None, typer.Option("--repo", help="The repository holding the base commit (default: the current one, when it is the trace's).")] = None,
+    partial: Annotated[bool, typer.Option("--partial", help="Write what can be replayed, leaving out files whose content is lost.")] = False,
+    local: Annotated[bool, typer.Option("--local", help="Read the local buffer, not the server.")] = False,
+    server: Annotated[str | None, typer.Option("--server", help="Server URL (default: PRTRACE_SERVER, then config.toml).")] = None,
+) -> None:
+    """Rebuild the work tree right after event SEQ from the trace's base commit and its diffs
+    (--to DIR), or step through the timeline one event per key press, showing each diff."""
+    from prtrace_cli.verify import repo_for
+    from prtrace_daemon.blobs import BlobCache
+    from prtrace_daemon.gitobjects import GitSources
+    from prtrace_daemon.paths import home
+    from prtrace_daemon.worktree import ReplayTargetError, write_tree
+    from prtrace_daemon.worktree import replay as replay_trace
+
+    if to is not None:
+        to = to.expanduser().absolute()
+        if to.exists() and (not to.is_dir() or any(to.iterdir())):
+            raise ReplayTargetError(f"{to} exists and is not an empty folder", hint="name a new folder")
+    trace = load_one(ref, source_for(local=local, server=server))
+    if to is None:
+        _step(trace, at)
+        return
+    git, _why = repo_for(trace, repo)
+    with GitSources(git, BlobCache(home().blobs)) as sources:
+        replayer, seq = replay_trace(trace, sources, at)
+        written = write_tree(replayer, to, partial=partial)
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console.print(f"replayed {trace.get('trace_id')} up to seq {seq}: {written.files} file(s) in {to}")
+    if written.skipped:
+        console.print(f"left out (not replayable): {', '.join(sorted(written.skipped))}", style="yellow")
+        raise typer.Exit(1)
+
+
+def _step(trace: dict[str, Any], at: int | None) -> None:
+    """The timeline, one event per key press (q quits); all at once when stdin is no terminal."""
+    import sys
+
+    from rich.console import Console, Group
+    from rich.syntax import Syntax
+    from rich.text import Text
+
+    from prtrace_cli.render import summary
+    from prtrace_core.replay import effective_events
+
+    console = Console(highlight=False)
+    events = [e for e in effective_events(trace.get("events") or []) if at is None or int(e["seq"]) >= at]
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if interactive:
+        console.print(Text("space or enter: next event · q: quit", style="dim"))
+    for number, event in enumerate(events, 1):
+        text, style = summary(dict(event))
+        parts: list[Any] = [Text.assemble((f"seq {event['seq']} ", "bold"), (f"{event.get('ts')} ", "dim"),
+                                          (f"{event.get('type')} ", "bold"), (text, style))]
+        payload = event.get("payload") or {}
+        for entry in [payload, *(payload.get("dirty") or [])] if event.get("type") in ("edit", "start") else []:
+            if isinstance(entry, dict) and entry.get("diff"):
+                parts.append(Syntax(str(entry["diff"]).rstrip("\n"), "diff", theme="ansi_dark", word_wrap=True))
+        if isinstance(payload.get("stdout_sample"), str):
+            parts.append(Text(payload["stdout_sample"].rstrip("\n"), "dim"))
+        console.print(Group(*parts))
+        if interactive and number < len(events) and _key() in ("q", "Q", "\x03", "\x1b"):
+            return
+
+
+def _key() -> str:
+    """One key press, without echo or waiting for Enter."""
+    import sys
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setraw(fd)
+        return sys.stdin.read(1)
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)

@@ -1,0 +1,128 @@
+"""`prtrace stats`: how the work went, per trace and over many — as a table, JSON or CSV."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from prtrace_cli.traces import select_traces, since_option, source_for
+
+__all__ = ["stats"]
+
+_HEADINGS = {
+    "events": "events", "duration_s": "duration", "active_s": "active time", "edits": "edits",
+    "files_touched": "files touched", "lines_added": "lines +", "lines_removed": "lines −",
+    "commands": "commands", "test_runs": "test runs", "green_runs": "green runs",
+    "time_to_first_green_s": "to first green", "red_green_cycles": "red→green", "edits_between_tests":
+    "edits between tests", "commits": "commits", "rewrites": "rewrites", "agent_events": "agent events",
+    "agent_share": "agent share",
+}
+
+
+def stats(
+    refs: Annotated[list[str] | None, typer.Argument(help="Traces: PR-123, 123, owner/repo#123, trace ids, branches or trace files.")] = None,
+    repo: Annotated[str | None, typer.Option("--repo", help="Every trace of this repository (owner/repo).")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only traces active since: 2026-12-01, a timestamp, or an age (7d, 12h).", callback=since_option)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout: a row per trace, then the total.")] = False,
+    local: Annotated[bool, typer.Option("--local", help="Read the local buffer, not the server.")] = False,
+    server: Annotated[str | None, typer.Option("--server", help="Server URL (default: PRTRACE_SERVER, then config.toml).")] = None,
+) -> None:
+    """Duration and active time, edits, files, churn, commands, test runs, time to first green,
+    red→green cycles, edits between test runs, commits and rewrites, agent share — per trace
+    and in total. With no REF and no --repo: the current repository's traces."""
+    from prtrace_core.stats import combine, trace_stats
+    from prtrace_daemon.errors import UnknownRef
+
+    if not refs and repo is None:
+        from prtrace_cli.traces import _need_repo
+
+        repo = _need_repo("stats with no REF")
+    traces = select_traces(refs or [], source_for(local=local, server=server), repo=repo, since=since)
+    if not traces:
+        raise UnknownRef("no trace matches" + (f" in {repo}" if repo else "") + (f" since {since}" if since else ""))
+    rows = []
+    for trace in traces:
+        figures = trace_stats(trace.get("events") or [])
+        rows.append({
+            "trace_id": trace.get("trace_id"),
+            "repo": (trace.get("repo") or {}).get("name"),
+            "branch": (trace.get("repo") or {}).get("branch"),
+            "pr_id": (trace.get("pr") or {}).get("pr_id"),
+            **{k: v for k, v in figures.items() if not k.startswith("_")},
+            **{k: v for k, v in figures.items() if k.startswith("_")},
+        })
+    total = combine(rows)
+    for row in rows:
+        for key in [k for k in row if k.startswith("_")]:
+            del row[key]
+    if as_json:
+        import json
+        import sys
+
+        sys.stdout.write(json.dumps({"traces": rows, "total": total}, ensure_ascii=False, indent=2) + "\n")
+    elif as_csv:
+        _csv(rows, total)
+    else:
+        _table(rows, total)
+
+
+def _csv(rows: list[dict[str, Any]], total: dict[str, Any]) -> None:
+    import csv
+    import sys
+
+    from prtrace_core.stats import FIELDS
+
+    columns = ["trace_id", "repo", "branch", "pr_id", *FIELDS]
+    writer = csv.DictWriter(sys.stdout, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    writer.writerow({**total, "trace_id": "total", "repo": "", "branch": f"{total['traces']} traces"})
+
+
+def _time(seconds: Any) -> str:
+    if seconds is None:
+        return "–"
+    seconds = round(float(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _cell(key: str, value: Any) -> str:
+    if key.endswith("_s"):
+        return _time(value)
+    if key == "agent_share":
+        return f"{float(value) * 100:.0f}%"
+    return "–" if value is None else str(value)
+
+
+def _table(rows: list[dict[str, Any]], total: dict[str, Any]) -> None:
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from prtrace_core.stats import FIELDS
+
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 220)
+    if len(rows) <= 6:  # a few traces read best as a column each, the figures down the side
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        table.add_column("", style="dim", no_wrap=True)
+        for row in rows:
+            table.add_column(f"{row.get('branch')}\n{str(row.get('trace_id'))[:8]}", justify="right", no_wrap=True)
+        if len(rows) > 1:
+            table.add_column(f"total\n{len(rows)} traces", justify="right", style="bold", no_wrap=True)
+        for key in FIELDS:
+            cells = [_cell(key, row.get(key)) for row in rows]
+            table.add_row(_HEADINGS[key], *cells, *([_cell(key, total.get(key))] if len(rows) > 1 else []))
+        console.print(table)
+        return
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, show_footer=len(rows) > 1)
+    table.add_column("trace", footer=f"total ({len(rows)})", no_wrap=True)
+    for key in FIELDS:
+        table.add_column(_HEADINGS[key], justify="right", footer=_cell(key, total.get(key)), no_wrap=True)
+    for row in rows:
+        label = f"{row.get('branch')} {str(row.get('trace_id'))[:8]}"
+        table.add_row(label, *(_cell(key, row.get(key)) for key in FIELDS))
+    console.print(table)

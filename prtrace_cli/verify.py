@@ -1,0 +1,95 @@
+"""`prtrace verify REF`: is the trace whole, in order, and true to the code it produced?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from prtrace_cli.traces import load_one, source_for
+
+if TYPE_CHECKING:
+    from prtrace_daemon.gitrepo import GitRepo
+
+__all__ = ["repo_for", "verify"]
+
+
+def repo_for(trace: dict[str, Any], repo: Path | None) -> tuple[GitRepo | None, str | None]:
+    """The repository to check against: `--repo`, else the current one when it is the trace's
+    own (by name); (None, why) when there is none."""
+    from prtrace_daemon.errors import NotAGitRepo
+    from prtrace_daemon.gitrepo import find_repo
+
+    if repo is not None:
+        if not repo.is_dir():
+            raise NotAGitRepo(f"--repo {repo}: no such folder")
+        return find_repo(repo), None
+    try:
+        here = find_repo(Path.cwd())
+    except NotAGitRepo:
+        return None, "not inside a repository (name one with --repo)"
+    name = (trace.get("repo") or {}).get("name")
+    if name and here.name() != name and here.root.name != str(name).rsplit("/", 1)[-1]:
+        return None, f"the current repository is {here.name()}, not the trace's {name} (name it with --repo)"
+    return here, None
+
+
+def verify(
+    ref: Annotated[str, typer.Argument(help="PR-123, 123, owner/repo#123, a trace id, a branch, or a trace .json/.jsonl file.")],
+    repo: Annotated[Path | None, typer.Option("--repo", help="The repository to check commits against (default: the current one, when it is the trace's).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
+    tolerance: Annotated[float, typer.Option("--tolerance", help="Seconds a ts may run backwards before it counts.", min=0)] = 2.0,
+    local: Annotated[bool, typer.Option("--local", help="Read the local buffer, not the server.")] = False,
+    server: Annotated[str | None, typer.Option("--server", help="Server URL (default: PRTRACE_SERVER, then config.toml).")] = None,
+) -> None:
+    """Check a trace: seq gaps and duplicates, clock order, the start event, every file's chain
+    of versions, that each diff applies, and (with the repository) that each commit holds what
+    the edits before it produced. Exit 0 clean, 1 with faults, 2 when it cannot check."""
+    import json
+    import sys
+
+    from prtrace_core.verify import verify_trace
+    from prtrace_daemon.blobs import BlobCache
+    from prtrace_daemon.gitobjects import GitSources
+    from prtrace_daemon.paths import home
+
+    trace = load_one(ref, source_for(local=local, server=server))
+    git, why = repo_for(trace, repo)
+    sources = GitSources(git, BlobCache(home().blobs)) if git is not None else None
+    try:
+        report = verify_trace(trace, sources=sources, tolerance_s=tolerance)
+    finally:
+        if sources is not None:
+            sources.close()
+    if why:
+        report.notes.insert(0, f"commits not compared: {why}")
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        _print(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print(report: Any) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False, soft_wrap=True)
+    faults = report.faults
+    head = Text.assemble(("trace ", "dim"), (str(report.trace_id), "bold"), (f"  {report.events} events", "dim"))
+    console.print(head)
+    failed = {f.check for f in faults}
+    for check in report.checked:
+        mark = Text("✗ ", "bold red") if check in failed else Text("✓ ", "green")
+        console.print(mark + Text(check))
+    for finding in report.findings:
+        style = "yellow" if finding.warning else "red"
+        console.print(Text(f"  {'warning' if finding.warning else 'fault'} [{finding.check}] {finding.message}", style))
+    for note in report.notes:
+        console.print(Text(f"  note: {note}", "dim"))
+    if faults:
+        console.print(Text(f"{len(faults)} fault(s)", "bold red"))
+    else:
+        console.print(Text("clean", "bold green"))

@@ -1,0 +1,115 @@
+"""Content for replay and verify, by blob id: git's object database first, then the blob cache
+capture keeps under PRTRACE_HOME (which holds uncommitted versions git never saw).
+
+One `git cat-file --batch` process serves every blob, so a replay of thousands of edits
+costs one process, not one per file.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections import OrderedDict
+from typing import IO
+
+from prtrace_daemon.blobs import BlobCache
+from prtrace_daemon.gitrepo import GitRepo
+
+__all__ = ["GitSources"]
+
+_TREES_KEPT = 8
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+class GitSources:
+    """The replay engine's `Sources` over a repository (and, optionally, the blob cache)."""
+
+    def __init__(self, repo: GitRepo | None, cache: BlobCache | None = None) -> None:
+        self.repo = repo
+        self.cache = cache
+        self._batch: subprocess.Popen[bytes] | None = None
+        self._trees: OrderedDict[str, dict[str, tuple[str, str]] | None] = OrderedDict()
+
+    def close(self) -> None:
+        if self._batch is not None:
+            if self._batch.stdin:
+                self._batch.stdin.close()
+            self._batch.wait()
+            if self._batch.stdout:
+                self._batch.stdout.close()
+            self._batch = None
+
+    def __enter__(self) -> GitSources:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def has_commit(self, sha: str) -> bool:
+        """Whether the repository has this commit."""
+        if self.repo is None:
+            return False
+        out = self.repo.git("cat-file", "-t", f"{sha}^{{commit}}", check=False)
+        return out.strip() == b"commit"
+
+    def tree(self, commit: str) -> dict[str, tuple[str, str]] | None:
+        """{path: (mode, blob id)} of a commit, or None when the repository lacks it."""
+        if commit in self._trees:
+            self._trees.move_to_end(commit)
+            return self._trees[commit]
+        tree = self._read_tree(commit)
+        self._trees[commit] = tree
+        if len(self._trees) > _TREES_KEPT:
+            self._trees.popitem(last=False)
+        return tree
+
+    def _read_tree(self, commit: str) -> dict[str, tuple[str, str]] | None:
+        if self.repo is None or not _OBJECT_ID.fullmatch(commit) or not self.has_commit(commit):
+            return None
+        out = self.repo.git("ls-tree", "-r", "-z", "--full-tree", commit, check=False)
+        tree: dict[str, tuple[str, str]] = {}
+        for entry in out.decode("utf-8", "surrogateescape").split("\0"):
+            if entry:
+                meta, _, path = entry.partition("\t")
+                mode, _kind, sha = meta.split()
+                tree[path] = (mode, sha)
+        return tree
+
+    def blob(self, sha: str) -> bytes | None:
+        """The blob's content from git, else from the cache; None when neither has it."""
+        data = self._git_blob(sha)
+        if data is None and self.cache is not None:
+            data = self.cache.get(sha)
+        return data
+
+    def _git_blob(self, sha: str) -> bytes | None:
+        if self.repo is None or not _OBJECT_ID.fullmatch(sha):
+            return None
+        if self._batch is None:
+            self._batch = subprocess.Popen(
+                ["git", "cat-file", "--batch"], cwd=self.repo.root, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            )
+        stdin, stdout = self._batch.stdin, self._batch.stdout
+        assert stdin is not None and stdout is not None
+        stdin.write(sha.encode("ascii", "replace") + b"\n")
+        stdin.flush()
+        header = stdout.readline().split()
+        if len(header) != 3:  # "<sha> missing"
+            return None
+        size = int(header[2])
+        data = _read_exactly(stdout, size)
+        stdout.read(1)  # the newline after the content
+        return data if header[1] == b"blob" else None
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+    chunks = []
+    while size > 0:
+        chunk = stream.read(size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
