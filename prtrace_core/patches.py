@@ -36,6 +36,8 @@ def _hunks(diff: str) -> list[tuple[int, int, list[str], list[str]]]:
         while (len(old) < old_len or len(new) < new_len) and i < len(rows):
             row = rows[i]
             i += 1
+            if not row:
+                break  # the end of the text: a context line is never empty (it starts with " ")
             if row.startswith("\\"):
                 continue
             text = row[1:] + "\n"

@@ -127,7 +127,7 @@ def check_clock(events: Sequence[Mapping[str, Any]], tolerance_s: float = TS_TOL
             findings.append(Finding(
                 "ts_order", (previous[0], seq),
                 f"seq {seq} is {previous[1] - moment:.1f}s earlier than seq {previous[0]} before it"))
-        if previous is None or moment > previous[1]:
+        if previous is None or moment >= previous[1]:
             previous = (seq, moment)
     return findings
 

@@ -1,0 +1,179 @@
+"""verify, replay, stats and export as a user runs them: the real `prtrace` process, a real
+repository, and one clear line and a non-zero exit for every kind of bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import tarfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import git, run_prtrace
+
+
+def _record(repo: Path, branch: str = "feature") -> dict[str, Any]:
+    """A short session on `branch`, captured without the daemon; its trace from the buffer."""
+    git(repo, "checkout", "-q", "-b", branch)
+    run_prtrace("start", "--no-daemon", cwd=repo, check=True)
+    (repo / "calc.py").write_text("def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a * b\n")
+    (repo / "tool.sh").write_text("#!/bin/sh\necho hi\n")
+    (repo / "tool.sh").chmod(0o755)
+    run_prtrace("note", "mul and a tool", cwd=repo, check=True)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "mul")
+    (repo / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    run_prtrace("note", "took mul out again", cwd=repo, check=True)
+    shown = run_prtrace("show", branch, "--json", "--local", cwd=repo, check=True)
+    return dict(json.loads(shown.stdout))
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+    assert proc.returncode == code, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    first = proc.stderr.strip().splitlines()[0]
+    assert first.startswith("error:") and text in first, proc.stderr
+
+
+def test_verify_a_clean_trace_exits_0_and_names_each_check(repo: Path) -> None:
+    _record(repo)
+    out = run_prtrace("verify", "feature", "--local", cwd=repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for check in ("seq_gap", "ts_order", "start", "file_chain", "diff_apply", "commit_state", "clean"):
+        assert check in out.stdout
+    report = json.loads(run_prtrace("verify", "feature", "--local", "--json", cwd=repo, check=True).stdout)
+    assert report["ok"] is True and report["faults"] == [] and "commit_state" in report["checked"]
+
+
+def test_verify_a_trace_file_with_a_fault_exits_1_naming_check_and_seq(repo: Path, tmp_path: Path) -> None:
+    trace = _record(repo)
+    edit = [e for e in trace["events"] if e["type"] == "edit" and e["payload"]["file"] == "calc.py"][-1]
+    edit["payload"]["before_sha"] = "f" * 40
+    bad = tmp_path / "trace.json"
+    bad.write_text(json.dumps(trace))
+    out = run_prtrace("verify", str(bad), cwd=repo)
+    assert out.returncode == 1
+    assert "file_chain" in out.stdout and f"seq {edit['seq']}" in out.stdout and "1 fault" in out.stdout
+    report = json.loads(run_prtrace("verify", str(bad), "--json", cwd=tmp_path).stdout)
+    assert [f["check"] for f in report["faults"]] == ["file_chain"]
+    assert any("not inside a repository" in note for note in report["notes"])
+
+
+def test_verify_against_a_repository_without_the_base_commit_exits_2(repo: Path, tmp_path: Path) -> None:
+    trace = _record(repo)
+    path = tmp_path / "trace.json"
+    path.write_text(json.dumps(trace))
+    other = tmp_path / "shallow"
+    other.mkdir()
+    git(other, "init", "-q")
+    _one_line_error(run_prtrace("verify", str(path), "--repo", str(other), cwd=tmp_path), 2, "does not have")
+
+
+def test_replay_to_a_folder_is_the_commit_and_refuses_what_it_cannot_do(repo: Path, tmp_path: Path) -> None:
+    trace = _record(repo)
+    commit = next(e for e in trace["events"] if e["type"] == "commit")
+    out = tmp_path / "replayed"
+    run_prtrace("replay", "feature", "--local", "--at", str(commit["seq"]), "--to", str(out), cwd=repo, check=True)
+    archive = subprocess.run(["git", "archive", commit["payload"]["sha"]], cwd=repo, capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        for member in tar.getmembers():
+            if member.isfile():
+                data = tar.extractfile(member)
+                assert data is not None and (out / member.name).read_bytes() == data.read()
+                assert bool((out / member.name).stat().st_mode & 0o100) == bool(member.mode & 0o100), member.name
+    last = trace["events"][-1]["seq"]
+    _one_line_error(run_prtrace("replay", "feature", "--local", "--at", str(last + 5), "--to", str(tmp_path / "x"), cwd=repo),
+                    1, f"seq {last + 5} is not in the trace")
+    _one_line_error(run_prtrace("replay", "feature", "--local", "--to", str(out), cwd=repo), 1, "not an empty folder")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    _one_line_error(run_prtrace("replay", "feature", "--local", "--to", str(blocker / "sub"), cwd=repo), 1, "cannot write")
+    assert not (tmp_path / "x").exists()
+
+
+def test_replay_without_to_prints_the_timeline_with_diffs(repo: Path) -> None:
+    _record(repo)
+    out = run_prtrace("replay", "feature", "--local", cwd=repo, check=True).stdout
+    assert "seq 1" in out and "+def mul(a, b):" in out and "took mul out again" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"{not json", "is not JSON"), (b'{"hello": "world"}', "neither an event"), (b"\xff\xfe", "not UTF-8"), (b"", "empty")],
+)
+def test_a_file_that_is_not_a_trace_is_one_line(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    for command in ("show", "verify", "replay", "stats"):
+        _one_line_error(run_prtrace(command, str(path), cwd=tmp_path), 1, message)
+
+
+def test_a_ref_that_matches_nothing_is_one_line(repo: Path, tmp_path: Path) -> None:
+    _record(repo)
+    for command in ("show", "verify", "replay", "stats"):
+        _one_line_error(run_prtrace(command, "no-such-branch", "--local", cwd=repo), 1, "no trace matches")
+    _one_line_error(run_prtrace("verify", str(tmp_path / "missing.json"), cwd=repo), 1, "cannot read")
+
+
+def test_a_pr_with_two_traces_is_one_for_stats_and_ambiguous_for_verify(repo: Path) -> None:
+    git(repo, "remote", "add", "origin", "https://github.com/acme/calc.git")
+    _record(repo, "feature")
+    run_prtrace("pr", "7", cwd=repo, check=True)
+    git(repo, "commit", "-qam", "wip")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "checkout", "-q", "-b", "second")
+    (repo / "second.txt").write_text("more\n")
+    run_prtrace("note", "second branch", cwd=repo, check=True)
+    run_prtrace("pr", "7", cwd=repo, check=True)
+    _one_line_error(run_prtrace("verify", "PR-7", "--local", cwd=repo), 1, "matches 2 traces")
+    stats = json.loads(run_prtrace("stats", "PR-7", "--local", "--json", cwd=repo, check=True).stdout)
+    assert len(stats["traces"]) == 2 and stats["total"]["traces"] == 2
+    assert stats["total"]["edits"] == sum(t["edits"] for t in stats["traces"])
+    rows = list(csv.DictReader(io.StringIO(run_prtrace("stats", "PR-7", "--local", "--csv", cwd=repo, check=True).stdout)))
+    assert [r["trace_id"] for r in rows][-1] == "total" and len(rows) == 3
+    table = run_prtrace("stats", "PR-7", "--local", cwd=repo, check=True).stdout
+    assert "red→green" in table and "total" in table
+
+
+def test_export_round_trips_through_duckdb_and_pandas(repo: Path, tmp_path: Path) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    pandas = pytest.importorskip("pandas")
+    trace = _record(repo)
+    by_type = Counter(e["type"] for e in trace["events"])
+    jsonl, parquet, folder = tmp_path / "t.jsonl", tmp_path / "t.parquet", tmp_path / "lake"
+    run_prtrace("export", "feature", "--local", "--out", str(jsonl), cwd=repo, check=True)
+    run_prtrace("export", "feature", "--local", "--out", str(parquet), cwd=repo, check=True)
+    folder.mkdir()
+    run_prtrace("export", "feature", "--local", "--out", str(folder), cwd=repo, check=True)
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert Counter(r["type"] for r in rows) == by_type
+    counted = dict(duckdb.sql(f"SELECT type, count(*) FROM '{parquet}' GROUP BY type").fetchall())
+    assert counted == by_type
+    hive = duckdb.sql(
+        f"SELECT repo, type, count(*) FROM read_parquet('{folder}/**/*.parquet', hive_partitioning=true) GROUP BY ALL"
+    ).fetchall()
+    assert {t: n for _repo, t, n in hive} == by_type and {r for r, _t, _n in hive} == {"repo"}
+    frame = pandas.read_parquet(parquet)
+    assert frame["type"].value_counts().to_dict() == by_type
+    assert str(frame["ts"].dtype).startswith("datetime64") and frame["seq"].is_monotonic_increasing
+    first_edit = frame[frame["type"] == "edit"].iloc[0]
+    assert json.loads(first_edit["payload"])["file"] == first_edit["file"]
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    _one_line_error(run_prtrace("export", "feature", "--local", "--out", str(blocker / "t.jsonl"), cwd=repo), 1, "cannot write")
+    _one_line_error(run_prtrace("export", "feature", "--local", "--format", "jsonl", "--out", str(folder), cwd=repo), 1, "folder")
+
+
+def test_a_trace_file_of_export_rows_reads_back_as_the_trace(repo: Path, tmp_path: Path) -> None:
+    trace = _record(repo)
+    jsonl = tmp_path / "rows.jsonl"
+    run_prtrace("export", "feature", "--local", "--out", str(jsonl), cwd=repo, check=True)
+    report = json.loads(run_prtrace("verify", str(jsonl), "--json", cwd=repo, check=True).stdout)
+    assert report["ok"] and report["events"] == len(trace["events"])
+    back = json.loads(run_prtrace("show", str(jsonl), "--json", cwd=repo, check=True).stdout)
+    assert [e["event_id"] for e in back["events"]] == [e["event_id"] for e in trace["events"]]
