@@ -111,6 +111,7 @@ def write_dataset(rows: Iterable[Mapping[str, Any]], out: str) -> int:
             basename_template=f"part-{uuid.uuid4().hex[:12]}-{{i}}.parquet",
             existing_data_behavior="overwrite_or_ignore",
             max_rows_per_group=100_000,
+            create_dir="://" not in out,  # object stores need no folder markers
         )
     except (OSError, pa.ArrowException) as exc:
         raise ExportError(f"cannot write the dataset to {out}: {exc}") from exc

@@ -177,3 +177,18 @@ def test_a_trace_file_of_export_rows_reads_back_as_the_trace(repo: Path, tmp_pat
     assert report["ok"] and report["events"] == len(trace["events"])
     back = json.loads(run_prtrace("show", str(jsonl), "--json", cwd=repo, check=True).stdout)
     assert [e["event_id"] for e in back["events"]] == [e["event_id"] for e in trace["events"]]
+
+
+def test_export_writes_a_dataset_to_s3(repo: Path, tmp_path: Path, s3_server: Any, s3_bucket: str) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    trace = _record(repo)
+    run_prtrace("export", "feature", "--local", "--out", f"s3://{s3_bucket}/lake/", cwd=repo, check=True, env=s3_server.env())
+    client = s3_server.client()
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_bucket, Prefix="lake/")["Contents"]]
+    assert keys and all(k.startswith("lake/repo=repo/date=") and k.endswith(".parquet") for k in keys)
+    rows = 0
+    for key in keys:
+        local = tmp_path / key.replace("/", "_")
+        client.download_file(s3_bucket, key, str(local))
+        rows += pq.read_table(local).num_rows
+    assert rows == len(trace["events"])
