@@ -3,6 +3,7 @@ repository, and one clear line and a non-zero exit for every kind of bad input."
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -192,3 +193,47 @@ def test_export_writes_a_dataset_to_s3(repo: Path, tmp_path: Path, s3_server: An
         client.download_file(s3_bucket, key, str(local))
         rows += pq.read_table(local).num_rows
     assert rows == len(trace["events"])
+
+
+def test_replay_in_a_terminal_waits_for_a_key_between_events(repo: Path) -> None:
+    import os
+    import pty
+    import select
+    import time
+
+    from tests.conftest import BIN
+
+    trace = _record(repo)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: prtrace in a terminal
+        os.chdir(repo)
+        os.execv(str(BIN / "prtrace"), [str(BIN / "prtrace"), "replay", "feature", "--local"])
+    seen = b""
+
+    def read_until(marker: bytes, timeout: float = 20) -> None:
+        nonlocal seen
+        end = time.monotonic() + timeout
+        while marker not in seen and time.monotonic() < end:
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(fd, 65536)
+                except OSError:
+                    break
+        assert marker in seen, seen.decode(errors="replace")
+
+    try:
+        read_until(b"seq 1")
+        time.sleep(0.3)
+        assert b"seq 2" not in seen  # it waits for a key
+        os.write(fd, b" ")
+        read_until(b"seq 2")
+        assert b"seq 3" not in seen
+        os.write(fd, b"q")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert f"seq {trace['events'][-1]['seq']} ".encode() not in seen
+    finally:
+        os.close(fd)
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
