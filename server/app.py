@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from prtrace_core import __version__
@@ -36,11 +36,13 @@ from .errors import (
     Unauthorized,
     UnsupportedEncoding,
 )
+from .export import ExportFormat, export
 from .index import IndexStore
 from .ingest import ingest_batch
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .reads import list_traces, pr_traces, trace_document, trace_events
 from .settings import ServerSettings
+from .stats import stats
 from .stores import open_blobs, open_index
 
 __all__ = ["STATUS_CODES", "JSONBody", "Services", "create_app"]
@@ -100,6 +102,12 @@ def _principal(
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]
 TraceIdPath = Annotated[str, Path(description="the trace's UUID")]
+RepoQuery = Annotated[str | None, Query(description="owner/repo")]
+SinceQuery = Annotated[
+    str | None,
+    Query(description="traces with an event at or after this ISO 8601 date or timestamp (UTC unless it says)"),
+]
+PrQuery = Annotated[str | None, Query(description="owner/repo#N, or N (with repo)")]
 
 
 def create_app(
@@ -151,19 +159,42 @@ def create_app(
     return app
 
 
-def _install_metrics(app: FastAPI, metrics: Metrics) -> None:
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Any) -> Any:
+class _Measured:
+    """Counts and times every request. A plain ASGI middleware rather than
+    @app.middleware("http"): Starlette's BaseHTTPMiddleware ends a streamed body cleanly even
+    when the stream failed midway, so a client of /v1/export would take a cut-short download
+    for a whole one."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        # the route's template, not the raw path: one series per endpoint, not per trace id
-        name = getattr(route, "path", "unmatched")
-        metrics.latency.labels(request.method, name).observe(time.perf_counter() - started)
-        metrics.requests.labels(request.method, name, str(response.status_code)).inc()
-        if response.status_code == 503:
-            metrics.store_errors.inc()
-        return response
+        status = 500
+
+        async def sending(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            # the route's template, not the raw path: one series per endpoint, not per trace id
+            name = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.latency.labels(scope["method"], name).observe(time.perf_counter() - started)
+            self.metrics.requests.labels(scope["method"], name, str(status)).inc()
+            if status == 503:
+                self.metrics.store_errors.inc()
+
+
+def _install_metrics(app: FastAPI, metrics: Metrics) -> None:
+    app.add_middleware(_Measured, metrics=metrics)
 
     @app.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
     def get_metrics() -> Response:
@@ -287,6 +318,39 @@ def _add_routes(app: FastAPI) -> None:
         principal: PrincipalDep,
     ) -> JSONBody:
         return JSONBody(pr_traces(services.index, principal, owner, repo, number))
+
+    @app.get("/v1/stats", summary="How the work went, per trace and in total")
+    def get_stats(
+        services: ServicesDep,
+        principal: PrincipalDep,
+        repo: RepoQuery = None,
+        since: SinceQuery = None,
+        pr: PrQuery = None,
+    ) -> JSONBody:
+        return JSONBody(stats(services.index, services.blobs, principal, repo=repo, since=since, pr=pr))
+
+    @app.get(
+        "/v1/export",
+        summary="Events as JSONL or Parquet, one row per event, streamed",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"application/x-ndjson": {}, "application/vnd.apache.parquet": {}}}},
+    )
+    def get_export(
+        services: ServicesDep,
+        principal: PrincipalDep,
+        format: ExportFormat = "jsonl",
+        repo: RepoQuery = None,
+        since: SinceQuery = None,
+        pr: PrQuery = None,
+    ) -> StreamingResponse:
+        download = export(
+            services.index, services.blobs, principal, format=format, repo=repo, since=since, pr=pr
+        )
+        return StreamingResponse(
+            download.chunks,
+            media_type=download.media_type,
+            headers={"Content-Disposition": f'attachment; filename="{download.filename}"'},
+        )
 
     @app.get("/healthz", summary="The process is up")
     def healthz() -> JSONBody:

@@ -4,13 +4,15 @@ SQLite and PostgreSQL stores are interchangeable."""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 __all__ = [
     "KEY_TEXT_MAX_BYTES",
+    "STATS_COLUMNS",
+    "EventKey",
     "EventRecord",
     "EventWrite",
     "IndexStore",
@@ -21,6 +23,7 @@ __all__ = [
     "TokenRecord",
     "TraceFilter",
     "TraceRecord",
+    "TraceSums",
     "TraceWrite",
     "dumps",
     "event_record",
@@ -34,6 +37,12 @@ Role = Literal["writer", "reader", "admin"]
 # Text the index is keyed on (repo name, branch, PR id) holds at most this many UTF-8 bytes:
 # PostgreSQL's btree refuses an entry over 2,704 bytes, and (repo_name, branch) is one entry.
 KEY_TEXT_MAX_BYTES = 1024
+
+# The event columns migration 0003 added for GET /v1/stats, in the order stores write them.
+STATS_COLUMNS = ("ts_ms", "actor_kind", "lines_added", "lines_removed", "skipped", "errors", "green")
+
+# Where a page of a trace's events ended: the last row's (seq, server_seq).
+EventKey = tuple[int | None, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +96,14 @@ class EventWrite:
     passed: int | None = None
     failed: int | None = None
     sha: str | None = None
+    # STATS_COLUMNS
+    ts_ms: int | None = None
+    actor_kind: str | None = None
+    lines_added: int | None = None
+    lines_removed: int | None = None
+    skipped: int | None = None
+    errors: int | None = None
+    green: int | None = None  # 1 or 0 for a test run, None for any other event
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +145,38 @@ class TraceFilter:
     pr_number: int | None = None  # matches any repo's PR with this number
     developer: str | None = None
     owner: str | None = None  # a writer sees only their own traces
+    since: str | None = None  # traces with an event at or after this ts (index form)
     limit: int = 100
     after: tuple[str, str] | None = None  # (created_at, trace_id)
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSums:
+    """What the index adds up for one trace: the raw material of `prtrace_core.stats`' figures,
+    kept as integers (milliseconds, counts) so the rounding happens once, as the core does it."""
+
+    trace_id: str
+    repo_name: str
+    branch: str
+    pr_id: str | None
+    developer_id: str
+    events: int
+    first_ms: int | None  # earliest ts
+    last_ms: int | None  # latest ts
+    active_ms: int  # gaps between events in time order, none longer than the idle gap
+    edits: int
+    files_touched: int
+    lines_added: int
+    lines_removed: int
+    commands: int
+    test_runs: int
+    green_runs: int
+    first_green_ms: int | None  # ts of the first green run in trace order
+    red_green_cycles: int
+    edits_between_tests: int  # edits after the first test run and before the last
+    commits: int
+    rewrites: int
+    agent_events: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +246,27 @@ class IndexStore(Protocol):
         limit: int | None = None,
     ) -> list[EventRecord]:
         """The trace's event rows in (seq, server_seq) order, filtered."""
+        ...
+
+    def event_page(self, trace_id: str, *, after: EventKey | None, limit: int) -> list[EventRecord]:
+        """Up to `limit` event rows in trace order (numbered by (seq, server_seq), then those
+        without seq by server_seq), after the row whose (seq, server_seq) is `after`."""
+        ...
+
+    def trace_sums(self, query: TraceFilter) -> list[TraceSums]:
+        """The stats sums of every trace the filter selects (its limit and after are ignored),
+        newest first."""
+        ...
+
+    def traces_to_backfill(self, query: TraceFilter) -> list[str]:
+        """Traces the filter selects whose rows predate the STATS_COLUMNS (migration 0003)."""
+        ...
+
+    def fill_stats_columns(
+        self, trace_id: str, rows: Sequence[tuple[str, Mapping[str, Any]]], *, done: bool
+    ) -> None:
+        """Set the STATS_COLUMNS of these (event_id, columns) rows; `done` clears the trace's
+        backfill mark in the same transaction."""
         ...
 
     def add_token(self, token: TokenRecord) -> None:

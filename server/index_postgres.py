@@ -23,6 +23,7 @@ from prtrace_core.timestamps import now_ts
 from .envelope import languages_of, merge_envelope
 from .errors import ConfigError, Forbidden, SeqModeChanged, StoreUnavailable
 from .index import (
+    STATS_COLUMNS,
     EventWrite,
     IngestOutcome,
     TraceWrite,
@@ -284,13 +285,14 @@ def _copy_events(
     transaction rolls back, and nothing is acknowledged."""
     with conn.cursor().copy(
         "COPY events_index (event_id, trace_id, seq, server_seq, seq_by_server, ts, type, "
-        "received_at, object_key, file, command, exit_code, passed, failed, sha) FROM STDIN"
+        f"received_at, object_key, file, command, exit_code, passed, failed, sha, {', '.join(STATS_COLUMNS)}) "
+        "FROM STDIN"
     ) as copy:
         for offset, (event, seq) in enumerate(zip(events, seqs, strict=True)):
             copy.write_row((
                 event.event_id, trace_id, seq, first_server_seq + offset, int(event.seq is None), event.ts,
                 event.type, received_at, event.object_key, event.file, event.command, event.exit_code,
-                event.passed, event.failed, event.sha,
+                event.passed, event.failed, event.sha, *(getattr(event, column) for column in STATS_COLUMNS),
             ))
 
 

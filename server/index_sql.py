@@ -1,4 +1,5 @@
-"""The reads and token writes that SQLite and PostgreSQL answer with the same SQL.
+"""The reads, the stats (sums and backfill) and the token writes that SQLite and PostgreSQL
+answer with the same SQL.
 
 Both index stores hold the same schema (the shared migrations) and both drivers hand back
 rows indexed by column name, so these methods differ between them only in the placeholder.
@@ -8,20 +9,126 @@ Each store subclasses this, sets `_mark`, and provides `_connection()` and `_wri
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import fields
 from typing import Any
 
+from prtrace_core.stats import IDLE_GAP_S
+
 from .index import (
+    STATS_COLUMNS,
+    EventKey,
     EventRecord,
     TokenRecord,
     TraceFilter,
     TraceRecord,
+    TraceSums,
     event_record,
     token_record,
     trace_record,
 )
 
-__all__ = ["SqlQueries"]
+__all__ = ["TRACE_SUMS_SQL", "SqlQueries"]
+
+# The per-trace sums behind GET /v1/stats, following prtrace_core.stats' definitions:
+# - `ordered` walks the selected traces and their events (LEFT JOIN: a trace whose events
+#   were all rejected still gets its row of zeros), numbers each trace's events in trace order
+#   (`ord`: seq, server_seq, those without a seq last) and takes each event's gap to the one
+#   before it in time order;
+# - `marked` finds, per trace, the first and last test run and the first green one in trace
+#   order, and for each test run whether the test run before it was green;
+# - `sums` adds it all up, one row per trace, and the final SELECT looks each trace up by
+#   its key for the columns that describe it (carried through the sorts above, they made
+#   them slower; a join from the traces to `marked` scanned it once per trace on SQLite).
+# {where} selects traces (columns of `traces` only); the `?` after it is the idle gap in ms.
+TRACE_SUMS_SQL = """
+WITH ordered AS (
+    SELECT t.trace_id, e.event_id, e.type, e.ts_ms, e.file, e.lines_added, e.lines_removed, e.green, e.actor_kind,
+           ROW_NUMBER() OVER (
+               PARTITION BY t.trace_id ORDER BY e.seq IS NULL, e.seq, e.server_seq, e.ts
+           ) AS ord,
+           e.ts_ms - LAG(e.ts_ms) OVER (PARTITION BY t.trace_id ORDER BY e.ts_ms) AS gap_ms
+    FROM traces t LEFT JOIN events_index e ON e.trace_id = t.trace_id
+    {where}
+),
+marked AS (
+    SELECT o.*,
+           MIN(CASE WHEN o.type = 'test' THEN o.ord END) OVER (PARTITION BY o.trace_id) AS first_test,
+           MAX(CASE WHEN o.type = 'test' THEN o.ord END) OVER (PARTITION BY o.trace_id) AS last_test,
+           MIN(CASE WHEN o.type = 'test' AND o.green = 1 THEN o.ord END)
+               OVER (PARTITION BY o.trace_id) AS first_green,
+           LAG(o.green) OVER (PARTITION BY o.trace_id, o.type = 'test' ORDER BY o.ord) AS previous_green
+    FROM ordered o
+),
+sums AS (
+    SELECT trace_id,
+           COUNT(event_id) AS events,
+           MIN(ts_ms) AS first_ms,
+           MAX(ts_ms) AS last_ms,
+           SUM(CASE WHEN gap_ms <= ? THEN gap_ms ELSE 0 END) AS active_ms,
+           SUM(CASE WHEN type = 'edit' THEN 1 ELSE 0 END) AS edits,
+           COUNT(DISTINCT CASE WHEN type = 'edit' THEN file END) AS files_touched,
+           SUM(CASE WHEN type = 'edit' THEN lines_added ELSE 0 END) AS lines_added,
+           SUM(CASE WHEN type = 'edit' THEN lines_removed ELSE 0 END) AS lines_removed,
+           SUM(CASE WHEN type = 'command' THEN 1 ELSE 0 END) AS commands,
+           SUM(CASE WHEN type = 'test' THEN 1 ELSE 0 END) AS test_runs,
+           SUM(CASE WHEN type = 'test' AND green = 1 THEN 1 ELSE 0 END) AS green_runs,
+           MAX(CASE WHEN ord = first_green THEN ts_ms END) AS first_green_ms,
+           SUM(CASE WHEN type = 'test' AND green = 1 AND previous_green = 0 THEN 1 ELSE 0 END) AS red_green_cycles,
+           SUM(CASE WHEN type = 'edit' AND ord > first_test AND ord < last_test THEN 1 ELSE 0 END)
+               AS edits_between_tests,
+           SUM(CASE WHEN type = 'commit' THEN 1 ELSE 0 END) AS commits,
+           SUM(CASE WHEN type = 'rewrite' THEN 1 ELSE 0 END) AS rewrites,
+           SUM(CASE WHEN actor_kind = 'agent' THEN 1 ELSE 0 END) AS agent_events
+    FROM marked
+    GROUP BY trace_id
+)
+SELECT s.*, t.repo_name, t.branch, t.pr_id, t.developer_id
+FROM sums s JOIN traces t ON t.trace_id = s.trace_id
+ORDER BY t.created_at DESC, t.trace_id DESC
+"""
+
+_SUMS_NULLABLE = ("pr_id", "first_ms", "last_ms", "first_green_ms")
+_SUMS_TEXT = ("trace_id", "repo_name", "branch", "pr_id", "developer_id")
+
+
+def _trace_where(query: TraceFilter) -> tuple[str, list[Any]]:
+    """The WHERE clause (or nothing) selecting the filter's traces; its limit and after aside."""
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (
+        ("repo_name", query.repo),
+        ("branch", query.branch),
+        ("pr_id", query.pr_id),
+        ("developer_id", query.developer),
+        ("owner", query.owner),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if query.pr_number is not None:
+        where.append("pr_id LIKE ?")
+        args.append(f"%#{query.pr_number}")
+    if query.since is not None:
+        # last_ts is the latest event's ts in index form, whose text order is time order
+        where.append("last_ts >= ?")
+        args.append(query.since)
+    return (" WHERE " + " AND ".join(where) if where else ""), args
+
+
+def _trace_sums(row: Any) -> TraceSums:
+    # PostgreSQL's SUM of BIGINT is NUMERIC (a Decimal here); SQLite's SUM of nothing is NULL.
+    values: dict[str, Any] = {}
+    for name in (f.name for f in fields(TraceSums)):
+        value = row[name]
+        if name in _SUMS_TEXT:
+            values[name] = value
+        elif name in _SUMS_NULLABLE:
+            values[name] = None if value is None else int(value)
+        else:
+            values[name] = int(value or 0)
+    return TraceSums(**values)
 
 
 class SqlQueries(ABC):
@@ -46,28 +153,11 @@ class SqlQueries(ABC):
         return trace_record(rows[0]) if rows else None
 
     def list_traces(self, query: TraceFilter) -> list[TraceRecord]:
-        where: list[str] = []
-        args: list[Any] = []
-        for column, value in (
-            ("repo_name", query.repo),
-            ("branch", query.branch),
-            ("pr_id", query.pr_id),
-            ("developer_id", query.developer),
-            ("owner", query.owner),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if query.pr_number is not None:
-            where.append("pr_id LIKE ?")
-            args.append(f"%#{query.pr_number}")
+        where, args = _trace_where(query)
         if query.after is not None:
-            where.append("(created_at, trace_id) < (?, ?)")
+            where += (" AND " if where else " WHERE ") + "(created_at, trace_id) < (?, ?)"
             args.extend(query.after)
-        sql = "SELECT * FROM traces"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, trace_id DESC LIMIT ?"
+        sql = f"SELECT * FROM traces{where} ORDER BY created_at DESC, trace_id DESC LIMIT ?"
         args.append(query.limit)
         return [trace_record(row) for row in self._rows(sql, args)]
 
@@ -91,6 +181,54 @@ class SqlQueries(ABC):
             sql += " LIMIT ?"
             args.append(limit)
         return [event_record(row) for row in self._rows(sql, args)]
+
+    def event_page(self, trace_id: str, *, after: EventKey | None, limit: int) -> list[EventRecord]:
+        # Two keyset walks, each along an index: the numbered events by (seq, server_seq),
+        # then the few without a seq (made by the server) by server_seq.
+        rows: list[Any] = []
+        if after is None or after[0] is not None:
+            sql = "SELECT * FROM events_index WHERE trace_id = ? AND seq IS NOT NULL"
+            args: list[Any] = [trace_id]
+            if after is not None:
+                sql += " AND (seq, server_seq) > (?, ?)"
+                args.extend(after)
+            rows = self._rows(sql + " ORDER BY seq, server_seq LIMIT ?", [*args, limit])
+        if len(rows) < limit:
+            after_server_seq = after[1] if after is not None and after[0] is None else 0
+            rows += self._rows(
+                "SELECT * FROM events_index WHERE trace_id = ? AND seq IS NULL AND server_seq > ? "
+                "ORDER BY server_seq LIMIT ?",
+                (trace_id, after_server_seq, limit - len(rows)),
+            )
+        return [event_record(row) for row in rows]
+
+    # stats
+
+    def trace_sums(self, query: TraceFilter) -> list[TraceSums]:
+        where, args = _trace_where(query)
+        rows = self._rows(TRACE_SUMS_SQL.format(where=where), [*args, IDLE_GAP_S * 1000])
+        return [_trace_sums(row) for row in rows]
+
+    def traces_to_backfill(self, query: TraceFilter) -> list[str]:
+        where, args = _trace_where(query)
+        where += (" AND " if where else " WHERE ") + "needs_backfill = 1"
+        return [row["trace_id"] for row in self._rows(f"SELECT trace_id FROM traces{where}", args)]
+
+    def fill_stats_columns(
+        self, trace_id: str, rows: Sequence[tuple[str, Mapping[str, Any]]], *, done: bool
+    ) -> None:
+        assignments = ", ".join(f"{column} = ?" for column in STATS_COLUMNS)
+        update = f"UPDATE events_index SET {assignments} WHERE event_id = ? AND trace_id = ?"
+        with self._write() as conn:
+            cursor = conn.cursor()
+            cursor.executemany(
+                update.replace("?", self._mark),
+                [(*(columns[c] for c in STATS_COLUMNS), event_id, trace_id) for event_id, columns in rows],
+            )
+            if done:
+                cursor.execute(
+                    "UPDATE traces SET needs_backfill = 0 WHERE trace_id = ?".replace("?", self._mark), (trace_id,)
+                )
 
     # tokens
 

@@ -20,6 +20,7 @@ from prtrace_core.timestamps import now_ts
 from .envelope import languages_of, merge_envelope
 from .errors import ConfigError, Forbidden, SeqModeChanged, StoreUnavailable
 from .index import (
+    STATS_COLUMNS,
     EventWrite,
     IngestOutcome,
     TraceWrite,
@@ -213,11 +214,12 @@ class SqliteIndex(SqlQueries):
                     event.event_id, trace.trace_id, seq, server_seq, int(event.seq is None), event.ts,
                     event.type, received_at, event.object_key, event.file, event.command,
                     event.exit_code, event.passed, event.failed, event.sha,
+                    *(getattr(event, column) for column in STATS_COLUMNS),
                 ))
             conn.executemany(
                 "INSERT INTO events_index (event_id, trace_id, seq, server_seq, seq_by_server, "
-                "ts, type, received_at, object_key, file, command, exit_code, passed, failed, sha) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "ts, type, received_at, object_key, file, command, exit_code, passed, failed, sha, "
+                f"{', '.join(STATS_COLUMNS)}) VALUES ({', '.join('?' * (15 + len(STATS_COLUMNS)))})",
                 rows,
             )
             outcome.accepted.extend(event.event_id for event in fresh)
