@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,12 +41,36 @@ def export(
         from prtrace_cli.traces import _need_repo
 
         repo = _need_repo("export with no REF")
-    traces = select_traces(refs or [], source_for(local=local, server=server), repo=repo, since=since)
-    if not traces:
-        raise UnknownRef("no trace matches" + (f" in {repo}" if repo else "") + (f" since {since}" if since else ""))
-    rows = _rows(traces)
+    source = source_for(local=local, server=server)
+    if source.server and not refs:
+        # a whole repository from the server: its streamed export, row by row
+        rows: Iterable[dict[str, Any]] = _server_rows(source, repo=repo, since=since)
+        what = f"of {repo}"
+    else:
+        traces = select_traces(refs or [], source, repo=repo, since=since)
+        if not traces:
+            raise UnknownRef("no trace matches" + (f" in {repo}" if repo else "") + (f" since {since}" if since else ""))
+        rows = _rows(traces)
+        what = f"of {len(traces)} trace(s)"
     count = write_dataset(rows, out) if folder else write_file(rows, Path(out), fmt)
-    Console(stderr=True, highlight=False).print(f"exported {count} event(s) of {len(traces)} trace(s) to {out}")
+    if count == 0:
+        if not folder:
+            Path(out).unlink(missing_ok=True)
+        raise UnknownRef("no event matches" + (f" in {repo}" if repo else "") + (f" since {since}" if since else ""))
+    Console(stderr=True, highlight=False).print(f"exported {count} event(s) {what} to {out}")
+
+
+def _server_rows(source: Any, *, repo: str | None, since: str | None) -> Iterator[dict[str, Any]]:
+    import orjson
+
+    from prtrace_cli.traces import _client
+    from prtrace_core.timestamps import format_ts, parse_since
+
+    bound = format_ts(parse_since(since)) if since else None
+    with _client(source) as client:
+        for line in client.stream_lines("/v1/export", format="jsonl", repo=repo, since=bound):
+            if line.strip():
+                yield orjson.loads(line)
 
 
 def _rows(traces: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -32,7 +32,12 @@ def show(
             trace["events"] = [e for e in trace.get("events", []) if e.get("type") in wanted]
     if as_json:
         doc = traces[0] if len(traces) == 1 else traces
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+        try:
+            import orjson
+
+            sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+        except (TypeError, orjson.JSONEncodeError):  # a lone surrogate, an integer past 64 bits
+            sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
         return
     from prtrace_cli.render import render_trace
 

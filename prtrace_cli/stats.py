@@ -39,7 +39,14 @@ def stats(
         from prtrace_cli.traces import _need_repo
 
         repo = _need_repo("stats with no REF")
-    traces = select_traces(refs or [], source_for(local=local, server=server), repo=repo, since=since)
+    source = source_for(local=local, server=server)
+    if source.server and not refs:
+        rows, total = _server_stats(source, repo=repo, since=since)
+        if not rows:
+            raise UnknownRef(f"no trace of {repo} on {source.server}" + (f" since {since}" if since else ""))
+        _show(rows, total, as_json=as_json, as_csv=as_csv)
+        return
+    traces = select_traces(refs or [], source, repo=repo, since=since)
     if not traces:
         raise UnknownRef("no trace matches" + (f" in {repo}" if repo else "") + (f" since {since}" if since else ""))
     rows = []
@@ -57,6 +64,21 @@ def stats(
     for row in rows:
         for key in [k for k in row if k.startswith("_")]:
             del row[key]
+    _show(rows, total, as_json=as_json, as_csv=as_csv)
+
+
+def _server_stats(source: Any, *, repo: str | None, since: str | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A whole repository's figures, computed by the server in SQL (GET /v1/stats)."""
+    from prtrace_cli.traces import _client
+    from prtrace_core.timestamps import format_ts, parse_since
+
+    bound = format_ts(parse_since(since)) if since else None
+    with _client(source) as client:
+        answer = client.get_json("/v1/stats", repo=repo, since=bound) or {}
+    return list(answer.get("traces") or []), dict(answer.get("total") or {})
+
+
+def _show(rows: list[dict[str, Any]], total: dict[str, Any], *, as_json: bool, as_csv: bool) -> None:
     if as_json:
         import json
         import sys

@@ -8,9 +8,12 @@ functions that write Parquet: JSONL needs nothing beyond the standard library.
 
 from __future__ import annotations
 
+import calendar
+import contextlib
 import io
 import json
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from prtrace_core.timestamps import parse_ts
@@ -95,14 +98,25 @@ def event_row(trace: Mapping[str, Any], event: Mapping[str, Any]) -> dict[str, A
         "failed": _int(payload.get("failed")),
         "skipped": _int(payload.get("skipped")),
         "sha": sha,
-        "payload": json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")),
+        "payload": _json(payload, sort_keys=True),
     }
+
+
+def _json(value: Any, *, sort_keys: bool = False) -> str:
+    """Compact JSON; orjson where it can (text with a lone surrogate or an integer past 64 bits
+    falls back to the standard library)."""
+    import orjson
+
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else 0).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, ensure_ascii=False, sort_keys=sort_keys, separators=(",", ":"))
 
 
 def jsonl_lines(rows: Iterable[Mapping[str, Any]]) -> Iterator[bytes]:
     """Each row as one line of JSON (UTF-8)."""
     for row in rows:
-        yield (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        yield (_json(row) + "\n").encode("utf-8", "surrogatepass")
 
 
 def arrow_schema(*, partitioned: bool = False) -> pa.Schema:
@@ -117,10 +131,19 @@ def arrow_schema(*, partitioned: bool = False) -> pa.Schema:
 
 
 def _ms(ts: Any) -> int | None:
-    try:
-        return int(parse_ts(ts).timestamp() * 1000) if isinstance(ts, str) else None
-    except ValueError:
+    if not isinstance(ts, str):
         return None
+    moment = None
+    if len(ts) == 24 and ts[-1] == "Z":  # the form prtrace writes: no regex needed
+        with contextlib.suppress(ValueError):
+            moment = datetime.fromisoformat(ts)
+    if moment is None:
+        try:
+            moment = parse_ts(ts)
+        except ValueError:
+            return None
+    # whole seconds and milliseconds apart: a float product may land a millisecond short
+    return calendar.timegm(moment.utctimetuple()) * 1000 + moment.microsecond // 1000
 
 
 def record_batches(

@@ -50,6 +50,10 @@ class Sources(Protocol):
     def tree(self, commit: str) -> dict[str, tuple[str, str]] | None:
         """{path: (mode, blob id)} of a commit, or None when the commit is missing."""
 
+    def blob_ids(self, commit: str, paths: list[str]) -> dict[str, str | None] | None:
+        """{path: blob id, or None when the commit has no such file} for a few paths of a
+        commit (cheaper than its whole tree); None when the commit is missing."""
+
 
 @dataclass(slots=True)
 class FileState:

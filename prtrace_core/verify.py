@@ -145,18 +145,17 @@ def check_start(events: Sequence[Mapping[str, Any]]) -> list[Finding]:
 def _commit_findings(replayer: Replayer, seq: int, payload: Mapping[str, Any], sources: Sources) -> tuple[list[Finding], bool]:
     """(faults, checked): the commit's files against the state the edits before it produced."""
     sha = payload.get("sha")
-    tree = sources.tree(sha) if isinstance(sha, str) else None
-    if tree is None:
+    files = [f for f in payload.get("files") or [] if isinstance(f, str)]
+    committed_ids = sources.blob_ids(sha, files) if isinstance(sha, str) else None
+    if committed_ids is None:
         return [], False
     findings = []
-    files = [f for f in payload.get("files") or [] if isinstance(f, str)]
     for path in files:
-        committed = tree.get(path)
         state = replayer.files.get(path)
         if state is not None and state.sha is None:
             continue  # changed while paused: unknown, not wrong
         ours = state.sha if state is not None else None
-        theirs = committed[1] if committed is not None else None
+        theirs = committed_ids.get(path)
         if ours != theirs:
             findings.append(Finding(
                 "commit_state", (seq,) if state is None or state.seq is None else (state.seq, seq),

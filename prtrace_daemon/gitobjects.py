@@ -28,16 +28,18 @@ class GitSources:
         self.repo = repo
         self.cache = cache
         self._batch: subprocess.Popen[bytes] | None = None
+        self._check: subprocess.Popen[bytes] | None = None
         self._trees: OrderedDict[str, dict[str, tuple[str, str]] | None] = OrderedDict()
 
     def close(self) -> None:
-        if self._batch is not None:
-            if self._batch.stdin:
-                self._batch.stdin.close()
-            self._batch.wait()
-            if self._batch.stdout:
-                self._batch.stdout.close()
-            self._batch = None
+        for proc in (self._batch, self._check):
+            if proc is not None:
+                if proc.stdin:
+                    proc.stdin.close()
+                proc.wait()
+                if proc.stdout:
+                    proc.stdout.close()
+        self._batch = self._check = None
 
     def __enter__(self) -> GitSources:
         return self
@@ -47,10 +49,29 @@ class GitSources:
 
     def has_commit(self, sha: str) -> bool:
         """Whether the repository has this commit."""
-        if self.repo is None:
+        if self.repo is None or not _OBJECT_ID.fullmatch(sha):
             return False
-        out = self.repo.git("cat-file", "-t", f"{sha}^{{commit}}", check=False)
-        return out.strip() == b"commit"
+        (fields,) = self._check_objects([f"{sha}^{{commit}}"])
+        return len(fields) == 3 and fields[1] == b"commit"
+
+    def _check_objects(self, names: list[str]) -> list[list[bytes]]:
+        """`git cat-file --batch-check` on each name: "<id> <type> <size>" or "<name> missing",
+        split, from one long-lived process."""
+        assert self.repo is not None
+        if self._check is None:
+            self._check = subprocess.Popen(
+                ["git", "cat-file", "--batch-check"], cwd=self.repo.root, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            )
+        stdin, stdout = self._check.stdin, self._check.stdout
+        assert stdin is not None and stdout is not None
+        answers: list[list[bytes]] = []
+        for start in range(0, len(names), 256):  # a few at a time: both pipes stay far from full
+            chunk = names[start : start + 256]
+            stdin.write(b"".join(f"{name}\n".encode("utf-8", "surrogateescape") for name in chunk))
+            stdin.flush()
+            answers += [stdout.readline().split() for _ in chunk]
+        return answers
 
     def tree(self, commit: str) -> dict[str, tuple[str, str]] | None:
         """{path: (mode, blob id)} of a commit, or None when the repository lacks it."""
@@ -74,6 +95,19 @@ class GitSources:
                 mode, _kind, sha = meta.split()
                 tree[path] = (mode, sha)
         return tree
+
+    def blob_ids(self, commit: str, paths: list[str]) -> dict[str, str | None] | None:
+        """{path: blob id or None} of a few paths in a commit, asked of one long-lived
+        `git cat-file --batch-check` rather than reading the commit's whole tree."""
+        if self.repo is None or not _OBJECT_ID.fullmatch(commit) or not self.has_commit(commit):
+            return None
+        if any("\n" in path for path in paths):  # not askable line by line: read the tree
+            tree = self.tree(commit) or {}
+            return {path: tree[path][1] if path in tree else None for path in paths}
+        ids: dict[str, str | None] = {}
+        for path, fields in zip(paths, self._check_objects([f"{commit}:{path}" for path in paths]), strict=True):
+            ids[path] = fields[0].decode() if len(fields) == 3 and fields[1] == b"blob" else None
+        return ids
 
     def blob(self, sha: str) -> bytes | None:
         """The blob's content from git, else from the cache; None when neither has it."""

@@ -88,6 +88,25 @@ class ServerClient:
         _raise_for(response)
         return response.json()
 
+    def stream_lines(self, path: str, **params: Any) -> Iterator[bytes]:
+        """The lines of a streamed answer (an export), as they arrive; a download cut short
+        is an error, never a silently shorter file."""
+        query = {k: v for k, v in params.items() if v is not None}
+        try:
+            with self._http.stream("GET", path, params=query, timeout=httpx.Timeout(30.0, read=300.0)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    _raise_for(response)
+                pending = b""
+                for chunk in response.iter_bytes():
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    yield from lines
+                if pending:
+                    yield pending
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(f"the download from {self.base_url} broke off: {exc or type(exc).__name__}") from exc
+
     def post_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
         body = gzip.compress(json.dumps(batch, ensure_ascii=False).encode("utf-8"), compresslevel=5)
         response = self.request(

@@ -237,3 +237,23 @@ def test_replay_in_a_terminal_waits_for_a_key_between_events(repo: Path) -> None
         with contextlib.suppress(ProcessLookupError, ChildProcessError):
             os.kill(pid, 9)
             os.waitpid(pid, 0)
+
+
+@pytest.mark.e2e
+def test_a_repository_from_the_server_exports_and_measures_as_it_does_locally(repo: Path, tmp_path: Path, server_url: str) -> None:
+    git(repo, "remote", "add", "origin", "https://github.com/acme/calc.git")
+    trace = _record(repo)
+    run_prtrace("push", "--server", server_url, cwd=repo, check=True)
+    local = json.loads(run_prtrace("stats", "--repo", "acme/calc", "--local", "--json", cwd=repo, check=True).stdout)
+    remote = json.loads(run_prtrace("stats", "--repo", "acme/calc", "--since", "1d", "--server", server_url, "--json", cwd=repo, check=True).stdout)
+    figures = {k: v for k, v in local["traces"][0].items() if k not in ("developer",)}
+    assert {k: remote["traces"][0][k] for k in figures} == figures
+    assert remote["total"] == local["total"]
+    out = tmp_path / "calc.jsonl"
+    run_prtrace("export", "--repo", "acme/calc", "--server", server_url, "--out", str(out), cwd=repo, check=True)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["event_id"] for r in rows] == [e["event_id"] for e in trace["events"]]
+    assert all(isinstance(r["server_seq"], int) for r in rows)
+    _one_line_error(run_prtrace("export", "--repo", "acme/none", "--server", server_url, "--out", str(tmp_path / "none.jsonl"), cwd=repo),
+                    1, "no event matches")
+    assert not (tmp_path / "none.jsonl").exists()
