@@ -42,9 +42,14 @@ def export(
 
         repo = _need_repo("export with no REF")
     source = source_for(local=local, server=server)
-    if source.server and not refs:
+    lines_files = [Path(r) for r in refs or [] if r.endswith((".jsonl", ".ndjson"))]
+    if refs and len(lines_files) == len(refs) and repo is None and since is None:
+        # JSON-lines trace files (an earlier export, compacted objects): converted line by line
+        rows: Iterable[dict[str, Any]] = _file_rows(lines_files)
+        what = f"of {len(lines_files)} file(s)"
+    elif source.server and not refs:
         # a whole repository from the server: its streamed export, row by row
-        rows: Iterable[dict[str, Any]] = _server_rows(source, repo=repo, since=since)
+        rows = _server_rows(source, repo=repo, since=since)
         what = f"of {repo}"
     else:
         traces = select_traces(refs or [], source, repo=repo, since=since)
@@ -58,6 +63,17 @@ def export(
             Path(out).unlink(missing_ok=True)
         raise UnknownRef("no event matches" + (f" in {repo}" if repo else "") + (f" since {since}" if since else ""))
     Console(stderr=True, highlight=False).print(f"exported {count} event(s) {what} to {out}")
+
+
+def _file_rows(paths: list[Path]) -> Iterator[dict[str, Any]]:
+    from prtrace_core.tracefile import NotATraceFile, rows_from_lines
+
+    for path in paths:
+        try:
+            with path.open("rb") as lines:
+                yield from rows_from_lines(lines, str(path))
+        except OSError as exc:
+            raise NotATraceFile(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
 def _server_rows(source: Any, *, repo: str | None, since: str | None) -> Iterator[dict[str, Any]]:

@@ -6,12 +6,13 @@ a line, the trace's fields alongside)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prtrace_core.errors import PrtraceError
 from prtrace_core.timeline import derive_timeline
 
-__all__ = ["NotATraceFile", "parse_trace_file"]
+__all__ = ["NotATraceFile", "parse_trace_file", "rows_from_lines"]
 
 
 class NotATraceFile(PrtraceError):
@@ -89,3 +90,31 @@ def parse_trace_file(data: bytes, name: str) -> list[dict[str, Any]]:
     if isinstance(doc, dict):
         return _from_rows([doc], name)
     raise NotATraceFile(f"{name} is JSON but not a trace (no `events` list)")
+
+
+def rows_from_lines(lines: Iterable[bytes], name: str) -> Iterator[dict[str, Any]]:
+    """Export rows from a JSON-lines trace file, one line at a time, so a file of any size is
+    converted in bounded memory: an export row passes as it is, an event line (a compacted
+    `raw/` object) becomes its row, a whole trace a line becomes its rows."""
+    import orjson
+
+    from prtrace_core.export import COLUMNS, event_row
+
+    names = [column for column, _ in COLUMNS]
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise NotATraceFile(f"{name} is not JSON lines (line {number}: {exc})") from exc
+        if isinstance(row, dict) and isinstance(row.get("payload"), str):
+            yield {column: row.get(column) for column in names}
+        elif isinstance(row, dict) and isinstance(row.get("type"), str) and isinstance(row.get("payload"), dict):
+            yield event_row({"trace_id": row.get("trace_id")}, row)
+        elif _is_trace(row):
+            for event in row["events"]:
+                if isinstance(event, dict):
+                    yield event_row(row, event)
+        else:
+            raise NotATraceFile(f"{name}, line {number}: neither an event, an export row nor a trace")

@@ -178,6 +178,13 @@ def test_a_trace_file_of_export_rows_reads_back_as_the_trace(repo: Path, tmp_pat
     assert report["ok"] and report["events"] == len(trace["events"])
     back = json.loads(run_prtrace("show", str(jsonl), "--json", cwd=repo, check=True).stdout)
     assert [e["event_id"] for e in back["events"]] == [e["event_id"] for e in trace["events"]]
+    again = tmp_path / "again.jsonl"
+    run_prtrace("export", str(jsonl), "--out", str(again), cwd=tmp_path, check=True)  # line by line
+    assert again.read_text() == jsonl.read_text()
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(jsonl.read_text() + "{oops\n")
+    _one_line_error(run_prtrace("export", str(broken), "--out", str(tmp_path / "b.jsonl"), cwd=tmp_path), 1, "line")
+    assert not (tmp_path / "b.jsonl").exists()
 
 
 def test_export_writes_a_dataset_to_s3(repo: Path, tmp_path: Path, s3_server: Any, s3_bucket: str) -> None:
