@@ -175,6 +175,11 @@ class EditPayload(_Open):
     after_sha: StrictStr | None = None
     op: Literal["modify", "create", "delete", "rename"] | None = None
     old_file: StrictStr | None = None
+    # git's mode of the file after the edit ("100644", "100755"; "120000" a symlink from a
+    # commit's tree); absent on a delete and in traces from before it was recorded.
+    mode: StrictStr | None = Field(default=None, pattern=r"^[0-7]{6}$")
+    binary: StrictBool | None = None  # binary content: no diff, the content is the blob `after_sha`
+    diff_redacted: StrictBool | None = None  # the redactor changed the diff: it no longer applies as is
 
 
 class CommandPayload(_Open):

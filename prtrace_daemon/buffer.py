@@ -80,6 +80,11 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE spool_offsets (name TEXT PRIMARY KEY, inode INTEGER NOT NULL, offset INTEGER NOT NULL) WITHOUT ROWID;
     """,
+    # Each file's executable bit (chmod leaves mtime alone, so a scan must compare it). NULL:
+    # a snapshot taken before the bit was kept; the next scan learns it without an edit.
+    """
+    ALTER TABLE snapshots ADD COLUMN executable INTEGER;
+    """,
 )
 
 
@@ -114,6 +119,7 @@ class Snapshot:
     size: int
     mtime_ns: int
     racy: bool
+    executable: bool | None = None  # None: not known (a snapshot from before the bit was kept)
 
 
 def _trace_row(row: sqlite3.Row) -> TraceRow:
@@ -128,6 +134,11 @@ def _trace_row(row: sqlite3.Row) -> TraceRow:
         pr=json.loads(row["pr"]) if row["pr"] else None,
         envelope_dirty=bool(row["envelope_dirty"]),
     )
+
+
+def _snapshot_row(repo_path: str, path: str, snap: Snapshot) -> tuple[Any, ...]:
+    executable = None if snap.executable is None else int(snap.executable)
+    return (repo_path, os.fsencode(path), snap.blob_sha, snap.size, snap.mtime_ns, int(snap.racy), executable)
 
 
 def _repo_row(row: sqlite3.Row) -> RepoRow:
@@ -219,8 +230,9 @@ class Writer:
 
     def put_snapshot(self, repo_path: str, path: str, snap: Snapshot) -> None:
         self._conn.execute(
-            "INSERT OR REPLACE INTO snapshots (repo_path, path, blob_sha, size, mtime_ns, racy) VALUES (?, ?, ?, ?, ?, ?)",
-            (repo_path, os.fsencode(path), snap.blob_sha, snap.size, snap.mtime_ns, int(snap.racy)),
+            "INSERT OR REPLACE INTO snapshots (repo_path, path, blob_sha, size, mtime_ns, racy, executable)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            _snapshot_row(repo_path, path, snap),
         )
 
     def drop_snapshot(self, repo_path: str, path: str) -> None:
@@ -230,8 +242,8 @@ class Writer:
         """A fresh baseline for the repo (first start, or a branch switch)."""
         self._conn.execute("DELETE FROM snapshots WHERE repo_path = ?", (repo_path,))
         self._conn.executemany(
-            "INSERT INTO snapshots (repo_path, path, blob_sha, size, mtime_ns, racy) VALUES (?, ?, ?, ?, ?, ?)",
-            [(repo_path, os.fsencode(p), s.blob_sha, s.size, s.mtime_ns, int(s.racy)) for p, s in snaps.items()],
+            "INSERT INTO snapshots (repo_path, path, blob_sha, size, mtime_ns, racy, executable) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [_snapshot_row(repo_path, p, s) for p, s in snaps.items()],
         )
 
     def claim_spool_line(self, key: str) -> bool:
@@ -477,7 +489,7 @@ class Buffer:
     def snapshots(self, repo_path: str, within: Collection[str] | None = None) -> dict[str, Snapshot]:
         """The repo's snapshot; with `within`, only the entries at or under those paths (a
         watcher's flush then reads a handful of rows, not the whole repo's)."""
-        sql = "SELECT path, blob_sha, size, mtime_ns, racy FROM snapshots WHERE repo_path = ?"
+        sql = "SELECT path, blob_sha, size, mtime_ns, racy, executable FROM snapshots WHERE repo_path = ?"
         if within is None:
             rows = self._query(sql, (repo_path,))
         else:
@@ -487,5 +499,9 @@ class Buffer:
                 # `key/` <= path < `key0`: everything under the folder ('0' follows '/')
                 rows += self._query(f"{sql} AND (path = ? OR (path > ? AND path < ?))", (repo_path, key, key + b"/", key + b"0"))
         return {
-            os.fsdecode(r["path"]): Snapshot(r["blob_sha"], r["size"], r["mtime_ns"], bool(r["racy"])) for r in rows
+            os.fsdecode(r["path"]): Snapshot(
+                r["blob_sha"], r["size"], r["mtime_ns"], bool(r["racy"]),
+                None if r["executable"] is None else bool(r["executable"]),
+            )
+            for r in rows
         }

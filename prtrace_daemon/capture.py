@@ -22,10 +22,10 @@ from prtrace_core.text import valid_utf8
 from prtrace_core.timestamps import now_ts, parse_ts
 from prtrace_daemon.blobs import BlobCache
 from prtrace_daemon.buffer import Buffer, RepoRow, Snapshot, Writer
-from prtrace_daemon.diffs import edit_payload, is_binary
+from prtrace_daemon.diffs import edit_payload
 from prtrace_daemon.edits import DIRTY_MAX_FILES, Change, ScanResult, baseline, dirty_state, scan
 from prtrace_daemon.errors import BufferUnavailable, NotRegistered, Paused
-from prtrace_daemon.gitrepo import GitRepo
+from prtrace_daemon.gitrepo import EXECUTABLE, GITLINK, GitRepo
 from prtrace_daemon.locks import file_lock, repo_lock_path
 from prtrace_daemon.paths import Home
 from prtrace_daemon.spool import SpoolLine, is_count, release, sweep_scratch, take_lines, unescape
@@ -122,10 +122,7 @@ class Recorder:
             branch = _branch(row, branch)
             before = self.buffer.snapshots(root)
             now = baseline(repo, self.cache)
-            changed = sorted(
-                path for path in before.keys() | now.keys()
-                if (before[path].blob_sha if path in before else None) != (now[path].blob_sha if path in now else None)
-            )
+            changed = sorted(path for path in before.keys() | now.keys() if _changed(before.get(path), now.get(path)))
             trace = self.buffer.trace_for(root, branch)
             with self.buffer.write() as tx:
                 trace_id = trace.trace_id if trace else self._open_trace(
@@ -164,7 +161,7 @@ class Recorder:
         with file_lock(repo_lock_path(self.home.locks, str(repo.root))):
             plan = self._plan(repo, within)
             with self.buffer.write() as tx:
-                trace_id, edits = self._apply(tx, repo, plan)
+                trace_id, edits = self._apply(tx, repo, plan, ts=ts)
                 seq = None
                 if type is not None:
                     seq = self._append(tx, trace_id, type, payload or {}, ts=ts)
@@ -198,21 +195,23 @@ class Recorder:
             plan.scanned = scan(repo, self.buffer.snapshots(str(repo.root), within), self.cache, within, until_ns)
         return plan
 
-    def _apply(self, tx: Writer, repo: GitRepo, plan: _Plan) -> tuple[str, int]:
+    def _apply(self, tx: Writer, repo: GitRepo, plan: _Plan, *, ts: str | None = None) -> tuple[str, int]:
+        """Write what the plan found. `ts`: the moment of the event the compare precedes (when it
+        is not now), which the edits found take, so ts never goes backwards along the seqs."""
         root = str(repo.root)
         trace_id = plan.trace_id
         if trace_id is None:
             assert plan.start_payload is not None
-            trace_id = self._open_trace(tx, repo, plan.branch, plan.start_payload)
+            trace_id = self._open_trace(tx, repo, plan.branch, plan.start_payload, ts=ts)
         if plan.checkout_payload is not None:
-            self._append(tx, trace_id, "checkout", plan.checkout_payload)
+            self._append(tx, trace_id, "checkout", plan.checkout_payload, ts=ts)
         if plan.new_baseline is not None:
             tx.replace_snapshots(root, plan.new_baseline)
         edits = 0
         if plan.scanned is not None:
             for path, snap in plan.scanned.touched.items():
                 tx.put_snapshot(root, path, snap)
-            edits = self._write_changes(tx, repo, trace_id, plan.scanned.changes)
+            edits = self._write_changes(tx, repo, trace_id, plan.scanned.changes, ts=ts)
         tx.set_repo_head(root, plan.branch, plan.head)
         return trace_id, edits
 
@@ -273,7 +272,10 @@ class Recorder:
         parent = parents[0] if isinstance(parents, list) and parents else None
         snaps = self.buffer.snapshots(str(repo.root))
         changes = [
-            self._edit_towards(repo, snaps, path=c.path, new_sha=c.new_sha, old_path=c.old_path if c.status == "R" else None)
+            self._edit_towards(
+                repo, snaps, path=c.path, new_sha=c.new_sha, new_mode=c.new_mode, old_mode=c.old_mode,
+                old_path=c.old_path if c.status == "R" else None,
+            )
             for c in repo.commit_changes(sha)
         ]
         trace = self.buffer.trace_for(str(repo.root), branch)
@@ -283,7 +285,7 @@ class Recorder:
         with self.buffer.write() as tx:
             if not tx.claim_spool_line(line.key):
                 return 0
-            trace_id = trace.trace_id if trace else self._open_trace(tx, repo, branch, start or {})
+            trace_id = trace.trace_id if trace else self._open_trace(tx, repo, branch, start or {}, ts=ts)
             self._write_changes(tx, repo, trace_id, [c for c in changes if c is not None], ts=ts)
             self._append(tx, trace_id, "commit", {**info, "branch": branch}, ts=ts)
             tx.set_repo_head(str(repo.root), branch, sha)
@@ -299,7 +301,9 @@ class Recorder:
             # A squash merge leaves HEAD alone: its changes sit in the work tree for the next scan.
             snaps = self.buffer.snapshots(str(repo.root))
             for c in repo.tree_changes(before, sha):
-                change = self._edit_towards(repo, snaps, path=c.path, new_sha=c.new_sha, old_path=None)
+                change = self._edit_towards(
+                    repo, snaps, path=c.path, new_sha=c.new_sha, new_mode=c.new_mode, old_mode=c.old_mode, old_path=None
+                )
                 if change is not None:
                     changes.append(change)
         return self._event_line(
@@ -375,7 +379,7 @@ class Recorder:
         with self.buffer.write() as tx:
             if not tx.claim_spool_line(line.key):
                 return 0
-            trace_id, _ = self._apply(tx, repo, plan)
+            trace_id, _ = self._apply(tx, repo, plan, ts=ts)  # those edits were made before the line
             self._append(tx, trace_id, type, payload, ts=ts)
         return 1
 
@@ -397,7 +401,7 @@ class Recorder:
             if not tx.claim_spool_line(line.key):
                 return 0
             trace_id = trace.trace_id if trace else self._open_trace(
-                tx, repo, branch, {"head_sha": head, "branch": branch, "dirty": []}
+                tx, repo, branch, {"head_sha": head, "branch": branch, "dirty": []}, ts=ts
             )
             self._write_changes(tx, repo, trace_id, changes, ts=ts)
             self._append(tx, trace_id, type, payload, ts=ts)
@@ -417,7 +421,8 @@ class Recorder:
         moved: dict[str, Snapshot | None] = {}
         if old_sha and old_sha != _NULL_SHA and old_sha != new_sha:
             for change in repo.tree_changes(old_sha, new_sha):
-                moved[change.path] = None if change.new_sha == _NULL_SHA else Snapshot(change.new_sha, -1, -1, True)
+                gone = change.new_sha == _NULL_SHA or change.new_mode == GITLINK  # a submodule is no file
+                moved[change.path] = None if gone else Snapshot(change.new_sha, -1, -1, True, change.new_mode == EXECUTABLE)
         after = {**snaps, **{p: s for p, s in moved.items() if s is not None}}
         for path, snap in moved.items():
             if snap is None:
@@ -432,7 +437,7 @@ class Recorder:
                 return 0
             if branch == row.last_branch and trace is not None and old_sha == new_sha:
                 return 0  # `git checkout main` while on main
-            trace_id = trace.trace_id if trace else self._open_trace(tx, repo, branch, start or {})
+            trace_id = trace.trace_id if trace else self._open_trace(tx, repo, branch, start or {}, ts=ts)
             self._append(tx, trace_id, "checkout", checkout, ts=ts)
             for path, snap in moved.items():
                 if snap is None:
@@ -444,12 +449,23 @@ class Recorder:
 
     def _append(self, tx: Writer, trace_id: str, type: str, payload: dict[str, Any], *, ts: str | None = None) -> int:
         """Every event goes through here: text made valid UTF-8 (a file name or an argument may
-        not be) and secrets redacted, before anything is stored."""
-        return tx.append(trace_id, type, self.redactor.value(valid_utf8(payload)), ts=ts)
+        not be) and secrets redacted, before anything is stored. An edit whose diff lost a
+        secret says so (`diff_redacted`): a replay then takes the file by its blob id instead."""
+        valid = valid_utf8(payload)
+        clean = self.redactor.value(valid)
+        if type == "edit":
+            _flag_redacted(valid, clean)
+        elif type == "start" and isinstance(clean.get("dirty"), list):
+            for raw, redacted in zip(valid["dirty"], clean["dirty"], strict=True):
+                if isinstance(raw, dict):
+                    _flag_redacted(raw, redacted)
+        return tx.append(trace_id, type, clean, ts=ts)
 
-    def _open_trace(self, tx: Writer, repo: GitRepo, branch: str, start: dict[str, Any]) -> str:
+    def _open_trace(
+        self, tx: Writer, repo: GitRepo, branch: str, start: dict[str, Any], *, ts: str | None = None
+    ) -> str:
         trace_id = tx.create_trace(repo_path=str(repo.root), repo_name=repo.name(), branch=branch)
-        self._append(tx, trace_id, "start", start)
+        self._append(tx, trace_id, "start", start, ts=ts)
         return trace_id
 
     def _write_changes(self, tx: Writer, repo: GitRepo, trace_id: str, changes: list[Change], *, ts: str | None = None) -> int:
@@ -465,19 +481,35 @@ class Recorder:
         return len(changes)
 
     def _edit_towards(
-        self, repo: GitRepo, snaps: dict[str, Snapshot], *, path: str, new_sha: str, old_path: str | None
+        self,
+        repo: GitRepo,
+        snaps: dict[str, Snapshot],
+        *,
+        path: str,
+        new_sha: str,
+        new_mode: str,
+        old_path: str | None,
+        old_mode: str = "",
     ) -> Change | None:
-        """The edit that takes the snapshot of `path` to blob `new_sha` (None: nothing to record)."""
+        """The edit that takes the snapshot of `path` to blob `new_sha` with git mode `new_mode`
+        (None: nothing to record). Binary content is recorded by blob id: git holds it."""
+        if new_mode == GITLINK:
+            return None  # a submodule's commit, not a file of this work tree
         target = None if new_sha == _NULL_SHA else new_sha
+        executable = new_mode == EXECUTABLE
         current = snaps.get(path)
-        if current is not None and current.blob_sha == target:
-            return None  # a scan already recorded this state
+        if target is not None and current is not None and current.blob_sha == target:
+            # A scan already recorded this content; the mode may still be new (chmod in a commit).
+            recorded = current.executable if current.executable is not None else old_mode == EXECUTABLE
+            if recorded == executable:
+                return None
+            content = repo.read_blob(target) or b""
+            payload = edit_payload(path, content, content, before_sha=target, after_sha=target, op="modify", mode=new_mode)
+            return Change(path, payload, Snapshot(target, -1, -1, True, executable))
         prev = snaps.get(old_path) if old_path else current
-        after = repo.read_blob(target) if target else None
-        if after is not None and is_binary(after):
-            return None
         if target is None and prev is None:
             return None
+        after = repo.read_blob(target) if target else None
         before = (self.cache.get(prev.blob_sha) or repo.read_blob(prev.blob_sha)) if prev else None
         if target is None:
             op = "delete"
@@ -493,9 +525,10 @@ class Recorder:
             after_sha=target,
             op=op,
             old_file=old_path if op == "rename" else None,
+            mode=new_mode or None,
         )
         # size -1: the next scan hashes the file rather than trusting its stat
-        snap = Snapshot(target, -1, -1, True) if target else None
+        snap = Snapshot(target, -1, -1, True, executable) if target else None
         return Change(path, payload, snap, renamed_from=old_path if op == "rename" else None)
 
 
@@ -505,6 +538,21 @@ def _branch(row: RepoRow, branch: str) -> str:
     if branch.startswith("detached@") and row.last_branch:
         return row.last_branch
     return branch
+
+
+def _changed(before: Snapshot | None, after: Snapshot | None) -> bool:
+    """Whether a file's content or executable bit (when both are known) differs."""
+    if before is None or after is None:
+        return before is not after
+    if before.blob_sha != after.blob_sha:
+        return True
+    return None not in (before.executable, after.executable) and before.executable != after.executable
+
+
+def _flag_redacted(raw: dict[str, Any], redacted: dict[str, Any]) -> None:
+    """Mark an edit (or a `start` event's dirty entry) whose diff the redactor changed."""
+    if isinstance(raw.get("diff"), str) and redacted.get("diff") != raw["diff"]:
+        redacted["diff_redacted"] = True
 
 
 def _fresh(ts: str, within_s: float = HANDOFF_FRESH_S) -> bool:

@@ -43,13 +43,28 @@ def edit_payload(
     after_sha: str | None,
     op: str,
     old_file: str | None = None,
+    mode: str | None = None,
 ) -> dict[str, Any]:
-    """The `edit` payload for `before` → `after` (None means absent: create or delete)."""
+    """The `edit` payload for `before` → `after` (None means absent: create or delete).
+
+    `mode` is git's mode of the file after the edit (left out of a delete). A binary side gets
+    no diff, only the blob ids (a replay takes the content by `after_sha`); so does a modify
+    whose content is unchanged: only the mode changed.
+    """
     payload: dict[str, Any] = {"file": path, "op": op}
     if old_file is not None:
         payload["old_file"] = old_file
     payload["before_sha"] = before_sha
     payload["after_sha"] = after_sha
+    if mode is not None and op != "delete":
+        payload["mode"] = mode
+    if (before is not None and is_binary(before)) or (after is not None and is_binary(after)):
+        payload["binary"] = True
+        payload["change_summary"] = "+0/-0"
+        return payload
+    if op == "modify" and before is not None and before == after:
+        payload["change_summary"] = "+0/-0"
+        return payload
     if max(len(before or b""), len(after or b"")) > FILE_CAP:
         payload["change_summary"] = "+0/-0"
         payload["diff_omitted"] = "size"

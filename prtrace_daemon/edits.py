@@ -8,9 +8,10 @@ no break.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pathspec
 from prtrace_daemon.blobs import BlobCache
 from prtrace_daemon.buffer import Snapshot
 from prtrace_daemon.diffs import FILE_CAP, edit_payload, is_binary
-from prtrace_daemon.gitrepo import GitRepo, blob_sha
+from prtrace_daemon.gitrepo import GitRepo, blob_sha, file_mode
 
 __all__ = ["GENERATED_DIRS", "Change", "ScanResult", "baseline", "dirty_state", "scan", "tracked_paths"]
 
@@ -89,68 +90,101 @@ def _read(root: Path, path: str) -> tuple[os.stat_result, bytes] | None:
         return None
 
 
+def _executable(st: os.stat_result) -> bool:
+    return bool(st.st_mode & stat.S_IXUSR)
+
+
+def _snapshot(st: os.stat_result, sha: str) -> Snapshot:
+    return Snapshot(sha, st.st_size, st.st_mtime_ns, _racy(st.st_mtime_ns), _executable(st))
+
+
 def baseline(repo: GitRepo, cache: BlobCache) -> dict[str, Snapshot]:
-    """A snapshot of the whole work tree. Clean tracked files take their blob id from git's index
-    (git has their content); only dirty and untracked files are read and kept in the cache."""
-    index = repo.index_shas()
+    """A snapshot of the whole work tree. Clean tracked files take their blob id and mode from
+    git's index (git has their content); only dirty and untracked files are read and kept in the
+    cache. A binary file is in it only when git tracks it (an untracked one is a build product)."""
+    index = repo.index_entries()
     dirty = repo.dirty_paths()
     snaps: dict[str, Snapshot] = {}
     for path in tracked_paths(repo):
         full = repo.root / path
-        if path in index and path not in dirty:
+        entry = index.get(path)
+        if entry is not None and path not in dirty:
             try:
                 st = full.lstat()
             except OSError:
                 continue
             if full.is_file() and not full.is_symlink():
-                snaps[path] = Snapshot(index[path], st.st_size, st.st_mtime_ns, _racy(st.st_mtime_ns))
+                snaps[path] = Snapshot(
+                    entry.sha, st.st_size, st.st_mtime_ns, _racy(st.st_mtime_ns), entry.mode == file_mode(True)
+                )
             continue
         got = _read(repo.root, path)
-        if got is None or is_binary(got[1]):
+        if got is None or (entry is None and is_binary(got[1])):
             continue
         st, content = got
         sha = blob_sha(content)
         if len(content) <= FILE_CAP:
             cache.put(sha, content)
-        snaps[path] = Snapshot(sha, st.st_size, st.st_mtime_ns, _racy(st.st_mtime_ns))
+        snaps[path] = _snapshot(st, sha)
     return snaps
+
+
+def _differs(head: tuple[str, str] | None, snap: Snapshot | None) -> bool:
+    """Whether the file (mode, blob id in HEAD) is not what the snapshot holds."""
+    if head is None or snap is None:
+        return head is not snap
+    if head[1] != snap.blob_sha:
+        return True
+    return snap.executable is not None and head[0] != file_mode(snap.executable)
+
+
+def _mode_on_disk(full: Path) -> str | None:
+    try:
+        return file_mode(_executable(full.lstat()))
+    except OSError:
+        return None
 
 
 def dirty_state(
     repo: GitRepo, head_sha: str | None, snaps: dict[str, Snapshot], cache: BlobCache
 ) -> list[dict[str, Any]]:
     """What differs from `head_sha` when a trace begins, with diffs, for its `start` event."""
-    head_tree: dict[str, str] = {}
+    head_tree: dict[str, tuple[str, str]] = {}  # path → (mode, blob id)
     if head_sha:
         out = repo.git("ls-tree", "-r", "-z", head_sha)
         for line in out.decode("utf-8", "surrogateescape").split("\0"):
             if line:
                 meta, _, path = line.partition("\t")
-                head_tree[path] = meta.split()[2]
+                tree_mode, _type, sha = meta.split()
+                head_tree[path] = (tree_mode, sha)
     dirty: list[dict[str, Any]] = []
     budget = DIRTY_BUDGET
     candidates = sorted(set(head_tree) | set(snaps))
     for number, path in enumerate(candidates):
         if budget <= 0 or len(dirty) >= DIRTY_MAX_FILES:
             # The rest would push the event over the server's limit: count them instead.
-            rest = sum(1 for p in candidates[number:] if head_tree.get(p) != (snaps[p].blob_sha if p in snaps else None))
+            rest = sum(1 for p in candidates[number:] if _differs(head_tree.get(p), snaps.get(p)))
             if rest:
                 dirty.append({"omitted_files": rest})
             break
-        before_sha = head_tree.get(path)
+        head = head_tree.get(path)
         snap = snaps.get(path)
-        after_sha = snap.blob_sha if snap else None
-        if before_sha == after_sha:
+        if not _differs(head, snap):
             continue
+        before_sha = head[1] if head else None
+        after_sha = snap.blob_sha if snap else None
         if snap is None and not (repo.root / path).exists():
             op = "delete"
         elif snap is None:
-            continue  # binary or ignored now: not capture's business
+            continue  # untracked binary or ignored now: not capture's business
         else:
             op = "modify" if before_sha else "create"
         before = repo.read_blob(before_sha) if before_sha else None
         after = (cache.get(after_sha) or repo.read_blob(after_sha)) if after_sha else None
-        entry = edit_payload(path, before, after, before_sha=before_sha, after_sha=after_sha, op=op)
+        mode: str | None = None
+        if snap is not None:
+            mode = file_mode(snap.executable) if snap.executable is not None else _mode_on_disk(repo.root / path)
+        entry = edit_payload(path, before, after, before_sha=before_sha, after_sha=after_sha, op=op, mode=mode)
         entry.pop("diff_snippet", None)
         size = len(entry.get("diff", "").encode())
         if size > budget:
@@ -182,8 +216,11 @@ def scan(
         wanted = set(within)
         snaps = {p: s for p, s in snaps.items() if p in wanted or p.startswith(prefixes)}
     created: dict[str, tuple[str, bytes, Snapshot]] = {}
+    # New binary files: a rename's new half, a file git tracks, or an untracked build product.
+    new_binaries: dict[str, tuple[str, bytes, Snapshot]] = {}
     deleted: dict[str, Snapshot] = {}
     modified: list[tuple[str, bytes, Snapshot]] = []
+    mode_only: list[tuple[str, bytes, Snapshot]] = []
     for path in tracked_paths(repo, within):
         old = snaps.get(path)
         full = repo.root / path
@@ -191,20 +228,31 @@ def scan(
             st = full.lstat()
         except OSError:
             continue
+        moment = st.st_mtime_ns
         if old is not None and not old.racy and st.st_size == old.size and st.st_mtime_ns == old.mtime_ns:
-            continue
-        if until_ns is not None and st.st_mtime_ns > until_ns:
+            if old.executable is None:
+                # a snapshot from before the bit was kept: learn it, no edit
+                result.touched[path] = replace(old, executable=_executable(st))
+                continue
+            if old.executable == _executable(st):
+                continue
+            moment = st.st_ctime_ns  # chmod moves ctime, not mtime
+        if until_ns is not None and moment > until_ns:
             continue
         got = _read(repo.root, path)
         if got is None:
             continue
         st, content = got
-        if is_binary(content):
-            continue
         sha = blob_sha(content)
-        snap = Snapshot(sha, st.st_size, st.st_mtime_ns, _racy(st.st_mtime_ns))
+        snap = _snapshot(st, sha)
         if old is not None and old.blob_sha == sha:
-            result.touched[path] = snap
+            if old.executable is None or old.executable == snap.executable:
+                result.touched[path] = snap
+            else:
+                mode_only.append((path, content, snap))
+            continue
+        if old is None and is_binary(content):
+            new_binaries[path] = (sha, content, snap)
             continue
         if len(content) <= FILE_CAP:
             cache.put(sha, content)
@@ -222,21 +270,45 @@ def scan(
 
     # A deletion and a creation of the same content in one scan is a rename.
     by_sha = {old.blob_sha: path for path, old in sorted(deleted.items())}
-    for path, (sha, content, snap) in sorted(created.items()):
+    unpaired: list[str] = []
+    for path, (sha, content, snap) in sorted({**created, **new_binaries}.items()):
         old_path = by_sha.pop(sha, None)
+        if old_path is None and path in new_binaries:
+            unpaired.append(path)
+            continue
+        mode = file_mode(bool(snap.executable))
+        if path in new_binaries and len(content) <= FILE_CAP:
+            cache.put(sha, content)  # git may never hold this state: a replay takes it from here
         if old_path is not None:
             old = deleted.pop(old_path)
             payload = edit_payload(
-                path, content, content, before_sha=old.blob_sha, after_sha=sha, op="rename", old_file=old_path
+                path, content, content, before_sha=old.blob_sha, after_sha=sha, op="rename", old_file=old_path, mode=mode
             )
             result.changes.append(Change(path, payload, snap, renamed_from=old_path))
         else:
-            payload = edit_payload(path, None, content, before_sha=None, after_sha=sha, op="create")
+            payload = edit_payload(path, None, content, before_sha=None, after_sha=sha, op="create", mode=mode)
             result.changes.append(Change(path, payload, snap))
+    # A new binary file is recorded once git tracks it; an untracked one (a build product in a
+    # repo without .gitignore) stays out of the snapshot, and so out of the trace.
+    for path in sorted(repo.tracked(unpaired)):
+        sha, content, snap = new_binaries[path]
+        if len(content) <= FILE_CAP:
+            cache.put(sha, content)
+        payload = edit_payload(
+            path, None, content, before_sha=None, after_sha=sha, op="create", mode=file_mode(bool(snap.executable))
+        )
+        result.changes.append(Change(path, payload, snap))
     for path, content, snap in modified:
         old = snaps[path]
         payload = edit_payload(
-            path, before_of(old), content, before_sha=old.blob_sha, after_sha=snap.blob_sha, op="modify"
+            path, before_of(old), content, before_sha=old.blob_sha, after_sha=snap.blob_sha, op="modify",
+            mode=file_mode(bool(snap.executable)),
+        )
+        result.changes.append(Change(path, payload, snap))
+    for path, content, snap in mode_only:
+        payload = edit_payload(
+            path, content, content, before_sha=snap.blob_sha, after_sha=snap.blob_sha, op="modify",
+            mode=file_mode(bool(snap.executable)),
         )
         result.changes.append(Change(path, payload, snap))
     for path, old in sorted(deleted.items()):

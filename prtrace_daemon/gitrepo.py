@@ -17,12 +17,22 @@ from pathlib import Path
 from prtrace_daemon.errors import NotAGitRepo
 
 __all__ = [
+    "EXECUTABLE",
+    "GITLINK",
+    "REGULAR",
     "GitRepo",
+    "IndexEntry",
     "RawChange",
     "blob_sha",
+    "file_mode",
     "find_repo",
     "repo_name_from_url",
 ]
+
+# git's file modes, as its trees and index spell them.
+REGULAR = "100644"
+EXECUTABLE = "100755"
+GITLINK = "160000"  # a submodule's commit: not a file of this work tree
 
 _ENV = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
 # A hook runs with GIT_DIR & co. pointing at the repo that fired it; never let them leak into
@@ -36,6 +46,11 @@ def blob_sha(content: bytes) -> str:
     digest = hashlib.sha1(b"blob %d\0" % len(content), usedforsecurity=False)
     digest.update(content)
     return digest.hexdigest()
+
+
+def file_mode(executable: bool) -> str:
+    """git's mode for a regular file: only the owner's executable bit counts, as in git."""
+    return EXECUTABLE if executable else REGULAR
 
 
 def repo_name_from_url(url: str) -> str | None:
@@ -61,6 +76,16 @@ class RawChange:
     old_path: str | None
     old_sha: str
     new_sha: str
+    old_mode: str = ""  # "000000" when the path did not exist before
+    new_mode: str = ""  # "000000" when the change deletes it
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """One stage-0 entry of git's index."""
+
+    mode: str
+    sha: str
 
 
 class GitRepo:
@@ -118,18 +143,29 @@ class GitRepo:
         out = self.git("ls-files", "-o", "-i", "--exclude-standard", "--directory", "-z")
         return [p.rstrip("/") for p in out.decode("utf-8", "surrogateescape").split("\0") if p.endswith("/")]
 
-    def index_shas(self) -> dict[str, str]:
-        """Blob ids of the files in the index (stage 0)."""
+    def index_entries(self) -> dict[str, IndexEntry]:
+        """Mode and blob id of each file in the index (stage 0)."""
         out = self.git("ls-files", "-s", "-z")
-        shas: dict[str, str] = {}
+        entries: dict[str, IndexEntry] = {}
         for entry in out.decode("utf-8", "surrogateescape").split("\0"):
             if not entry:
                 continue
             meta, _, path = entry.partition("\t")
-            _mode, sha, stage = meta.split()
+            mode, sha, stage = meta.split()
             if stage == "0":
-                shas[path] = sha
-        return shas
+                entries[path] = IndexEntry(mode, sha)
+        return entries
+
+    def index_shas(self) -> dict[str, str]:
+        """Blob ids of the files in the index (stage 0)."""
+        return {path: entry.sha for path, entry in self.index_entries().items()}
+
+    def tracked(self, paths: Collection[str]) -> set[str]:
+        """Those of `paths` (taken literally) that git tracks: in the index, staged or committed."""
+        if not paths:
+            return set()
+        out = self.git("--literal-pathspecs", "ls-files", "-c", "-z", "--", *paths)
+        return {p for p in out.decode("utf-8", "surrogateescape").split("\0") if p}
 
     def dirty_paths(self) -> set[str]:
         """Paths that differ from the index or are untracked (git's stat cache makes this cheap)."""
@@ -167,13 +203,13 @@ class GitRepo:
         changes: list[RawChange] = []
         i = 0
         while i < len(fields) and fields[i].startswith(":"):
-            _old_mode, _new_mode, old_sha, new_sha, status = fields[i][1:].split()
+            old_mode, new_mode, old_sha, new_sha, status = fields[i][1:].split()
             kind = status[0]
             if kind in "RC":
-                changes.append(RawChange(kind, fields[i + 2], fields[i + 1], old_sha, new_sha))
+                changes.append(RawChange(kind, fields[i + 2], fields[i + 1], old_sha, new_sha, old_mode, new_mode))
                 i += 3
             else:
-                changes.append(RawChange(kind, fields[i + 1], None, old_sha, new_sha))
+                changes.append(RawChange(kind, fields[i + 1], None, old_sha, new_sha, old_mode, new_mode))
                 i += 2
         return changes
 
