@@ -3,6 +3,8 @@ through in the terminal."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,7 +41,12 @@ def replay(
     if to is None:
         _step(trace, at)
         return
-    git, _why = repo_for(trace, repo)
+    git, why = repo_for(trace, repo)
+    start = next((e for e in trace.get("events") or [] if e.get("seq") == 1), None)
+    if git is None and start is not None and (start.get("payload") or {}).get("head_sha"):
+        from prtrace_core.replay import BaseCommitMissing
+
+        raise BaseCommitMissing(f"replay starts from the trace's base commit, in its repository: {why}")
     with GitSources(git, BlobCache(home().blobs)) as sources:
         replayer, seq = replay_trace(trace, sources, at)
         written = write_tree(replayer, to, partial=partial)
@@ -68,31 +75,38 @@ def _step(trace: dict[str, Any], at: int | None) -> None:
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if interactive:
         console.print(Text("space or enter: next event · q: quit", style="dim"))
-    for number, event in enumerate(events, 1):
-        text, style = summary(dict(event))
-        parts: list[Any] = [Text.assemble((f"seq {event['seq']} ", "bold"), (f"{event.get('ts')} ", "dim"),
-                                          (f"{event.get('type')} ", "bold"), (text, style))]
-        payload = event.get("payload") or {}
-        for entry in [payload, *(payload.get("dirty") or [])] if event.get("type") in ("edit", "start") else []:
-            if isinstance(entry, dict) and entry.get("diff"):
-                parts.append(Syntax(str(entry["diff"]).rstrip("\n"), "diff", theme="ansi_dark", word_wrap=True))
-        if isinstance(payload.get("stdout_sample"), str):
-            parts.append(Text(payload["stdout_sample"].rstrip("\n"), "dim"))
-        console.print(Group(*parts))
-        if interactive and number < len(events) and _key() in ("q", "Q", "\x03", "\x1b"):
-            return
+    with _keys(interactive) as key:
+        for number, event in enumerate(events, 1):
+            text, style = summary(dict(event))
+            parts: list[Any] = [Text.assemble((f"seq {event['seq']} ", "bold"), (f"{event.get('ts')} ", "dim"),
+                                              (f"{event.get('type')} ", "bold"), (text, style))]
+            payload = event.get("payload") or {}
+            for entry in [payload, *(payload.get("dirty") or [])] if event.get("type") in ("edit", "start") else []:
+                if isinstance(entry, dict) and entry.get("diff"):
+                    parts.append(Syntax(str(entry["diff"]).rstrip("\n"), "diff", theme="ansi_dark", word_wrap=True))
+            if isinstance(payload.get("stdout_sample"), str):
+                parts.append(Text(payload["stdout_sample"].rstrip("\n"), "dim"))
+            console.print(Group(*parts))
+            if interactive and number < len(events) and key() in (b"", b"q", b"Q", b"\x1b"):
+                return
 
 
-def _key() -> str:
-    """One key press, without echo or waiting for Enter."""
+@contextlib.contextmanager
+def _keys(interactive: bool) -> Iterator[Callable[[], bytes]]:
+    """Key presses one at a time. The terminal is in cbreak mode for the whole walk (no echo,
+    no Enter needed; Ctrl-C still interrupts), so a key pressed early is kept, not flushed."""
+    import os
     import sys
     import termios
     import tty
 
+    if not interactive:
+        yield lambda: b""
+        return
     fd = sys.stdin.fileno()
     saved = termios.tcgetattr(fd)
+    tty.setcbreak(fd, termios.TCSANOW)
     try:
-        tty.setraw(fd)
-        return sys.stdin.read(1)
+        yield lambda: os.read(fd, 1)
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)

@@ -236,7 +236,12 @@ def test_replay_in_a_terminal_waits_for_a_key_between_events(repo: Path) -> None
         read_until(b"seq 2")
         assert b"seq 3" not in seen
         os.write(fd, b"q")
-        _, status = os.waitpid(pid, 0)
+        deadline = time.monotonic() + 20
+        done, status = os.waitpid(pid, os.WNOHANG)
+        while not done and time.monotonic() < deadline:
+            time.sleep(0.05)
+            done, status = os.waitpid(pid, os.WNOHANG)
+        assert done, "prtrace replay did not stop at q"
         assert os.waitstatus_to_exitcode(status) == 0
         assert f"seq {trace['events'][-1]['seq']} ".encode() not in seen
     finally:
