@@ -27,19 +27,29 @@ class GitSources:
     def __init__(self, repo: GitRepo | None, cache: BlobCache | None = None) -> None:
         self.repo = repo
         self.cache = cache
-        self._batch: subprocess.Popen[bytes] | None = None
-        self._check: subprocess.Popen[bytes] | None = None
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}  # `git cat-file --batch[-check]`
         self._trees: OrderedDict[str, dict[str, tuple[str, str]] | None] = OrderedDict()
 
     def close(self) -> None:
-        for proc in (self._batch, self._check):
-            if proc is not None:
-                if proc.stdin:
-                    proc.stdin.close()
-                proc.wait()
-                if proc.stdout:
-                    proc.stdout.close()
-        self._batch = self._check = None
+        for proc in self._procs.values():
+            if proc.stdin:
+                proc.stdin.close()
+            proc.wait()
+            if proc.stdout:
+                proc.stdout.close()
+        self._procs.clear()
+
+    def _cat_file(self, option: str) -> tuple[IO[bytes], IO[bytes]]:
+        """stdin and stdout of the long-lived `git cat-file <option>` process."""
+        assert self.repo is not None
+        proc = self._procs.get(option)
+        if proc is None:
+            proc = self._procs[option] = subprocess.Popen(
+                ["git", "cat-file", option], cwd=self.repo.root, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            )
+        assert proc.stdin is not None and proc.stdout is not None
+        return proc.stdin, proc.stdout
 
     def __enter__(self) -> GitSources:
         return self
@@ -57,14 +67,7 @@ class GitSources:
     def _check_objects(self, names: list[str]) -> list[list[bytes]]:
         """`git cat-file --batch-check` on each name: "<id> <type> <size>" or "<name> missing",
         split, from one long-lived process."""
-        assert self.repo is not None
-        if self._check is None:
-            self._check = subprocess.Popen(
-                ["git", "cat-file", "--batch-check"], cwd=self.repo.root, stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            )
-        stdin, stdout = self._check.stdin, self._check.stdout
-        assert stdin is not None and stdout is not None
+        stdin, stdout = self._cat_file("--batch-check")
         answers: list[list[bytes]] = []
         for start in range(0, len(names), 256):  # a few at a time: both pipes stay far from full
             chunk = names[start : start + 256]
@@ -119,13 +122,7 @@ class GitSources:
     def _git_blob(self, sha: str) -> bytes | None:
         if self.repo is None or not _OBJECT_ID.fullmatch(sha):
             return None
-        if self._batch is None:
-            self._batch = subprocess.Popen(
-                ["git", "cat-file", "--batch"], cwd=self.repo.root, stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            )
-        stdin, stdout = self._batch.stdin, self._batch.stdout
-        assert stdin is not None and stdout is not None
+        stdin, stdout = self._cat_file("--batch")
         stdin.write(sha.encode("ascii", "replace") + b"\n")
         stdin.flush()
         header = stdout.readline().split()
