@@ -20,7 +20,7 @@ __all__ = ["note", "pause", "pr", "resume", "run", "start", "status", "uninstall
 def _out() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True)  # a long path stays on its line, for a terminal or a pipe
 
 
 def start(
