@@ -198,6 +198,9 @@ class LocalS3:
             "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
             f"-filer.localSocket={self.root}/filer.sock", f"-s3.localSocket={self.root}/s3.sock",
             f"-s3.config={config}", f"-s3.port={self.port}",
+            # every bucket is a collection with volumes of its own: a test session makes hundreds,
+            # and the count derived from free disk (1 GiB a volume) ran out; volumes are sparse
+            "-volume.max=2000", "-master.volumeSizeLimitMB=64",
         ]
         args += [f"-{name}.port={port}" if "." not in name else f"-{name.replace('.grpc', '')}.port.grpc={port}"
                  for name, port in self.ports.items()]
