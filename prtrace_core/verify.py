@@ -172,14 +172,15 @@ def verify_trace(
     state the edits produced; without, those checks do what the trace alone allows.
     Raises BaseCommitMissing when the sources lack the commit the trace starts from."""
     events = [e for e in trace.get("events") or [] if isinstance(e, Mapping)]
+    applied = effective_events(events)
     report = Report(str(trace.get("trace_id")) if trace.get("trace_id") else None, len(events))
     report.findings += check_seqs(events)
-    report.findings += check_clock(events, tolerance_s)
-    report.findings += check_start(events)
+    report.findings += check_clock(applied, tolerance_s)
+    report.findings += check_start(applied)
     report.checked += ["seq_gap", "seq_duplicate", "ts_order", "start", "file_chain", "diff_apply"]
     replayer = Replayer(sources)
     commits = commits_checked = 0
-    for event in effective_events(events):
+    for event in applied:
         replayer.apply(event)
         if event.get("type") == "commit" and sources is not None:
             commits += 1
