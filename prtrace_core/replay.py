@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from prtrace_core.errors import PrtraceError
-from prtrace_core.gitblob import blob_sha
+from prtrace_core.gitblob import GITLINK, REGULAR, blob_sha
 from prtrace_core.patches import PatchError, apply_diff
 
 __all__ = [
@@ -28,11 +28,6 @@ __all__ = [
     "Sources",
     "effective_events",
 ]
-
-REGULAR = "100644"
-EXECUTABLE = "100755"
-SYMLINK = "120000"
-GITLINK = "160000"
 
 
 class BaseCommitMissing(PrtraceError):

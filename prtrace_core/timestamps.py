@@ -55,8 +55,8 @@ _UNIT_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:
-    """A `--since` bound: a date (`2026-12-01`, midnight UTC), a timestamp with a zone, or an age
-    (`90m`, `12h`, `7d`, `2w`). ValueError, saying which forms work, for anything else."""
+    """A `--since` bound: a date (`2026-12-01`, midnight UTC), a timestamp (one without a zone is
+    UTC), or an age (`90m`, `12h`, `7d`, `2w`). ValueError, saying which forms work, otherwise."""
     from datetime import timedelta
 
     text = text.strip()
@@ -70,6 +70,11 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     try:
         return parse_ts(text)
     except ValueError:
-        raise ValueError(
-            f"not a date, a timestamp or an age: {text!r} (try 2026-12-01, 2026-12-01T09:00:00Z or 7d)"
-        ) from None
+        pass
+    try:
+        moment = datetime.fromisoformat(text)  # other ISO 8601 forms; without a zone, UTC
+        if "T" in text:
+            return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        pass
+    raise ValueError(f"not a date, a timestamp or an age: {text!r} (try 2026-12-01, 2026-12-01T09:00:00Z or 7d)")

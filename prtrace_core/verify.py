@@ -112,11 +112,12 @@ def check_seqs(events: Sequence[Mapping[str, Any]]) -> list[Finding]:
     return findings
 
 
-def check_clock(events: Sequence[Mapping[str, Any]], tolerance_s: float = TS_TOLERANCE_S) -> list[Finding]:
-    """`ts` should not run backwards, in seq order, by more than the tolerance."""
+def check_clock(applied: Sequence[Mapping[str, Any]], tolerance_s: float = TS_TOLERANCE_S) -> list[Finding]:
+    """`ts` should not run backwards, in seq order, by more than the tolerance. `applied`: the
+    events as a replay applies them (`effective_events`)."""
     findings: list[Finding] = []
     previous: tuple[int, float] | None = None
-    for event in effective_events(events):
+    for event in applied:
         try:
             moment = parse_ts(str(event.get("ts"))).timestamp()
         except ValueError:
@@ -132,9 +133,9 @@ def check_clock(events: Sequence[Mapping[str, Any]], tolerance_s: float = TS_TOL
     return findings
 
 
-def check_start(events: Sequence[Mapping[str, Any]]) -> list[Finding]:
-    """Seq 1 is the `start` event: the tree capture began from."""
-    first = next((e for e in effective_events(events) if _seq(e) == 1), None)
+def check_start(applied: Sequence[Mapping[str, Any]]) -> list[Finding]:
+    """Seq 1 is the `start` event: the tree capture began from (`applied` as for check_clock)."""
+    first = next((e for e in applied if _seq(e) == 1), None)
     if first is None:
         return [Finding("start", (1,), "there is no seq 1, so no start event to replay from")]
     if first.get("type") != "start":

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from prtrace_core.gitblob import EXECUTABLE, GITLINK
 from prtrace_core.redact import Redactor
 from prtrace_core.text import valid_utf8
 from prtrace_core.timestamps import now_ts, parse_ts
@@ -25,7 +26,7 @@ from prtrace_daemon.buffer import Buffer, RepoRow, Snapshot, Writer
 from prtrace_daemon.diffs import edit_payload
 from prtrace_daemon.edits import DIRTY_MAX_FILES, Change, ScanResult, baseline, dirty_state, scan
 from prtrace_daemon.errors import BufferUnavailable, NotRegistered, Paused
-from prtrace_daemon.gitrepo import EXECUTABLE, GITLINK, GitRepo
+from prtrace_daemon.gitrepo import GitRepo
 from prtrace_daemon.locks import file_lock, repo_lock_path
 from prtrace_daemon.paths import Home
 from prtrace_daemon.spool import SpoolLine, is_count, release, sweep_scratch, take_lines, unescape

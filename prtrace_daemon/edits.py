@@ -17,10 +17,11 @@ from typing import Any
 
 import pathspec
 
+from prtrace_core.gitblob import blob_sha, file_mode
 from prtrace_daemon.blobs import BlobCache
 from prtrace_daemon.buffer import Snapshot
 from prtrace_daemon.diffs import FILE_CAP, edit_payload, is_binary
-from prtrace_daemon.gitrepo import GitRepo, blob_sha, file_mode
+from prtrace_daemon.gitrepo import GitRepo
 
 __all__ = ["GENERATED_DIRS", "Change", "ScanResult", "baseline", "dirty_state", "scan", "tracked_paths"]
 
@@ -149,14 +150,7 @@ def dirty_state(
     repo: GitRepo, head_sha: str | None, snaps: dict[str, Snapshot], cache: BlobCache
 ) -> list[dict[str, Any]]:
     """What differs from `head_sha` when a trace begins, with diffs, for its `start` event."""
-    head_tree: dict[str, tuple[str, str]] = {}  # path → (mode, blob id)
-    if head_sha:
-        out = repo.git("ls-tree", "-r", "-z", head_sha)
-        for line in out.decode("utf-8", "surrogateescape").split("\0"):
-            if line:
-                meta, _, path = line.partition("\t")
-                tree_mode, _type, sha = meta.split()
-                head_tree[path] = (tree_mode, sha)
+    head_tree = repo.tree(head_sha) if head_sha else {}  # path → (mode, blob id)
     dirty: list[dict[str, Any]] = []
     budget = DIRTY_BUDGET
     candidates = sorted(set(head_tree) | set(snaps))

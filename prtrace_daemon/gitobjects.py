@@ -90,14 +90,7 @@ class GitSources:
     def _read_tree(self, commit: str) -> dict[str, tuple[str, str]] | None:
         if self.repo is None or not _OBJECT_ID.fullmatch(commit) or not self.has_commit(commit):
             return None
-        out = self.repo.git("ls-tree", "-r", "-z", "--full-tree", commit, check=False)
-        tree: dict[str, tuple[str, str]] = {}
-        for entry in out.decode("utf-8", "surrogateescape").split("\0"):
-            if entry:
-                meta, _, path = entry.partition("\t")
-                mode, _kind, sha = meta.split()
-                tree[path] = (mode, sha)
-        return tree
+        return self.repo.tree(commit)
 
     def blob_ids(self, commit: str, paths: list[str]) -> dict[str, str | None] | None:
         """{path: blob id or None} of a few paths in a commit, asked of one long-lived

@@ -6,7 +6,6 @@ under the developer's own `git commit`.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import subprocess
@@ -14,43 +13,22 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from prtrace_core.gitblob import EMPTY_TREE
 from prtrace_daemon.errors import NotAGitRepo
 
 __all__ = [
-    "EXECUTABLE",
-    "GITLINK",
-    "REGULAR",
     "GitRepo",
     "IndexEntry",
     "RawChange",
-    "blob_sha",
-    "file_mode",
     "find_repo",
     "repo_name_from_url",
 ]
-
-# git's file modes, as its trees and index spell them.
-REGULAR = "100644"
-EXECUTABLE = "100755"
-GITLINK = "160000"  # a submodule's commit: not a file of this work tree
 
 _ENV = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
 # A hook runs with GIT_DIR & co. pointing at the repo that fired it; never let them leak into
 # the git commands prtrace runs for other repos.
 for _var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX"):
     _ENV.pop(_var, None)
-
-
-def blob_sha(content: bytes) -> str:
-    """git's blob id of the content (what `git hash-object` prints)."""
-    digest = hashlib.sha1(b"blob %d\0" % len(content), usedforsecurity=False)
-    digest.update(content)
-    return digest.hexdigest()
-
-
-def file_mode(executable: bool) -> str:
-    """git's mode for a regular file: only the owner's executable bit counts, as in git."""
-    return EXECUTABLE if executable else REGULAR
 
 
 def repo_name_from_url(url: str) -> str | None:
@@ -156,10 +134,6 @@ class GitRepo:
                 entries[path] = IndexEntry(mode, sha)
         return entries
 
-    def index_shas(self) -> dict[str, str]:
-        """Blob ids of the files in the index (stage 0)."""
-        return {path: entry.sha for path, entry in self.index_entries().items()}
-
     def tracked(self, paths: Collection[str]) -> set[str]:
         """Those of `paths` (taken literally) that git tracks: in the index, staged or committed."""
         if not paths:
@@ -178,7 +152,7 @@ class GitRepo:
 
     def diff_head(self, paths: Sequence[str] = ()) -> str:
         """`git diff HEAD` (or against the empty tree before the first commit)."""
-        base = self.head()[0] or "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+        base = self.head()[0] or EMPTY_TREE
         out = self.git("diff", "--no-color", "--no-ext-diff", base, "--", *paths, check=False)
         return out.decode("utf-8", "replace")
 
@@ -188,6 +162,17 @@ class GitRepo:
             ["git", "cat-file", "blob", sha], cwd=self.root, env=_ENV, capture_output=True, check=False
         )
         return proc.stdout if proc.returncode == 0 else None
+
+    def tree(self, commit: str) -> dict[str, tuple[str, str]]:
+        """{path: (mode, blob id)} of every file in a commit."""
+        out = self.git("ls-tree", "-r", "-z", "--full-tree", commit)
+        tree: dict[str, tuple[str, str]] = {}
+        for entry in out.decode("utf-8", "surrogateescape").split("\0"):
+            if entry:
+                meta, _, path = entry.partition("\t")
+                mode, _kind, sha = meta.split()
+                tree[path] = (mode, sha)
+        return tree
 
     def commit_changes(self, sha: str) -> list[RawChange]:
         """What the commit changed against its first parent (all of it for a root commit)."""

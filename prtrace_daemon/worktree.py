@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from prtrace_core.errors import PrtraceError
-from prtrace_core.replay import EXECUTABLE, SYMLINK, Replayer, Sources, effective_events
+from prtrace_core.gitblob import EXECUTABLE, SYMLINK
+from prtrace_core.replay import Replayer, Sources, effective_events
 
 __all__ = ["NotReplayable", "ReplayTargetError", "Written", "replay", "write_tree"]
 

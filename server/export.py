@@ -146,9 +146,8 @@ def export(
 
     What can be refused is checked here, before the first byte is sent: a bad parameter is a
     422, a store that is down a 503. A failure once the download has begun propagates, so the
-    server can drop the connection before the last chunk (an incomplete transfer to any HTTP
-    client) — unless a middleware ends the response cleanly instead, as the app's
-    `@app.middleware("http")` does today (see test_a_download_that_fails_midway…).
+    server drops the connection before the last chunk: an incomplete transfer to any HTTP
+    client (test_a_download_that_fails_midway_is_an_incomplete_transfer).
     """
     query = replace(trace_filter(principal, repo=repo, since=since, pr=pr), limit=_TRACE_PAGE)
     if format == "parquet" and importlib.util.find_spec("pyarrow") is None:

@@ -13,11 +13,10 @@ that moment, and their figures cover the whole trace.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from prtrace_core.stats import FIELDS, combine
-from prtrace_core.timestamps import parse_ts
+from prtrace_core.timestamps import parse_since as core_since
 
 from .auth import Principal
 from .blobs import BlobStore
@@ -36,21 +35,13 @@ _BACKFILL_PAGE = 1000
 
 
 def parse_since(text: str) -> str:
-    """`since` as the index writes ts (UTC, milliseconds, Z): a date is its midnight UTC, a
-    timestamp without a zone is UTC. BadQuery for anything else."""
+    """`since` as the index writes ts (UTC, milliseconds, Z), read as `prtrace --since` reads it
+    (a date, a timestamp, an age such as 7d). BadQuery for anything else."""
     text = _SPACED_OFFSET.sub(r"\1+\2", text.strip())
     try:
-        try:
-            moment = parse_ts(text)
-        except ValueError:
-            moment = datetime.fromisoformat(text)  # a date, or a timestamp without a zone
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-        moment = moment.astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise BadQuery(
-            f"since: {text[:64]!r} is not an ISO 8601 date (2026-11-24) or timestamp (2026-11-24T19:06:57Z)"
-        ) from None
+        moment = core_since(text)
+    except ValueError as exc:
+        raise BadQuery(f"since: {str(exc)[:160]}") from None
     # zero-padded by hand: strftime's %Y drops the padding of years before 1000 on Linux
     return (
         f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"

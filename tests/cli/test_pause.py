@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from prtrace_daemon.gitrepo import blob_sha
+from prtrace_core.gitblob import blob_sha
 from tests.conftest import git, run_prtrace
 from tests.daemon.test_daemon import events, wait_until
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from prtrace_core.gitblob import blob_sha
 from prtrace_daemon.buffer import Buffer
-from prtrace_daemon.gitrepo import blob_sha
 from prtrace_daemon.paths import home
 from prtrace_daemon.process import running
 from tests.conftest import git, run_prtrace

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+from prtrace_core.gitblob import blob_sha
 from prtrace_daemon.diffs import DIFF_CAP, FILE_CAP, edit_payload, is_binary
-from prtrace_daemon.gitrepo import blob_sha
 
 
 def test_modify_counts_lines_and_keeps_first_hunk_as_snippet() -> None:
