@@ -37,10 +37,18 @@ def settings(home: Home, server: str | None = None) -> Settings:
 
 
 def recorder(home: Home, buffer: Buffer) -> Recorder:
+    """The capture side: a user pattern that is invalid or too slow is left out with a warning,
+    never a reason to stop recording (or to stop `prtrace run` from running the command)."""
+    import sys
+
     from prtrace_core.redact import Redactor
     from prtrace_daemon.capture import Recorder
+    from prtrace_daemon.config import load_settings
 
-    return Recorder(home, buffer, Redactor(settings(home).redact_patterns))
+    redactor = Redactor(load_settings(home.config, check=False).redact_patterns, skip_invalid=True)
+    for refused in redactor.refused:
+        print(f"prtrace: warning: left out of redaction: {refused}", file=sys.stderr)
+    return Recorder(home, buffer, redactor)
 
 
 def current_repo() -> GitRepo:

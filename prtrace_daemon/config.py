@@ -35,8 +35,12 @@ def _read(path: Path) -> dict[str, object]:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def load_settings(path: Path) -> Settings:
-    """Read settings; `PRTRACE_SERVER` / `PRTRACE_TOKEN` win over the file."""
+def load_settings(path: Path, *, check: bool = True) -> Settings:
+    """Read settings; `PRTRACE_SERVER` / `PRTRACE_TOKEN` win over the file.
+
+    `check`: refuse a `redact_patterns` entry that is invalid or too slow here, when the config
+    is loaded, rather than during capture. Capture paths pass False and leave such a pattern
+    out (`Redactor(skip_invalid=True)`), so a typo never stops a command from running."""
     data = _read(path)
     server = os.environ.get("PRTRACE_SERVER") or data.get("server")
     token = os.environ.get("PRTRACE_TOKEN") or data.get("token")
@@ -48,6 +52,13 @@ def load_settings(path: Path) -> Settings:
     for key, value in lists.items():
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise ConfigError(f"{path}: `{key}` must be a list of strings")
+    if check:
+        from prtrace_core.redact import BadPattern, check_patterns
+
+        try:
+            check_patterns(lists["redact_patterns"])  # type: ignore[arg-type]
+        except BadPattern as exc:
+            raise ConfigError(f"{path}: {exc}", hint=exc.hint) from exc
     return Settings(
         server=server.rstrip("/") if server else None,
         token=token,
