@@ -65,7 +65,7 @@ def _github(match: re.Match[str]) -> bool:
     # The checksum makes a real token certain; a well-formed token that fails it is still
     # taken unless it reads as a stand-in.
     token = match.group("secret")
-    return len(token) == 40 and github_checksum_ok(token) or _random_enough(match)
+    return (len(token) == 40 and github_checksum_ok(token)) or _random_enough(match)
 
 
 _B = r"(?<![A-Za-z0-9_.])"  # a token starts where a run of token characters starts
@@ -206,10 +206,11 @@ def _bearer_value(match: re.Match[str]) -> bool:
 
 _VALUE = (
     r"(?:\"(?P<dq>(?:[^\"\\\n]|\\.){0,600}+)\"|'(?P<sq>[^'\n]{0,600}+)'|`(?P<bq>[^`\n]{0,600}+)`"
+    r"|\\\"(?P<eq>[^\"\\\n]{0,600}+)\\\""  # JSON inside a JSON string: \"SecretAccessKey\": \"…\"
     r"|(?P<bare>[^\s\"'`,;|)\]}<>]{1,600}+))"
 )
 _ASSIGNMENT = re.compile(
-    r"(?<![\w.$-])(?P<name>[A-Za-z_][\w.-]{0,80}+)[\"']?[ \t]{0,10}+(?P<sep>:=|=>|==|=|:(?![:/]))[ \t]{0,10}+"
+    r"(?<![\w.$-])(?P<name>[A-Za-z_][\w.-]{0,80}+)(?:\\?[\"'])?[ \t]{0,10}+(?P<sep>:=|=>|==|=|:(?![:/]))[ \t]{0,10}+"
 )
 _VALUE_AT = re.compile(_VALUE)
 _FLAG = re.compile(r"(?<![\w.-])--?(?P<name>[A-Za-z][\w.-]{0,80}+)(?:=|[ \t]{1,5}+)(?!-)" + _VALUE)
@@ -218,14 +219,14 @@ _QUERY_NEXT = re.compile(r"&[\w.-]{1,60}=")
 
 def _value_span(match: re.Match[str]) -> tuple[str, Span, bool] | None:
     """The value, its span, and whether it was quoted (a literal for sure)."""
-    for group in ("dq", "sq", "bq"):
-        if match.group(group) is not None:
-            return match.group(group), match.span(group), True
-    value = match.group("bare")
+    dq, sq, bq, eq, value = match.group("dq", "sq", "bq", "eq", "bare")
+    if dq is not None or sq is not None or bq is not None or eq is not None:
+        group = "dq" if dq is not None else "sq" if sq is not None else "bq" if bq is not None else "eq"
+        return match.group(group), match.span(group), True
     if value is None:
         return None
     start = match.start("bare")
-    if (cut := _QUERY_NEXT.search(value)) is not None:  # ?token=abc&page=2 stops at the next param
+    if "&" in value and (cut := _QUERY_NEXT.search(value)) is not None:  # ?token=abc&page=2: to the next param
         value = value[: cut.start()]
     return value, (start, start + len(value)), False
 
@@ -238,7 +239,7 @@ def _assignments(text: str) -> Iterator[Span]:
     while (match := _ASSIGNMENT.search(text, pos)) is not None:
         pos = match.end()
         name = match.group("name")
-        env_style = not any(ch.islower() for ch in name)  # DB_PASSWORD=, POSTGRES_PASSWORD:
+        env_style = name == name.upper()  # DB_PASSWORD=, POSTGRES_PASSWORD:
         if text[max(0, match.start() - 3): match.start()] == "://" or not secret_name(name, env_style=env_style):
             continue  # user:password in a URL is the URL rule's; other names hold no secret
         value_match = _VALUE_AT.match(text, match.end())
@@ -351,10 +352,8 @@ def _client_spans(family: str, tokens: list[tuple[str, int]]) -> Iterator[Span]:
             span = _after(token[7:], start + 7, _USERPASS[family][1])
         elif openssl_pass and token.startswith(("pass:", "'pass:", '"pass:')):
             span = _after(token, start, ":")
-        elif family == "aws" and token == "set" and i + 2 < len(tokens) and secret_name(tokens[i + 1][0]):
-            span = _whole(*tokens[i + 2])
-        elif family in {"npm", "yarn", "pnpm"} and token == "set" and i + 2 < len(tokens) \
-                and ("auth" in tokens[i + 1][0].lower() or secret_name(tokens[i + 1][0])):
+        elif (family == "aws" and token == "set" and i + 2 < len(tokens) and secret_name(tokens[i + 1][0])) or (family in {"npm", "yarn", "pnpm"} and token == "set" and i + 2 < len(tokens) \
+                and ("auth" in tokens[i + 1][0].lower() or secret_name(tokens[i + 1][0]))):
             span = _whole(*tokens[i + 2])
         elif family == "htpasswd" and token.startswith("-") and "b" in token and len(tokens) >= i + 4:
             span = _whole(*tokens[i + 3])
@@ -420,7 +419,7 @@ def _prose(text: str) -> Iterator[Span]:
 
 
 def _is_digest(value: str) -> bool:
-    return ":" in value[:8] and is_id_or_digest(value) or value.lower().startswith(("sha", "md5"))
+    return (":" in value[:8] and is_id_or_digest(value)) or value.lower().startswith(("sha", "md5"))
 
 
 _SECRET_WORDS = ("pass", "pwd", "secret", "token", "key", "credential", "sig", "pin", "pat", "auth", "bearer")

@@ -21,9 +21,9 @@ __all__ = [
     "is_id_or_digest",
     "is_placeholder",
     "looks_random",
-    "secret_name",
     "plausible_password",
     "plausible_value",
+    "secret_name",
 ]
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -81,8 +81,7 @@ _DESCRIPTOR_WORDS = frozenset({
     "dict", "set", "table", "column", "key_name", "param", "params", "arg", "args", "option",
     "flag", "command", "cmd", "script", "template", "lifetime", "age", "used", "valid", "check",
     "ref", "refs", "reference", "seconds", "secs", "sec", "minutes", "mins", "hours", "days", "ms", "at",
-    "method", "methods", "mechanism", "backend", "backends", "handler", "plugin", "module", "class",
-    "service", "server", "host", "port", "user", "username", "email", "login", "account", "owner",
+    "methods", "mechanism", "backend", "backends", "handler", "plugin", "module", "service", "server", "host", "port", "user", "username", "email", "login", "account", "owner",
 })
 _NAME_PART = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
@@ -100,7 +99,7 @@ def secret_name(name: str, *, env_style: bool = False) -> bool:
     last_secret = -1
     for i, part in enumerate(parts):
         if (part in _SECRET_WORDS or part.endswith(_GLUED)
-                or part == "key" and (env_style or (i and parts[i - 1] in _KEY_QUALIFIERS))):
+                or (part == "key" and (env_style or (i and parts[i - 1] in _KEY_QUALIFIERS)))):
             last_secret = i
     # a describing word after the secret word: ACCESS_TOKEN_TTL_SECONDS, password_hash_algo
     return last_secret >= 0 and not any(part in _DESCRIPTOR_WORDS for part in parts[last_secret + 1:])
@@ -163,7 +162,7 @@ def looks_random(value: str, *, min_len: int = 16, min_entropy: float = 3.2) -> 
         return False
     has_digit = any(ch.isdigit() for ch in value)
     has_alpha = any(ch.isalpha() for ch in value)
-    return has_digit and has_alpha or entropy(value) >= 4.0
+    return (has_digit and has_alpha) or entropy(value) >= 4.0
 
 
 _WORDISH = re.compile(r"\A[a-z]{1,40}\Z")
@@ -179,13 +178,13 @@ def plausible_value(value: str, *, literal: bool, quoted: bool = False) -> bool:
     otherwise a bare lowercase word is taken for a variable (`password = password`). `quoted`:
     a string literal, never code."""
     value = value.strip()
-    if len(value) < (3 if literal else 4) or is_placeholder(value) or is_id_or_digest(value) and not literal:
+    if len(value) < (3 if literal else 4) or is_placeholder(value) or (is_id_or_digest(value) and not literal):
         return False
     if _URL_NO_CREDS.match(value) or _PATHISH.match(value):
         return False
     if not quoted and is_code(value):  # SECRET_KEY = env("DJANGO_SECRET_KEY")
         return False
-    return literal or not (_WORDISH.match(value) or value.isdigit() and len(value) < 4)
+    return literal or not (_WORDISH.match(value) or (value.isdigit() and len(value) < 4))
 
 
 @functools.lru_cache(maxsize=8192)

@@ -1329,8 +1329,19 @@ def main() -> int:
     read.add_argument("--per-trace", type=int, default=5_000, help="events per trace exported and indexed")
     read.add_argument("--parts", default="show,export,stats", help="what to run: show (with verify and replay), export, stats")
     read.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    redact = sub.add_parser("redact", help="redaction: hostile megabytes per rule, cost per event, corpus precision and recall")
+    redact.add_argument("--runs", type=int, default=5, help="runs per figure (the median is kept)")
+    redact.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     options = parser.parse_args()
     command = "scripts/bench " + " ".join(sys.argv[1:])
+    if options.what == "redact":
+        from scripts.bench_redact import bench_redact, redact_section
+
+        section = redact_section(bench_redact(options.runs), command, machine(), f"{datetime.now(UTC):%Y-%m-%d}")
+        print(section)
+        if not options.no_write:
+            write_section("Redaction", section)
+            print("written to docs/benchmarks.md")
     if options.what == "hooks":
         section = hooks_section(bench_hooks(options.commits, options.runs), command)
         print(section)
