@@ -262,13 +262,16 @@ def _flags(text: str) -> Iterator[Span]:
 
 # ---- the credential flags of common clients ---------------------------------------------------
 
-_CLIENT = re.compile(
-    r"(?<![\w./-])(?P<cmd>mysql\w{0,10}|mariadb\w{0,10}|curl|wget|redis-cli|docker|podman|nerdctl|helm|sshpass|"
+_CLIENT_NAMES = (
+    r"mysql\w{0,10}|mariadb\w{0,10}|curl|wget|redis-cli|docker|podman|nerdctl|helm|sshpass|"
     r"aws|gh|npm|yarn|pnpm|twine|mongo(?:sh|dump|restore|import|export)?|sqlcmd|smbclient|openssl|keytool|"
-    r"lftp|htpasswd|psql|pg_dump|pip3?|git)(?![\w-])"
+    r"lftp|htpasswd|psql|pg_dump|pip3?|git"
 )
+_CLIENT = re.compile(rf"(?<![\w./-])(?P<cmd>{_CLIENT_NAMES})(?![\w-])")
+_CLIENT_NAME = re.compile(rf"(?:[\w./-]{{0,200}}/)?(?P<cmd>{_CLIENT_NAMES})")
 _TOKEN = re.compile(r"\"(?:[^\"\\\n]|\\.){0,2000}+\"|'[^'\n]{0,2000}+'|[^\s\"'|;&]{1,2000}+|[|;&\n]")
 _SEGMENT_END = frozenset({"|", ";", "&", "\n"})
+_SEGMENT_NAIVE = re.compile(r"[^|;&\n]*+")
 _SEGMENT = re.compile(r"(?:\"(?:[^\"\\\n]|\\.){0,2000}+\"|'[^'\n]{0,2000}+'|[^|;&\n])*+")
 
 
@@ -314,22 +317,40 @@ _CONTEXT = {"docker": "login", "podman": "login", "nerdctl": "login", "helm": "l
 
 
 def _client_args(text: str) -> Iterator[Span]:
+    """Each client's arguments up to the end of its command. Read twice: minding quotes
+    (`sshpass -p 'two words'`), and not (`ssh host "curl -u me:pw …" ; redis-cli -a pw`),
+    where a quote opened in one command would otherwise swallow the next."""
+    yield from _client_scan(text, _SEGMENT)
+    yield from _client_scan(text, _SEGMENT_NAIVE)
+
+
+def _client_scan(text: str, segment_re: re.Pattern[str]) -> Iterator[Span]:
     pos = 0
     while (found := _CLIENT.search(text, pos)) is not None:
-        cmd = found.group("cmd")
-        family = "mysql" if cmd.startswith("mysql") else "mariadb" if cmd.startswith("mariadb") else cmd
-        segment = _SEGMENT.match(text, found.end())
+        segment = segment_re.match(text, found.end())
         assert segment is not None  # matches the empty string
-        if "-" not in segment.group() and " set " not in segment.group():
-            pos = segment.end()  # no flag and no `config set`: nothing to look at
-            continue
-        tokens = []
-        for token in _TOKEN.finditer(text, found.end(), segment.end()):
-            if token.group() in _SEGMENT_END:
-                break
-            tokens.append((token.group(), token.start()))
-        pos = tokens[-1][1] + len(tokens[-1][0]) if tokens else found.end()
-        yield from _client_spans(family, tokens)
+        pos = max(segment.end(), found.end())
+        body = segment.group()
+        if "-" not in body and " set " not in body and "pass:" not in body:
+            continue  # no flag and no `config set`: nothing to look at
+        tokens = [(t.group(), t.start()) for t in _TOKEN.finditer(text, found.end(), segment.end())
+                  if t.group() not in _SEGMENT_END]
+        yield from _by_command(found.group("cmd"), tokens)
+
+
+def _by_command(cmd: str, tokens: list[tuple[str, int]]) -> Iterator[Span]:
+    """A client named among the arguments (`sudo -u redis redis-cli -a …`, `xargs curl …`)
+    takes the arguments after it."""
+    first = 0
+    for i, (token, _start) in enumerate(tokens):
+        if (named := _CLIENT_NAME.fullmatch(token)) is not None:
+            yield from _client_spans(_family(cmd), tokens[first:i])
+            cmd, first = named.group("cmd"), i + 1
+    yield from _client_spans(_family(cmd), tokens[first:])
+
+
+def _family(cmd: str) -> str:
+    return "mysql" if cmd.startswith("mysql") else "mariadb" if cmd.startswith("mariadb") else cmd
 
 
 def _client_spans(family: str, tokens: list[tuple[str, int]]) -> Iterator[Span]:
