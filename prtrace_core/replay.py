@@ -5,7 +5,10 @@ The engine starts from the `start` event's base commit (plus the files that were
 dirty), applies each edit's diff to the content before it, and checks the result against the
 edit's `after_sha`. Where a diff cannot be used (redacted, truncated, omitted, binary) or does
 not produce `after_sha`, the content is taken by its blob id from a `Sources` (git's objects,
-a local cache); where nobody has that blob the file is marked not replayable. The engine is
+a local cache); where nobody has that blob the file is marked not replayable. A withheld file
+(a secret capture never reads) has no content, diff or blob id in the trace: it is not
+replayable from its edit on, until a commit that holds it (or a checkout) says which blob it
+is, and git has that blob. The engine is
 pure: git is reached only through the `Sources` given to it, so `verify` can run it with no
 repository at all and the server can run it for its viewer.
 """
@@ -54,10 +57,11 @@ class Sources(Protocol):
 class FileState:
     """One file as the trace has it at some point."""
 
-    sha: str | None  # None: not known (changed while paused, or by a checkout nobody can follow)
+    sha: str | None  # None: not known (changed while paused, by a checkout nobody can follow, or withheld)
     mode: str = REGULAR
     content: bytes | None = None  # loaded lazily from the sources
     seq: int | None = None  # the event that last set it
+    withheld: bool = False  # set by a withheld edit: the trace never had this file's content
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +122,7 @@ class Replayer:
     unreplayable: dict[str, int] = field(default_factory=dict)
     diffs_checked: int = 0
     diffs_unchecked: int = 0
+    withheld_edits: int = 0
 
     # content
 
@@ -149,6 +154,8 @@ class Replayer:
             self.start(seq, payload)
         elif kind == "edit":
             self.edit(seq, payload)
+        elif kind == "commit":
+            self._commit(seq, payload)
         elif kind == "checkout":
             self._checkout(seq, payload)
         elif kind == "resume":
@@ -189,6 +196,9 @@ class Replayer:
         op = payload.get("op") or ("create" if before_sha is None else "delete" if after_sha is None else "modify")
         old_path = payload.get("old_file") if op == "rename" and isinstance(payload.get("old_file"), str) else path
         assert isinstance(old_path, str)
+        if payload.get("withheld") is True:
+            self._withheld(seq, path, old_path, op, payload)
+            return
         current = self._check_chain(seq, old_path, before_sha)
         if op == "rename":
             self.files.pop(old_path, None)
@@ -233,6 +243,41 @@ class Replayer:
         if state.content is None:
             self.unreplayable[path] = seq
 
+    def _withheld(self, seq: int, path: str, old_path: str, op: Any, payload: Mapping[str, Any]) -> None:
+        """A withheld file changed: where it is, and its mode, are known; its content is not.
+        There is no before_sha to check a chain with, and no diff to apply."""
+        self.withheld_edits += 1
+        current = self.files.get(old_path)
+        if op == "rename":
+            self.files.pop(old_path, None)
+            self.unreplayable.pop(old_path, None)
+        if op == "delete":
+            self.files.pop(path, None)
+            self.unreplayable.pop(path, None)
+            return
+        given = payload.get("mode")
+        mode = given if isinstance(given, str) else current.mode if current is not None else REGULAR
+        self.files[path] = FileState(None, mode, seq=seq, withheld=True)
+        self.unreplayable[path] = seq
+
+    def _commit(self, seq: int, payload: Mapping[str, Any]) -> None:
+        """A commit that holds a withheld file says which blob it is now: capture records the
+        edits that lead to a commit before it, so right after it the file is the committed blob."""
+        sha = payload.get("sha")
+        files = payload.get("files")
+        if self.sources is None or not isinstance(sha, str) or not isinstance(files, list):
+            return
+        held = [p for p in files if isinstance(p, str) and (state := self.files.get(p)) is not None and state.withheld]
+        if not held:
+            return
+        ids = self.sources.blob_ids(sha, held)
+        for path, blob in (ids or {}).items():
+            state = self.files[path]
+            if blob is not None and state.sha is None:
+                state.sha, state.content, state.seq = blob, None, seq
+                if self.content(path) is not None:
+                    self.unreplayable.pop(path, None)
+
     def _check_chain(self, seq: int, path: str, before_sha: Any) -> FileState | None:
         """The file's state before this edit; a fault when the edit says it started elsewhere."""
         current = self.files.get(path)
@@ -241,7 +286,9 @@ class Replayer:
                 return FileState(before_sha, seq=seq)  # first sight, taken on trust
             return None
         expected = current.sha if current is not None else None
-        if current is not None and current.sha is None:
+        if current is not None and (current.sha is None or current.withheld):
+            # Nothing to chain from: the trace never had this version (paused, or withheld; a
+            # file that stops being withheld starts again from an unknown version).
             return FileState(before_sha, current.mode, seq=seq) if isinstance(before_sha, str) else None
         if before_sha != expected:
             where = f" (seq {current.seq})" if current is not None and current.seq is not None else ""

@@ -180,6 +180,10 @@ class EditPayload(_Open):
     mode: StrictStr | None = Field(default=None, pattern=r"^[0-7]{6}$")
     binary: StrictBool | None = None  # binary content: no diff, the content is the blob `after_sha`
     diff_redacted: StrictBool | None = None  # the redactor changed the diff: it no longer applies as is
+    # A file capture never reads (a secret by name, `.env*`, `*.pem`…, or in .prtraceignore): the
+    # edit says only that it changed and how (op, old_file, mode), with no content, diff or blob
+    # ids; a replay has its content only where git does (a commit that holds it).
+    withheld: StrictBool | None = None
 
 
 class CommandPayload(_Open):

@@ -12,6 +12,10 @@ can go straight to the events with `prtrace show REF --json`.
 | `file_chain` | an edit's before_sha is not where the trace left that file |
 | `diff_apply` | a diff does not apply to the content before it, or does not give after_sha |
 | `commit_state` | a commit's file differs, by blob id, from the state the edits produced |
+
+A withheld file's edits (`withheld: true`: a secret capture never reads) carry no blob ids and
+no diff, so neither `file_chain` nor `diff_apply` has anything to check in them: they are
+counted in a note, never a fault, and the file's next version is taken as it comes.
 """
 
 from __future__ import annotations
@@ -154,7 +158,7 @@ def _commit_findings(replayer: Replayer, seq: int, payload: Mapping[str, Any], s
     for path in files:
         state = replayer.files.get(path)
         if state is not None and state.sha is None:
-            continue  # changed while paused: unknown, not wrong
+            continue  # changed while paused, or withheld: unknown, not wrong
         ours = state.sha if state is not None else None
         theirs = committed_ids.get(path)
         if ours != theirs:
@@ -199,4 +203,7 @@ def verify_trace(
                                 "the repository does not have them (rewritten, or not fetched)")
     if replayer.diffs_unchecked:
         report.notes.append(f"{replayer.diffs_unchecked} diff(s) not applied: the content before them is not at hand")
+    if replayer.withheld_edits:
+        report.notes.append(f"{replayer.withheld_edits} edit(s) of withheld files (secrets never captured): "
+                            "nothing in them to check")
     return report

@@ -3,6 +3,12 @@
 Whoever scans holds the repo's file lock and applies the result in one buffer transaction,
 so the same change is never recorded twice and each file's before_sha → after_sha chain has
 no break.
+
+Secrets never reach the disk through here. Diffs are computed between redacted versions of a
+file (the redactor is run over each whole version first), and the blob cache keeps only those
+redacted versions, under the real blob id (so a replay, which checks ids, never mistakes one
+for the real content). A withheld file (withheld.py) is never read into an edit or the cache
+at all: its edits say only that it changed.
 """
 
 from __future__ import annotations
@@ -15,15 +21,25 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import pathspec
-
-from prtrace_core.gitblob import blob_sha, file_mode
+from prtrace_core.gitblob import EXECUTABLE, GITLINK, blob_sha, file_mode
+from prtrace_core.redact import Redactor
 from prtrace_daemon.blobs import BlobCache
 from prtrace_daemon.buffer import Snapshot
-from prtrace_daemon.diffs import FILE_CAP, edit_payload, is_binary
+from prtrace_daemon.diffs import FILE_CAP, edit_payload, is_binary, redact_content, withheld_payload
 from prtrace_daemon.gitrepo import GitRepo
+from prtrace_daemon.withheld import Withheld, is_digest
 
-__all__ = ["GENERATED_DIRS", "Change", "ScanResult", "baseline", "dirty_state", "scan", "tracked_paths"]
+__all__ = [
+    "GENERATED_DIRS",
+    "Change",
+    "ScanResult",
+    "baseline",
+    "blob_snapshot",
+    "dirty_state",
+    "edit_towards",
+    "scan",
+    "tracked_paths",
+]
 
 # Folders that are never anyone's source, ignored by git or not (a repo may lack a .gitignore
 # while npm or pip fill them): their files are never edits, and the watcher never walks them.
@@ -36,6 +52,7 @@ GENERATED_DIRS = frozenset({
 # Budget for the diffs carried by a `start` event, well below the server's 256 KiB per event.
 DIRTY_BUDGET = 160 * 1024
 DIRTY_MAX_FILES = 500
+_NULL_SHA = "0" * 40
 
 
 @dataclass(slots=True)
@@ -55,22 +72,56 @@ class ScanResult:
     touched: dict[str, Snapshot] = field(default_factory=dict)
 
 
-def _ignore_spec(root: Path) -> pathspec.GitIgnoreSpec | None:
-    try:
-        lines = (root / ".prtraceignore").read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return None
-    return pathspec.GitIgnoreSpec.from_lines(lines)
-
-
 def tracked_paths(repo: GitRepo, within: Collection[str] | None = None) -> list[str]:
-    """The files capture looks at: what git lists, less `.prtraceignore` (only at or under the
-    paths `within` when given)."""
-    files = [p for p in repo.list_files(within) if GENERATED_DIRS.isdisjoint(p.split("/")[:-1])]
-    spec = _ignore_spec(repo.root)
-    if spec is None:
-        return files
-    return [p for p in files if not spec.match_file(p)]
+    """The files capture looks at: what git lists, less generated folders (only at or under the
+    paths `within` when given). Withheld files are among them: their changes are recorded,
+    their content is not."""
+    return [p for p in repo.list_files(within) if GENERATED_DIRS.isdisjoint(p.split("/")[:-1])]
+
+
+def _kept(repo: GitRepo, cache: BlobCache, redactor: Redactor, sha: str) -> bytes | None:
+    """A version's content as capture may keep it: the cache's (redacted when it was put
+    there), else git's, redacted now; None when neither has it."""
+    cached = cache.get(sha)
+    if cached is not None:
+        return cached
+    raw = repo.read_blob(sha)
+    return None if raw is None else redact_content(redactor, raw)
+
+
+def _keep(cache: BlobCache, redactor: Redactor, sha: str, content: bytes) -> bytes:
+    """Redact a version read from disk and cache it (under its real blob id) for the next diff."""
+    clean = redact_content(redactor, content)
+    if len(content) <= FILE_CAP:
+        cache.put(sha, clean)
+    return clean
+
+
+def _content_edit(
+    path: str,
+    before: tuple[str, bytes | None] | None,
+    after: tuple[str, bytes | None] | None,
+    *,
+    op: str,
+    old_file: str | None = None,
+    mode: str | None = None,
+) -> dict[str, Any]:
+    """An edit between two (blob id, kept content) versions. A version whose kept content has
+    another id than its own was changed by the redactor, and the diff says so."""
+    redacted = any(
+        side is not None and side[1] is not None and blob_sha(side[1]) != side[0] for side in (before, after)
+    )
+    return edit_payload(
+        path,
+        before[1] if before else None,
+        after[1] if after else None,
+        before_sha=before[0] if before else None,
+        after_sha=after[0] if after else None,
+        op=op,
+        old_file=old_file,
+        mode=mode,
+        redacted=redacted,
+    )
 
 
 def _racy(mtime_ns: int) -> bool:
@@ -99,14 +150,20 @@ def _snapshot(st: os.stat_result, sha: str) -> Snapshot:
     return Snapshot(sha, st.st_size, st.st_mtime_ns, _racy(st.st_mtime_ns), _executable(st))
 
 
-def baseline(repo: GitRepo, cache: BlobCache) -> dict[str, Snapshot]:
+def baseline(repo: GitRepo, cache: BlobCache, *, redactor: Redactor, withheld: Withheld) -> dict[str, Snapshot]:
     """A snapshot of the whole work tree. Clean tracked files take their blob id and mode from
-    git's index (git has their content); only dirty and untracked files are read and kept in the
-    cache. A binary file is in it only when git tracks it (an untracked one is a build product)."""
+    git's index (git has their content); only dirty and untracked files are read and kept
+    (redacted) in the cache. A binary file is in it only when git tracks it (an untracked one is
+    a build product). A withheld file is read only for its keyed digest."""
     index = repo.index_entries()
     dirty = repo.dirty_paths()
     snaps: dict[str, Snapshot] = {}
     for path in tracked_paths(repo):
+        if path in withheld:
+            got = _read(repo.root, path)
+            if got is not None:
+                snaps[path] = _snapshot(got[0], withheld.digest(got[1]))
+            continue
         full = repo.root / path
         entry = index.get(path)
         if entry is not None and path not in dirty:
@@ -124,17 +181,32 @@ def baseline(repo: GitRepo, cache: BlobCache) -> dict[str, Snapshot]:
             continue
         st, content = got
         sha = blob_sha(content)
-        if len(content) <= FILE_CAP:
-            cache.put(sha, content)
+        _keep(cache, redactor, sha, content)
         snaps[path] = _snapshot(st, sha)
     return snaps
 
 
-def _differs(head: tuple[str, str] | None, snap: Snapshot | None) -> bool:
-    """Whether the file (mode, blob id in HEAD) is not what the snapshot holds."""
+def blob_snapshot(repo: GitRepo, withheld: Withheld, path: str, sha: str, executable: bool) -> Snapshot:
+    """The snapshot entry of a file git moved to blob `sha` (a commit, a checkout): its blob id,
+    or for a withheld file the keyed digest of that blob. Size -1: the next scan hashes the
+    file rather than trusting its stat."""
+    if path in withheld:
+        content = repo.read_blob(sha)
+        if content is not None:
+            sha = withheld.digest(content)
+    return Snapshot(sha, -1, -1, True, executable)
+
+
+def _differs(repo: GitRepo, withheld: Withheld, head: tuple[str, str] | None, snap: Snapshot | None) -> bool:
+    """Whether the file (mode, blob id in HEAD) is not what the snapshot holds (a withheld
+    file's snapshot holds a digest: HEAD's blob is digested to compare)."""
     if head is None or snap is None:
         return head is not snap
-    if head[1] != snap.blob_sha:
+    if is_digest(snap.blob_sha):
+        content = repo.read_blob(head[1])
+        if content is None or withheld.digest(content) != snap.blob_sha:
+            return True
+    elif head[1] != snap.blob_sha:
         return True
     return snap.executable is not None and head[0] != file_mode(snap.executable)
 
@@ -147,9 +219,16 @@ def _mode_on_disk(full: Path) -> str | None:
 
 
 def dirty_state(
-    repo: GitRepo, head_sha: str | None, snaps: dict[str, Snapshot], cache: BlobCache
+    repo: GitRepo,
+    head_sha: str | None,
+    snaps: dict[str, Snapshot],
+    cache: BlobCache,
+    *,
+    redactor: Redactor,
+    withheld: Withheld,
 ) -> list[dict[str, Any]]:
-    """What differs from `head_sha` when a trace begins, with diffs, for its `start` event."""
+    """What differs from `head_sha` when a trace begins, with diffs (of redacted versions), for
+    its `start` event. A withheld file's entry says only that it differs."""
     head_tree = repo.tree(head_sha) if head_sha else {}  # path → (mode, blob id)
     dirty: list[dict[str, Any]] = []
     budget = DIRTY_BUDGET
@@ -157,13 +236,13 @@ def dirty_state(
     for number, path in enumerate(candidates):
         if budget <= 0 or len(dirty) >= DIRTY_MAX_FILES:
             # The rest would push the event over the server's limit: count them instead.
-            rest = sum(1 for p in candidates[number:] if _differs(head_tree.get(p), snaps.get(p)))
+            rest = sum(1 for p in candidates[number:] if _differs(repo, withheld, head_tree.get(p), snaps.get(p)))
             if rest:
                 dirty.append({"omitted_files": rest})
             break
         head = head_tree.get(path)
         snap = snaps.get(path)
-        if not _differs(head, snap):
+        if not _differs(repo, withheld, head, snap):
             continue
         before_sha = head[1] if head else None
         after_sha = snap.blob_sha if snap else None
@@ -173,12 +252,16 @@ def dirty_state(
             continue  # untracked binary or ignored now: not capture's business
         else:
             op = "modify" if before_sha else "create"
-        before = repo.read_blob(before_sha) if before_sha else None
-        after = (cache.get(after_sha) or repo.read_blob(after_sha)) if after_sha else None
         mode: str | None = None
         if snap is not None:
             mode = file_mode(snap.executable) if snap.executable is not None else _mode_on_disk(repo.root / path)
-        entry = edit_payload(path, before, after, before_sha=before_sha, after_sha=after_sha, op=op, mode=mode)
+        if path in withheld or (after_sha is not None and is_digest(after_sha)):
+            dirty.append(withheld_payload(path, op=op, mode=mode))
+            budget -= 256
+            continue
+        before = (before_sha, _kept(repo, cache, redactor, before_sha)) if before_sha else None
+        after = (after_sha, _kept(repo, cache, redactor, after_sha)) if after_sha else None
+        entry = _content_edit(path, before, after, op=op, mode=mode)
         entry.pop("diff_snippet", None)
         size = len(entry.get("diff", "").encode())
         if size > budget:
@@ -196,34 +279,48 @@ def scan(
     cache: BlobCache,
     within: Collection[str] | None = None,
     until_ns: int | None = None,
+    *,
+    redactor: Redactor,
+    withheld: Withheld,
 ) -> ScanResult:
     """Every file that differs from its snapshot, as edits in path order (renames paired up).
 
     With `within` (paths the watcher saw change), only files at or under those paths are
     looked at, so a save costs the same in a repo of ten files or fifty thousand. With
     `until_ns`, a file modified after that moment is left for a later scan: it is work done
-    after the event being recorded.
+    after the event being recorded. A withheld file is compared by its keyed digest, so only
+    a real change (or a chmod) makes an edit, and that edit carries no content.
     """
     result = ScanResult()
     if within is not None:
         prefixes = tuple(f"{p}/" for p in within)
         wanted = set(within)
         snaps = {p: s for p, s in snaps.items() if p in wanted or p.startswith(prefixes)}
-    created: dict[str, tuple[str, bytes, Snapshot]] = {}
+    # path → (blob id, or a withheld file's digest; content as kept, None when withheld; snapshot)
+    created: dict[str, tuple[str, bytes | None, Snapshot]] = {}
     # New binary files: a rename's new half, a file git tracks, or an untracked build product.
     new_binaries: dict[str, tuple[str, bytes, Snapshot]] = {}
     deleted: dict[str, Snapshot] = {}
-    modified: list[tuple[str, bytes, Snapshot]] = []
-    mode_only: list[tuple[str, bytes, Snapshot]] = []
+    modified: list[tuple[str, bytes | None, Snapshot]] = []
+    mode_only: list[tuple[str, bytes | None, Snapshot]] = []
     for path in tracked_paths(repo, within):
         old = snaps.get(path)
+        hidden = path in withheld
         full = repo.root / path
         try:
             st = full.lstat()
         except OSError:
             continue
         moment = st.st_mtime_ns
-        if old is not None and not old.racy and st.st_size == old.size and st.st_mtime_ns == old.mtime_ns:
+        # A snapshot of the other kind (the file has just become withheld, or stopped being)
+        # is read again whatever its stat says, so the snapshot and the trace catch up.
+        if (
+            old is not None
+            and is_digest(old.blob_sha) == hidden
+            and not old.racy
+            and st.st_size == old.size
+            and st.st_mtime_ns == old.mtime_ns
+        ):
             if old.executable is None:
                 # a snapshot from before the bit was kept: learn it, no edit
                 result.touched[path] = replace(old, executable=_executable(st))
@@ -237,76 +334,162 @@ def scan(
         if got is None:
             continue
         st, content = got
-        sha = blob_sha(content)
-        snap = _snapshot(st, sha)
-        if old is not None and old.blob_sha == sha:
+        if hidden:
+            digest = withheld.digest(content)
+            snap = _snapshot(st, digest)
+            # (a plain blob id: a snapshot git gave, or one from before the file was withheld)
+            same = old is not None and (
+                old.blob_sha == digest or (not is_digest(old.blob_sha) and old.blob_sha == blob_sha(content))
+            )
+            kept: bytes | None = None
+        else:
+            sha = blob_sha(content)
+            snap = _snapshot(st, sha)
+            same = old is not None and old.blob_sha == sha
+            kept = content
+        if old is not None and same:
             if old.executable is None or old.executable == snap.executable:
                 result.touched[path] = snap
             else:
-                mode_only.append((path, content, snap))
+                mode_only.append((path, kept, snap))
+            continue
+        if hidden:
+            if old is None:
+                created[path] = (snap.blob_sha, None, snap)
+            else:
+                modified.append((path, None, snap))
             continue
         if old is None and is_binary(content):
-            new_binaries[path] = (sha, content, snap)
+            new_binaries[path] = (snap.blob_sha, content, snap)
             continue
-        if len(content) <= FILE_CAP:
-            cache.put(sha, content)
+        kept = _keep(cache, redactor, snap.blob_sha, content)
         if old is None:
-            created[path] = (sha, content, snap)
+            created[path] = (snap.blob_sha, kept, snap)
         else:
-            modified.append((path, content, snap))
+            modified.append((path, kept, snap))
     for path, old in snaps.items():
         # git still lists a deleted tracked file until it is staged, so look at the disk
         if not (repo.root / path).is_file():
             deleted[path] = old
 
-    def before_of(snap: Snapshot) -> bytes | None:
-        return cache.get(snap.blob_sha) or repo.read_blob(snap.blob_sha)
+    def before_of(snap: Snapshot) -> tuple[str, bytes | None]:
+        return snap.blob_sha, _kept(repo, cache, redactor, snap.blob_sha)
 
-    # A deletion and a creation of the same content in one scan is a rename.
+    # A deletion and a creation of the same content in one scan is a rename (a withheld file's
+    # digest pairs only with another withheld file's).
     by_sha = {old.blob_sha: path for path, old in sorted(deleted.items())}
     unpaired: list[str] = []
-    for path, (sha, content, snap) in sorted({**created, **new_binaries}.items()):
+    for path, (sha, kept, snap) in sorted({**created, **new_binaries}.items()):
         old_path = by_sha.pop(sha, None)
         if old_path is None and path in new_binaries:
             unpaired.append(path)
             continue
         mode = file_mode(bool(snap.executable))
-        if path in new_binaries and len(content) <= FILE_CAP:
-            cache.put(sha, content)  # git may never hold this state: a replay takes it from here
+        if path in new_binaries:
+            # git may never hold this state: a replay takes it from the cache
+            kept = _keep(cache, redactor, sha, new_binaries[path][1])
         if old_path is not None:
             old = deleted.pop(old_path)
-            payload = edit_payload(
-                path, content, content, before_sha=old.blob_sha, after_sha=sha, op="rename", old_file=old_path, mode=mode
-            )
+            if is_digest(sha):
+                payload = withheld_payload(path, op="rename", old_file=old_path, mode=mode)
+            else:
+                payload = _content_edit(path, (old.blob_sha, kept), (sha, kept), op="rename", old_file=old_path, mode=mode)
             result.changes.append(Change(path, payload, snap, renamed_from=old_path))
         else:
-            payload = edit_payload(path, None, content, before_sha=None, after_sha=sha, op="create", mode=mode)
+            if is_digest(sha):
+                payload = withheld_payload(path, op="create", mode=mode)
+            else:
+                payload = _content_edit(path, None, (sha, kept), op="create", mode=mode)
             result.changes.append(Change(path, payload, snap))
     # A new binary file is recorded once git tracks it; an untracked one (a build product in a
     # repo without .gitignore) stays out of the snapshot, and so out of the trace.
     for path in sorted(repo.tracked(unpaired)):
         sha, content, snap = new_binaries[path]
-        if len(content) <= FILE_CAP:
-            cache.put(sha, content)
-        payload = edit_payload(
-            path, None, content, before_sha=None, after_sha=sha, op="create", mode=file_mode(bool(snap.executable))
-        )
+        kept = _keep(cache, redactor, sha, content)
+        payload = _content_edit(path, None, (sha, kept), op="create", mode=file_mode(bool(snap.executable)))
         result.changes.append(Change(path, payload, snap))
-    for path, content, snap in modified:
+    for path, kept, snap in modified:
         old = snaps[path]
-        payload = edit_payload(
-            path, before_of(old), content, before_sha=old.blob_sha, after_sha=snap.blob_sha, op="modify",
-            mode=file_mode(bool(snap.executable)),
-        )
+        mode = file_mode(bool(snap.executable))
+        if is_digest(snap.blob_sha):
+            payload = withheld_payload(path, op="modify", mode=mode)
+        elif is_digest(old.blob_sha):
+            # No longer withheld: its content enters the trace now, from a version it never had.
+            payload = _content_edit(path, None, (snap.blob_sha, kept), op="modify", mode=mode)
+        else:
+            payload = _content_edit(path, before_of(old), (snap.blob_sha, kept), op="modify", mode=mode)
         result.changes.append(Change(path, payload, snap))
-    for path, content, snap in mode_only:
-        payload = edit_payload(
-            path, content, content, before_sha=snap.blob_sha, after_sha=snap.blob_sha, op="modify",
-            mode=file_mode(bool(snap.executable)),
-        )
+    for path, unchanged, snap in mode_only:
+        mode = file_mode(bool(snap.executable))
+        if unchanged is None:
+            payload = withheld_payload(path, op="modify", mode=mode)
+        else:  # the same content on both sides: no diff, so nothing of it is kept
+            payload = edit_payload(
+                path, unchanged, unchanged, before_sha=snap.blob_sha, after_sha=snap.blob_sha, op="modify", mode=mode
+            )
         result.changes.append(Change(path, payload, snap))
     for path, old in sorted(deleted.items()):
-        payload = edit_payload(path, before_of(old), None, before_sha=old.blob_sha, after_sha=None, op="delete")
+        if path in withheld or is_digest(old.blob_sha):
+            payload = withheld_payload(path, op="delete")
+        else:
+            payload = _content_edit(path, before_of(old), None, op="delete")
         result.changes.append(Change(path, payload, None))
     result.changes.sort(key=lambda c: c.path)
     return result
+
+
+def edit_towards(
+    repo: GitRepo,
+    snaps: dict[str, Snapshot],
+    cache: BlobCache,
+    *,
+    path: str,
+    new_sha: str,
+    new_mode: str,
+    old_path: str | None,
+    old_mode: str = "",
+    redactor: Redactor,
+    withheld: Withheld,
+) -> Change | None:
+    """The edit that takes the snapshot of `path` to blob `new_sha` with git mode `new_mode`
+    (None: nothing to record): how a change git made (a commit, a merge) is recorded. Binary
+    content is recorded by blob id (git holds it); a withheld file only by the fact it changed."""
+    if new_mode == GITLINK:
+        return None  # a submodule's commit, not a file of this work tree
+    target = None if new_sha == _NULL_SHA else new_sha
+    executable = new_mode == EXECUTABLE
+    current = snaps.get(path)
+    prev = snaps.get(old_path) if old_path else current
+    hidden = path in withheld or (prev is not None and is_digest(prev.blob_sha))
+    snap = blob_snapshot(repo, withheld, path, target, executable) if target else None
+    if snap is not None and current is not None and current.blob_sha in (target, snap.blob_sha):
+        # A scan already recorded this content; the mode may still be new (chmod in a commit).
+        recorded = current.executable if current.executable is not None else old_mode == EXECUTABLE
+        if recorded == executable:
+            return None
+        if hidden:
+            return Change(path, withheld_payload(path, op="modify", mode=new_mode), snap)
+        content = repo.read_blob(snap.blob_sha) or b""  # same both sides: no diff is made of it
+        payload = edit_payload(
+            path, content, content, before_sha=snap.blob_sha, after_sha=snap.blob_sha, op="modify", mode=new_mode
+        )
+        return Change(path, payload, snap)
+    if target is None and prev is None:
+        return None
+    if target is None:
+        op = "delete"
+    elif old_path is not None and prev is not None:
+        op = "rename"
+    else:
+        op = "modify" if prev is not None else "create"
+    renamed_from = old_path if op == "rename" else None
+    if hidden:
+        payload = withheld_payload(path, op=op, old_file=renamed_from, mode=new_mode or None)
+        return Change(path, payload, snap, renamed_from=renamed_from)
+    before = (prev.blob_sha, _kept(repo, cache, redactor, prev.blob_sha)) if prev else None
+    after: tuple[str, bytes | None] | None = None
+    if target is not None:
+        raw = repo.read_blob(target)
+        after = (target, None if raw is None else redact_content(redactor, raw))
+    payload = _content_edit(path, before, after, op=op, old_file=renamed_from, mode=new_mode or None)
+    return Change(path, payload, snap, renamed_from=renamed_from)

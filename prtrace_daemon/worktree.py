@@ -73,9 +73,17 @@ def write_tree(replayer: Replayer, dest: Path, *, partial: bool = False) -> Writ
     if lost and not partial:
         shown = ", ".join(f"{path} (seq {seq})" if seq else path for path, seq in list(lost.items())[:10])
         more = f" and {len(lost) - 10} more" if len(lost) > 10 else ""
+        withheld = sum(1 for path in lost if replayer.files[path].withheld)
+        if withheld == len(lost):
+            why = "they are withheld from capture (secrets: never recorded)"
+        elif withheld:
+            why = (f"{withheld} of them withheld from capture (secrets: never recorded), the rest with diffs "
+                   "redacted, truncated or left out")
+        else:
+            why = "their diffs were redacted, truncated or left out"
         raise NotReplayable(
-            f"{len(lost)} file(s) cannot be replayed: {shown}{more}; their diffs were redacted, truncated "
-            "or left out and the repository does not have their content",
+            f"{len(lost)} file(s) cannot be replayed: {shown}{more}; {why}, and the repository does not have "
+            "their content",
             hint="--partial writes the rest; fetching the commits that hold them may help",
         )
     parent = dest.parent

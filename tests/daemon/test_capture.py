@@ -75,8 +75,10 @@ def test_ignored_and_binary_files_produce_no_edits(rec: Recorder, repo: Path) ->
     (repo / "secret").mkdir()
     (repo / "secret" / "keys.txt").write_text("nope\n")
     rec.record(r)
-    files = [e["payload"]["file"] for e in _events(rec, r) if e["type"] == "edit"]
-    assert files == [".prtraceignore"]
+    edits = {e["payload"]["file"]: e["payload"] for e in _events(rec, r) if e["type"] == "edit"}
+    assert sorted(edits) == [".prtraceignore", "secret/keys.txt"]
+    # a .prtraceignore'd file is withheld: that it changed is recorded, never what it holds
+    assert edits["secret/keys.txt"]["withheld"] is True and "diff" not in edits["secret/keys.txt"]
 
 
 def test_delete_and_rename_are_edits_of_their_own(rec: Recorder, repo: Path) -> None:

@@ -78,9 +78,13 @@ def test_ignored_generated_and_binary_files_produce_nothing(live: Path, prtrace_
     (live / "node_modules" / "pkg" / "index.js").write_text("generated\n")
     (live / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\0\0")
     (live / "real.py").write_text("x = 1\n")  # a marker: once it is in, the rest had their chance
-    wait_until(lambda: any(e["file"] == "real.py" for e in edits(prtrace_home, live)), what="real.py")
+    wait_until(lambda: {"real.py", "secrets/key.txt"} <= {e["file"] for e in edits(prtrace_home, live)},
+               what="real.py and the withheld secrets/key.txt")
     time.sleep(0.5)
-    assert [e["file"] for e in edits(prtrace_home, live)] == [".prtraceignore", "real.py"]
+    recorded = {e["file"]: e for e in edits(prtrace_home, live)}
+    assert sorted(recorded) == [".prtraceignore", "real.py", "secrets/key.txt"]
+    withheld = recorded["secrets/key.txt"]  # .prtraceignore'd: that it changed, not what it holds
+    assert withheld["withheld"] is True and "diff" not in withheld and "after_sha" not in withheld
 
 
 def test_kill_9_mid_burst_loses_nothing_and_a_restart_catches_up(live: Path, prtrace_home: Path) -> None:

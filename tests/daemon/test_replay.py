@@ -28,6 +28,7 @@ from tests.daemon.conftest import started
 
 Tree = dict[str, tuple[bytes, bool]]  # path -> (content or symlink target, executable)
 
+GITHUB_TOKEN = "ghp_x7Kq9LmP2vR4tY8wB3nJ6hF1dS5aZ0cE9gU2"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde"
 
 
@@ -191,17 +192,46 @@ def test_a_redacted_file_whose_blob_is_nowhere_is_named_not_replayable(rec: Reco
     seq = s.checkpoint("a secret, never committed")
     trace = s.trace()
     assert "AKIAIOSFODNN7EXAMPLE" not in str(trace)
-    with GitSources(s.repo, BlobCache(rec.home.blobs)) as sources:  # the local cache has it
-        assert _replayed(s, trace, seq, tmp_path / "from-cache") == s.seen[seq]
+    (edit,) = [e["payload"] for e in trace["events"] if e["type"] == "edit"]
+    assert edit["diff_redacted"] is True
+    # The local cache holds the redacted text only, which is not the recorded blob: no help.
+    cached = BlobCache(rec.home.blobs).get(edit["after_sha"])
+    assert cached is not None and b"AKIAIOSFODNN7EXAMPLE" not in cached and b"[REDACTED:" in cached
+    for cache in (BlobCache(rec.home.blobs), None):
+        with GitSources(s.repo, cache) as sources:
+            replayer, _ = replay(trace, sources, seq)
+            with pytest.raises(NotReplayable, match=r"config\.env.*redacted"):
+                write_tree(replayer, tmp_path / "out")
+            assert not (tmp_path / "out").exists()
     shutil.rmtree(rec.home.blobs)
     with GitSources(s.repo, None) as sources:
         replayer, _ = replay(trace, sources, seq)
-        with pytest.raises(NotReplayable, match=r"config\.env"):
-            write_tree(replayer, tmp_path / "out")
-        assert not (tmp_path / "out").exists()
         written = write_tree(replayer, tmp_path / "partial", partial=True)
     assert "config.env" in written.skipped and not (tmp_path / "partial" / "config.env").exists()
     assert (tmp_path / "partial" / "calc.py").exists()
+
+
+def test_a_redacted_file_replays_from_git_once_committed(rec: Recorder, repo: Path, tmp_path: Path) -> None:
+    git(repo, "checkout", "-q", "-b", "feature")
+    s = Session(rec, repo)
+    middle = "".join(f"OPTION_{i} = {i}\n" for i in range(8))
+    s.write("settings.py", f'TOKEN = "{GITHUB_TOKEN}"\n{middle}DEBUG = False\n')
+    first = s.checkpoint("a secret")
+    s.write("settings.py", f'TOKEN = "{GITHUB_TOKEN}"\n{middle}DEBUG = True\n')
+    s.git("add", "-A")
+    s.git("commit", "-qm", "settings")
+    seq = s.checkpoint("committed")
+    trace = s.trace()
+    assert GITHUB_TOKEN not in str(trace)
+    edits = [e["payload"] for e in trace["events"] if e["type"] == "edit"]
+    assert len(edits) == 2 and all(e["diff_redacted"] is True for e in edits)
+    # Redacted on both sides, the secret's line is unchanged: the diff holds only the real change.
+    assert "+DEBUG = True" in edits[-1]["diff"] and "TOKEN" not in edits[-1]["diff"]
+    assert edits[-1]["change_summary"] == "+1/-1"
+    with GitSources(s.repo, BlobCache(rec.home.blobs)) as sources:
+        replayer, _ = replay(trace, sources, first)
+        assert write_tree(replayer, tmp_path / "before-commit", partial=True).skipped == {"settings.py": first - 1}
+    assert _replayed(s, trace, seq, tmp_path / "replay") == s.seen[seq]  # git has the committed blob
 
 
 def test_replay_refuses_a_seq_past_the_end_and_a_folder_in_use(session: Session, tmp_path: Path) -> None:
