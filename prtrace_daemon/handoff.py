@@ -8,8 +8,11 @@ Paths are strings here: this runs before pathlib is loaded.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import time
 
 from prtrace_daemon.paths import REPOS, SPOOL
 from prtrace_daemon.process import daemon_alive
@@ -37,11 +40,43 @@ def handoff_root(home_root: str, cwd: str) -> str | None:
 
 
 def hand_off(home_root: str, root: str, type: str, payload: dict[str, Any], ts: str) -> None:
-    """Append the event's one line to this process's spool file (raises OSError when it can't)."""
+    """Write the event's one line to a spool file of its own (raises OSError when it can't).
+
+    The file is new (O_EXCL) and this is its only writer, so the drainer takes it whole once
+    its line ends (spool.py). A short write is continued until the line is whole; when a write
+    fails part-way the file is removed, so no torn line is left for the drainer to meet. The
+    line and its file name are synced before this returns: what `prtrace note` confirms stays.
+    """
     line = b"\t".join([b"v1", HANDOFF.encode(), ts.encode(), os.fsencode(root), type.encode(), json.dumps(payload).encode()])
-    path = os.path.join(home_root, SPOOL, f"cli.{os.getpid()}.spool")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    path = os.path.join(home_root, SPOOL, f"cli.{os.getpid()}.{time.time_ns()}.spool")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.write(fd, line + b"\n")
+        _write_all(fd, line + b"\n")
+        os.fsync(fd)  # confirmed to the user next: it must outlast a power cut, not just a crash
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # nobody else writes it, and no drainer takes a file without its newline
+        raise
     finally:
         os.close(fd)
+    _sync_dir(os.path.join(home_root, SPOOL))
+
+
+def _sync_dir(path: str) -> None:
+    """The new file's name, made durable with its folder."""
+    with contextlib.suppress(OSError):  # some file systems refuse fsync on a folder
+        dir_fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is written: a write may take fewer (a signal, a nearly full disk)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.EIO, "the spool took no bytes")
+        view = view[written:]

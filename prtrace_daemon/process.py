@@ -6,6 +6,7 @@ stale `daemon.pid` after a crash or kill -9 never blocks a new daemon.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import signal
@@ -113,7 +114,12 @@ def start_background(home: Home, *, timeout_s: float = 30.0) -> DaemonInfo:
 
     from prtrace_daemon.daemon import read_state
 
-    log = os.fdopen(os.open(home.root / "daemon.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
+    fd = os.open(home.root / "daemon.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with contextlib.suppress(OSError):
+        os.fchmod(fd, 0o600)  # one made before with looser rights
+    # The daemon writes its log through a redacting filter (daemon.py); nothing is written
+    # here, so no argument of the command that started it reaches the file.
+    log = os.fdopen(fd, "ab")
     try:
         process = subprocess.Popen(
             [sys.executable, "-m", "prtrace_cli.main", "daemon"],

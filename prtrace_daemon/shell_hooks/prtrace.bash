@@ -1,11 +1,13 @@
-# Records each command typed inside a repo registered with prtrace by appending one line to
-# prtrace's spool. Builtins only: no process is started per command, nothing is recorded
-# outside registered repos, and $?, PIPESTATUS, the prompt and other prompt hooks are left as
-# they were. With bash-preexec loaded first, its preexec/precmd arrays are used; otherwise PS0
-# marks a command's start and the first PROMPT_COMMAND entry (returning $? untouched) its end.
+# Records each command typed inside a repo registered with prtrace as one line in a spool file
+# of its own, named by this shell's pid and the command's start time: no file is ever written
+# twice, so the drainer takes and removes each one once its line ends. Builtins only: no process
+# is started per command, nothing is recorded outside registered repos, and $?, PIPESTATUS, the
+# prompt and other prompt hooks are left as they were. With bash-preexec loaded first, its
+# preexec/precmd arrays are used; otherwise PS0 marks a command's start and the first
+# PROMPT_COMMAND entry (returning $? untouched) its end.
 if [[ $- == *i* && -z ${__prtrace_loaded-} ]] && ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 404)); then
     __prtrace_loaded=1
-    __prtrace_spool="$__prtrace_home/spool/shell.$$.spool"
+    __prtrace_spool="$__prtrace_home/spool/shell.$$" # + ".<start, microseconds>.spool": one file per command
     __prtrace_scratch="$__prtrace_home/shell/bash.$$.out"
     __prtrace_stamp="$__prtrace_home/shell/bash.$$.stamp"
     __prtrace_repos=()
@@ -122,7 +124,7 @@ if [[ $- == *i* && -z ${__prtrace_loaded-} ]] && ((BASH_VERSINFO[0] * 100 + BASH
                 __prtrace_escape "$cwd" cwd
                 printf -v at '%d.%06d' $((start / 1000000)) $((start % 1000000))
                 printf 'v1\tcommand\t%s\t%s\t%s\t%s\t%s\t%s\tbash\t%s\n' "$at" "$repo" "$1" \
-                    $(((end - start) / 1000)) "$cwd" "$2" "$text" 2>/dev/null >>"$__prtrace_spool"
+                    $(((end - start) / 1000)) "$cwd" "$2" "$text" 2>/dev/null >>"$__prtrace_spool.$start.spool"
             fi
         elif [[ $3 == prompt && -n $start ]]; then
             __prtrace_lasthist= # outside repos the list is not read: compare afresh next time

@@ -1,10 +1,12 @@
-# Records each command typed inside a repo registered with prtrace by appending one line to
-# prtrace's spool, from fish's own fish_preexec/fish_postexec events (beside any others).
+# Records each command typed inside a repo registered with prtrace as one line in a spool file
+# of its own, named by fish's pid and the command's end time: no file is ever written twice, so
+# the drainer takes and removes each one once its line ends. It hooks fish's own
+# fish_preexec/fish_postexec events (beside any others).
 # Builtins only, except one `date` per recorded command (fish has no clock variable): nothing
 # is done outside registered repos, and $status, $pipestatus and the prompt are left alone.
 if status is-interactive; and not set -q __prtrace_loaded
     set -g __prtrace_loaded 1
-    set -g __prtrace_spool "$__prtrace_home/spool/shell.$fish_pid.spool"
+    set -g __prtrace_spool "$__prtrace_home/spool/shell.$fish_pid" # + ".<end>.spool": one file per command
     set -g __prtrace_in ''
     set -g __prtrace_cwd $PWD
 
@@ -68,7 +70,8 @@ if status is-interactive; and not set -q __prtrace_loaded
         set -l text (string sub -l 8000 -- (__prtrace_escape $command))
         set -l cwd (__prtrace_escape $__prtrace_cwd)
         # "@": the time the command ended; it started $CMD_DURATION ms before.
+        set -l stamp (string replace -a -r '[.,]' '' -- $end)
         printf 'v1\tcommand\t@%s\t%s\t%s\t%s\t%s\t%s\tfish\t%s\n' $end $__prtrace_in $exit_status \
-            $CMD_DURATION "$cwd" "$pipe" "$text" 2>/dev/null >>$__prtrace_spool
+            $CMD_DURATION "$cwd" "$pipe" "$text" 2>/dev/null >>$__prtrace_spool.$stamp.spool
     end
 end

@@ -1,12 +1,14 @@
-# Records each command typed inside a repo registered with prtrace by appending one line to
-# prtrace's spool. Builtins and zsh modules only: no process is started per command, nothing
-# is recorded outside registered repos, and $?, pipestatus, the prompt and other hooks are
-# left as they were. Added with add-zsh-hook beside whatever preexec/precmd hooks are there;
-# each function runs with zsh's own options (emulate -L), whatever the user's are.
+# Records each command typed inside a repo registered with prtrace as one line in a spool file
+# of its own, named by this shell's pid and the command's start time: no file is ever written
+# twice, so the drainer takes and removes each one once its line ends. Builtins and zsh modules
+# only: no process is started per command, nothing is recorded outside registered repos, and
+# $?, pipestatus, the prompt and other hooks are left as they were. Added with add-zsh-hook
+# beside whatever preexec/precmd hooks are there; each function runs with zsh's own options
+# (emulate -L), whatever the user's are.
 if [[ -o interactive && -z ${__prtrace_loaded-} ]] && zmodload zsh/datetime zsh/mapfile 2>/dev/null \
     && autoload -Uz add-zsh-hook 2>/dev/null; then
     typeset -g __prtrace_loaded=1
-    typeset -g __prtrace_spool="$__prtrace_home/spool/shell.$$.spool"
+    typeset -g __prtrace_spool="$__prtrace_home/spool/shell.$$" # + ".<start>.spool": one file per command
     typeset -g __prtrace_stamp="$__prtrace_home/shell/zsh.$$.stamp"
     typeset -ga __prtrace_repos
     typeset -g __prtrace_t0= __prtrace_cmd= __prtrace_in= __prtrace_cwd=$PWD __prtrace_routed=
@@ -80,7 +82,7 @@ if [[ -o interactive && -z ${__prtrace_loaded-} ]] && zmodload zsh/datetime zsh/
                 __prtrace_escape "${command[1,8000]}" __prtrace_text
                 __prtrace_escape "$cwd" __prtrace_where
                 printf 'v1\tcommand\t%s\t%s\t%s\t%s\t%s\t%s\tzsh\t%s\n' "$start" "$__prtrace_in" "$exit_status" \
-                    "$ms" "$__prtrace_where" "$pipe" "$__prtrace_text" 2>/dev/null >>|"$__prtrace_spool"
+                    "$ms" "$__prtrace_where" "$pipe" "$__prtrace_text" 2>/dev/null >>|"$__prtrace_spool.${start//[.,]/}.spool"
             fi
         fi
         return $exit_status

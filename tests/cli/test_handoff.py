@@ -61,3 +61,13 @@ def test_a_test_run_handed_over_keeps_its_results_and_odd_bytes_survive(live: Pa
     assert test["failed_tests"] == ["test_calc.py::test_bad"]
     [odd] = [e["payload"] for e in found if e["type"] == "command"]
     assert odd["command"] == "true caf\\xe9"  # as the in-process path writes it (valid_utf8)
+
+
+def test_a_handed_over_note_leaves_nothing_in_the_spool_once_recorded(live: Path, prtrace_home: Path) -> None:
+    for text in ("first", "second"):  # the same process id may come again: each hand-off has its own file
+        assert run_prtrace("note", text, cwd=live, check=True).stdout.strip() == "noted"
+    found = _recorded(prtrace_home, live, "annotation", count=2)
+    assert [e["payload"]["text"] for e in found if e["type"] == "annotation"] == ["first", "second"]
+    wait_until(
+        lambda: not [p for p in (prtrace_home / "spool").iterdir() if p.is_file()], what="the spool files removed"
+    )

@@ -284,3 +284,22 @@ def test_a_prompt_command_prepended_after_the_hook_does_not_hide_exit_codes(star
     sh.type("false")
     sh.type("sh -c 'exit 6'")
     assert [c["exit_code"] for c in _commands(started)][-1] == 6
+
+
+@pytest.mark.parametrize("kind", SHELLS)
+def test_a_drained_command_leaves_nothing_in_the_spool_while_the_shell_runs(
+    kind: str, started: Path, open_shell, prtrace_home: Path
+) -> None:
+    def spooled() -> list[Path]:
+        return sorted(path for path in (prtrace_home / "spool").iterdir() if path.is_file())
+
+    sh = open_shell(kind, started)
+    sh.type("echo first")
+    sh.type("echo second")
+    assert [path.name.split(".")[0] for path in spooled()] == ["shell", "shell"]  # a file per command
+    assert [c["command"] for c in _commands(started)] == ["echo first", "echo second"]  # drained
+    assert spooled() == []  # gone from disk, though the shell that wrote them runs on
+    sh.type("echo third")
+    assert b"echo third" in b"".join(path.read_bytes() for path in spooled())
+    assert [c["command"] for c in _commands(started)][-1] == "echo third"
+    assert spooled() == []

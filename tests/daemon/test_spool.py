@@ -1,5 +1,6 @@
-"""The spool as the shell hooks write it: a live shell's file is read on from where the last
-drain stopped, a half-written line waits, and nothing is recorded twice or lost."""
+"""The spool as the hooks write it: a file per command, taken and removed once its line ends,
+even while its shell runs on; an old-style live shell file read on from where the last drain
+stopped; a half-written line waits; nothing is recorded twice or lost."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from prtrace_core.timestamps import format_ts
 from prtrace_daemon.capture import Recorder
 from prtrace_daemon.gitrepo import GitRepo
 from prtrace_daemon.handoff import hand_off
-from prtrace_daemon.spool import parse_line, take_lines, unescape
+from prtrace_daemon.spool import parse_line, release, take_lines, unescape
 
 
 def _line(repo: Path, command: str, *, start: str = "1795600000.250000", exit_code: int = 0, ms: int = 1500) -> bytes:
@@ -147,3 +148,45 @@ def test_a_hook_file_is_not_taken_before_its_line_is_written(tmp_path: Path) -> 
     hook.write_bytes(b"v1\tcommit\t\t/r\tabc\trefs/heads/main\n")
     [line] = take_lines(spool).lines
     assert line.kind == "commit" and line.fields == ("abc", "refs/heads/main") and not hook.exists()
+
+
+def test_a_per_command_file_is_taken_once_its_line_ends_while_its_shell_runs_on(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    line = _line(tmp_path, "make")
+    path = spool / f"shell.{os.getpid()}.1795600000250000.spool"  # this process stands for the shell
+    path.write_bytes(line[:15])
+    assert take_lines(spool).lines == [] and path.exists()  # still being written
+    with path.open("ab") as fh:
+        fh.write(line[15:])
+    taken = take_lines(spool)
+    assert [one.fields[-1] for one in taken.lines] == ["make"]
+    assert taken.files == [spool / f"{path.name}.draining"] and taken.offsets == {}
+    assert release(taken.files) == []
+    assert os.listdir(spool) == []
+
+
+def test_lines_written_while_drains_run_are_each_taken_exactly_once(tmp_path: Path) -> None:
+    """A real bash writes one file per command exactly as the hook does (`>>`, a name made of
+    its pid and the start time) while the drainer takes and removes files as fast as it can."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    count = 400
+    script = (
+        f"for ((i = 1; i <= {count}; i++)); do\n"
+        "  printf 'v1\\tcommand\\t1795600000.%06d\\t/r\\t0\\t1\\t/r\\t0\\tbash\\techo %d\\n' \"$i\" \"$i\""
+        " 2>/dev/null >>\"$SPOOL/shell.$$.$((1795600000000000 + i)).spool\"\n"
+        "done\n"
+    )
+    writer = subprocess.Popen(["bash", "-c", script], env={**os.environ, "SPOOL": str(spool)})
+    seen: list[str] = []
+    while True:
+        finished = writer.poll() is not None
+        taken = take_lines(spool)
+        seen += [one.fields[-1] for one in taken.lines]
+        assert release(taken.files) == []
+        if finished:
+            break
+    assert writer.returncode == 0
+    assert sorted(seen) == sorted(f"echo {i}" for i in range(1, count + 1))  # each once, none lost
+    assert os.listdir(spool) == []
