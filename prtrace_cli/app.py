@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from prtrace_cli import capture, daemon, export, replay, shell, show, stats, sync, verify
+from prtrace_cli import capture, daemon, export, purge, replay, shell, show, stats, sync, verify
 
 __all__ = ["app"]
 
@@ -32,6 +32,7 @@ app.command()(capture.pr)
 app.command()(capture.pause)
 app.command()(capture.resume)
 app.command()(capture.uninstall)
+app.command()(purge.purge)
 app.command(name="shell-init")(shell.shell_init)
 app.command()(daemon.stop)
 app.command()(daemon.daemon)

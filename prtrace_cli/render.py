@@ -1,17 +1,24 @@
-"""A trace as a Rich timeline: seq, time since the first event, type, a one-line summary."""
+"""A trace as a Rich timeline: seq, time since the first event, type, a one-line summary.
+
+Everything shown here was written by someone else — a repository's file names, a commit
+message, a server's answer — so it goes through `printable` (no control characters: no
+escape sequence reaches the terminal) and into Rich as `Text`, never as markup (a `[bold]`
+in a commit message prints as written). `plain` does both for callers that print markup.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
-from rich.syntax import Syntax
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from prtrace_core.text import printable
 from prtrace_core.timestamps import parse_ts
 
-__all__ = ["render_trace", "summary"]
+__all__ = ["line", "plain", "render_trace", "summary"]
 
 _TYPE_STYLE = {
     "start": "bold cyan",
@@ -25,12 +32,28 @@ _TYPE_STYLE = {
 }
 
 
+def line(value: object) -> str:
+    """Recorded text as one printable line (for `Text`, which takes no markup)."""
+    return printable(str(value), one_line=True)
+
+
+def plain(value: object) -> str:
+    """Recorded text for a Rich markup string: one printable line, its `[…]` escaped so it
+    prints as written rather than as markup."""
+    return escape(line(value))
+
+
 def _short(sha: Any) -> str:
     return str(sha)[:7] if sha else "none"
 
 
 def summary(event: dict[str, Any]) -> tuple[str, str]:
-    """(one-line summary, style) for an event; pure so it is easy to test."""
+    """(one-line summary, style) for an event, printable as it stands; pure so it is easy to test."""
+    text, style = _summary(event)
+    return line(text), style
+
+
+def _summary(event: dict[str, Any]) -> tuple[str, str]:
     p = event.get("payload") or {}
     kind = event.get("type")
     if kind == "start":
@@ -83,17 +106,17 @@ def render_trace(console: Console, trace: dict[str, Any], *, diffs: bool = False
     pr = trace.get("pr") or {}
     timeline = trace.get("timeline") or {}
     header = Text.assemble(
-        ("trace ", "dim"), (str(trace.get("trace_id")), "bold"),
-        ("  repo ", "dim"), (str(repo.get("name")), ""),
-        ("  branch ", "dim"), (str(repo.get("branch")), "bold"),
+        ("trace ", "dim"), (line(trace.get("trace_id")), "bold"),
+        ("  repo ", "dim"), (line(repo.get("name")), ""),
+        ("  branch ", "dim"), (line(repo.get("branch")), "bold"),
     )
     if pr:
-        header.append("  pr ", "dim").append(str(pr.get("pr_id")))
+        header.append("  pr ", "dim").append(line(pr.get("pr_id")))
     events = trace.get("events") or []
     duration = timeline.get("duration_seconds") or 0
     header.append(f"\n{len(events)} events over {_relative(duration).lstrip('+')}", "dim")
     if timeline.get("start_time"):
-        header.append(f" from {timeline['start_time']}", "dim")
+        header.append(f" from {line(timeline['start_time'])}", "dim")
     waiting = sum(1 for e in events if e.get("state") == "pending")
     if waiting:
         header.append(f", {waiting} not pushed yet", "dim")
@@ -116,13 +139,16 @@ def render_trace(console: Console, trace: dict[str, Any], *, diffs: bool = False
         when = _relative((moment - first).total_seconds()) if moment and first else "?"
         text, style = summary(event)
         if event.get("state") == "rejected":
-            text += f"  (rejected: {event.get('reason')})"
+            text += f"  (rejected: {line(event.get('reason'))})"
             style = "red"
-        kind = str(event.get("type"))
+        kind = line(event.get("type"))
         what: RenderableType = Text(text, style=style)
         diff = (event.get("payload") or {}).get("diff") if diffs and kind == "edit" else None
         if diff:
-            what = Group(what, Syntax(diff.rstrip("\n"), "diff", theme="ansi_dark", word_wrap=True))
+            from rich.syntax import Syntax  # pygments: loaded only when a diff is shown
+
+            shown = printable(str(diff)).rstrip("\n")  # a diff is file content: anything at all
+            what = Group(what, Syntax(shown, "diff", theme="ansi_dark", word_wrap=True))
         seq = event.get("seq")
-        table.add_row(str(seq) if seq is not None else "·", when, Text(kind, style=_TYPE_STYLE.get(kind, "")), what)
+        table.add_row(Text(line(seq) if seq is not None else "·"), when, Text(kind, style=_TYPE_STYLE.get(kind, "")), what)
     console.print(table)

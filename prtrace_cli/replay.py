@@ -52,10 +52,12 @@ def replay(
         written = write_tree(replayer, to, partial=partial)
     from rich.console import Console
 
+    from prtrace_cli.render import plain
+
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    console.print(f"replayed {trace.get('trace_id')} up to seq {seq}: {written.files} file(s) in {to}")
+    console.print(f"replayed {plain(trace.get('trace_id'))} up to seq {seq}: {written.files} file(s) in {plain(to)}")
     if written.skipped:
-        console.print(f"left out (not replayable): {', '.join(sorted(written.skipped))}", style="yellow")
+        console.print(f"left out (not replayable): {', '.join(plain(p) for p in sorted(written.skipped))}", style="yellow")
         raise typer.Exit(1)
 
 
@@ -67,8 +69,9 @@ def _step(trace: dict[str, Any], at: int | None) -> None:
     from rich.syntax import Syntax
     from rich.text import Text
 
-    from prtrace_cli.render import summary
+    from prtrace_cli.render import line, summary
     from prtrace_core.replay import effective_events
+    from prtrace_core.text import printable
 
     console = Console(highlight=False)
     events = [e for e in effective_events(trace.get("events") or []) if at is None or int(e["seq"]) >= at]
@@ -78,14 +81,15 @@ def _step(trace: dict[str, Any], at: int | None) -> None:
     with _keys(interactive) as key:
         for number, event in enumerate(events, 1):
             text, style = summary(dict(event))
-            parts: list[Any] = [Text.assemble((f"seq {event['seq']} ", "bold"), (f"{event.get('ts')} ", "dim"),
-                                              (f"{event.get('type')} ", "bold"), (text, style))]
+            parts: list[Any] = [Text.assemble((f"seq {line(event['seq'])} ", "bold"), (f"{line(event.get('ts'))} ", "dim"),
+                                              (f"{line(event.get('type'))} ", "bold"), (text, style))]
             payload = event.get("payload") or {}
             for entry in [payload, *(payload.get("dirty") or [])] if event.get("type") in ("edit", "start") else []:
                 if isinstance(entry, dict) and entry.get("diff"):
-                    parts.append(Syntax(str(entry["diff"]).rstrip("\n"), "diff", theme="ansi_dark", word_wrap=True))
+                    # diffs and output are whatever the files and commands held: no control characters
+                    parts.append(Syntax(printable(str(entry["diff"])).rstrip("\n"), "diff", theme="ansi_dark", word_wrap=True))
             if isinstance(payload.get("stdout_sample"), str):
-                parts.append(Text(payload["stdout_sample"].rstrip("\n"), "dim"))
+                parts.append(Text(printable(payload["stdout_sample"]).rstrip("\n"), "dim"))
             console.print(Group(*parts))
             if interactive and number < len(events) and key() in (b"", b"q", b"Q", b"\x1b"):
                 return

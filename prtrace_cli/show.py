@@ -31,13 +31,18 @@ def show(
         for trace in traces:
             trace["events"] = [e for e in trace.get("events", []) if e.get("type") in wanted]
     if as_json:
+        from prtrace_core.text import json_printable
+
         doc = traces[0] if len(traces) == 1 else traces
+        # Control characters leave as \u escapes (the C1 ones too, which encoders keep raw):
+        # the same JSON, and nothing a terminal would act on when stdout is one.
         try:
             import orjson
 
-            sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+            data = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode("utf-8")
+            sys.stdout.buffer.write(json_printable(data).encode("utf-8") + b"\n")
         except (TypeError, orjson.JSONEncodeError):  # a lone surrogate, an integer past 64 bits
-            sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+            sys.stdout.write(json_printable(json.dumps(doc, ensure_ascii=False, indent=2)) + "\n")
         return
     from prtrace_cli.render import render_trace
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from prtrace_cli.traces import select_traces, since_option, source_for
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 __all__ = ["stats"]
 
@@ -83,7 +86,9 @@ def _show(rows: list[dict[str, Any]], total: dict[str, Any], *, as_json: bool, a
         import json
         import sys
 
-        sys.stdout.write(json.dumps({"traces": rows, "total": total}, ensure_ascii=False, indent=2) + "\n")
+        from prtrace_core.text import json_printable
+
+        sys.stdout.write(json_printable(json.dumps({"traces": rows, "total": total}, ensure_ascii=False, indent=2)) + "\n")
     elif as_csv:
         _csv(rows, total)
     else:
@@ -95,11 +100,13 @@ def _csv(rows: list[dict[str, Any]], total: dict[str, Any]) -> None:
     import sys
 
     from prtrace_core.stats import FIELDS
+    from prtrace_core.text import printable
 
     columns = ["trace_id", "repo", "branch", "pr_id", *FIELDS]
     writer = csv.DictWriter(sys.stdout, columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    # CSV has no escapes: recorded text (a branch, a repo name) loses its control characters.
+    writer.writerows({k: printable(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows)
     writer.writerow({**total, "trace_id": "total", "repo": "", "branch": f"{total['traces']} traces"})
 
 
@@ -111,12 +118,17 @@ def _time(seconds: Any) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
-def _cell(key: str, value: Any) -> str:
+def _cell(key: str, value: Any) -> Text:
+    """A figure as a table cell: Text, so a value from a server is never read as markup."""
+    from rich.text import Text
+
+    from prtrace_cli.render import line
+
     if key.endswith("_s"):
-        return _time(value)
+        return Text(_time(value))
     if key == "agent_share":
-        return f"{float(value) * 100:.0f}%"
-    return "–" if value is None else str(value)
+        return Text(f"{float(value) * 100:.0f}%")
+    return Text("–" if value is None else line(value))
 
 
 def _table(rows: list[dict[str, Any]], total: dict[str, Any]) -> None:
@@ -124,7 +136,9 @@ def _table(rows: list[dict[str, Any]], total: dict[str, Any]) -> None:
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
+    from prtrace_cli.render import line
     from prtrace_core.stats import FIELDS
 
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 220)
@@ -132,7 +146,8 @@ def _table(rows: list[dict[str, Any]], total: dict[str, Any]) -> None:
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
         table.add_column("", style="dim", no_wrap=True)
         for row in rows:
-            table.add_column(f"{row.get('branch')}\n{str(row.get('trace_id'))[:8]}", justify="right", no_wrap=True)
+            # Text, not a markup string: a branch is recorded text, `[bold]` in it prints as is
+            table.add_column(Text(f"{line(row.get('branch'))}\n{line(row.get('trace_id'))[:8]}"), justify="right", no_wrap=True)
         if len(rows) > 1:
             table.add_column(f"total\n{len(rows)} traces", justify="right", style="bold", no_wrap=True)
         for key in FIELDS:
@@ -145,6 +160,6 @@ def _table(rows: list[dict[str, Any]], total: dict[str, Any]) -> None:
     for key in FIELDS:
         table.add_column(_HEADINGS[key], justify="right", footer=_cell(key, total.get(key)), no_wrap=True)
     for row in rows:
-        label = f"{row.get('branch')} {str(row.get('trace_id'))[:8]}"
+        label = Text(f"{line(row.get('branch'))} {line(row.get('trace_id'))[:8]}")
         table.add_row(label, *(_cell(key, row.get(key)) for key in FIELDS))
     console.print(table)

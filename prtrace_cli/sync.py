@@ -1,14 +1,19 @@
-"""`prtrace push`: upload what the buffer holds."""
+"""`prtrace push` and `prtrace login`: what leaves the machine, and where it goes."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from prtrace_cli.state import open_buffer, open_home, recorder, settings
 
-__all__ = ["login", "push"]
+if TYPE_CHECKING:
+    from prtrace_daemon.buffer import Buffer
+    from prtrace_daemon.config import Settings
+    from prtrace_daemon.paths import Home
+
+__all__ = ["is_loopback", "login", "push"]
 
 ServerOption = Annotated[
     str | None, typer.Option("--server", help="Server URL (default: PRTRACE_SERVER, then config.toml).")
@@ -26,17 +31,36 @@ def _attempts() -> int:
     return int(raw)
 
 
-def push(server: ServerOption = None) -> None:
-    """Upload buffered events to the server; safe to run again at any time (the server dedups)."""
+def push(
+    server: ServerOption = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Show what a push would send (per trace: the envelope and the events), send nothing, change nothing."),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --dry-run: print the exact JSON bodies that would be POSTed, on stdout.")
+    ] = False,
+) -> None:
+    """Upload buffered events to the server; safe to run again at any time (the server dedups).
+
+    --dry-run shows exactly what would leave the machine, trace by trace, without sending it or marking anything as pushed; add --json for the request bodies themselves.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from prtrace_cli.render import plain
     from prtrace_daemon.errors import ConfigError
     from prtrace_daemon.push import ServerClient
     from prtrace_daemon.push import push as push_all
 
+    if as_json and not dry_run:
+        raise ConfigError("--json goes with --dry-run", hint="prtrace push --dry-run --json")
     home = open_home()
     conf = settings(home, server)
+    if dry_run:
+        with open_buffer(home) as buffer:
+            _dry_run(home, buffer, conf, as_json=as_json)
+        return
     if not conf.server:
         raise ConfigError(
             "no server to push to", hint="pass --server URL, set PRTRACE_SERVER, or run `prtrace login`"
@@ -60,49 +84,169 @@ def push(server: ServerOption = None) -> None:
         return
     out = Console(highlight=False)
     out.print(
-        f"pushed to {conf.server}: {report.accepted} new, {report.duplicate} already there"
+        f"pushed to {plain(conf.server)}: {report.accepted} new, {report.duplicate} already there"
         + (f", [red]{report.rejected} rejected[/]" if report.rejected else "")
         + f" ({report.batches} batch{'es' * (report.batches != 1)}, {left['pending']} left)"
     )
     if report.rejected:
         out.print("[yellow]rejected events are kept locally with the reason: prtrace show REF --local[/]")
     if report.failed:
+        from prtrace_core.text import printable
         from prtrace_daemon.errors import ServerError
 
         for trace_id, reason in report.failed:
-            Console(stderr=True, highlight=False).print(f"trace {trace_id}: {reason}", style="red", markup=False)
+            line = printable(f"trace {trace_id}: {reason}", one_line=True)  # the server's words
+            Console(stderr=True, highlight=False).print(line, style="red", markup=False)
         raise ServerError(
             f"{len(report.failed)} trace(s) were refused by the server; the others were pushed",
             hint="their events stay buffered; fix the cause above and push again",
         )
 
 
+def _dry_run(home: Home, buffer: Buffer, conf: Settings, *, as_json: bool) -> None:
+    """What `push` would POST, read from the buffer as a push reads it; nothing is sent and
+    nothing is marked. The spool is not drained (that would record into the buffer): lines
+    waiting there are counted, since a real push records them first and sends them too."""
+    import json
+    from collections import Counter
+
+    from prtrace_daemon.push import outgoing, unrecorded_spool
+
+    batches = [batch for trace in buffer.pending_traces() for batch in outgoing(buffer, trace)]
+    spooled = unrecorded_spool(home, buffer)
+    rejected = buffer.counts()["rejected"]
+    url = f"{conf.server}/v1/batches" if conf.server else None
+    if as_json:
+        import sys
+
+        from prtrace_core.text import json_printable
+
+        doc = {
+            "url": url,
+            "batches": [batch.body for batch in batches],
+            "spool_files_not_recorded": spooled,
+        }
+        sys.stdout.write(json_printable(json.dumps(doc, ensure_ascii=False, indent=2)) + "\n")
+        return
+    from rich.console import Console
+
+    from prtrace_cli.render import plain
+
+    out = Console(highlight=False, soft_wrap=True)
+    where = plain(url) if url else "no server set yet"
+    how = "gzip, with your token" if conf.token else "gzip, no token"
+    out.print(f"[bold]dry run[/]: nothing is sent, nothing is marked as pushed; a push would POST to {where} ({how})")
+    by_trace: dict[str, list[Any]] = {}
+    for batch in batches:
+        by_trace.setdefault(batch.trace.trace_id, []).append(batch)
+    for trace_batches in by_trace.values():
+        body = trace_batches[0].body
+        repo, dev, pr = body.get("repo") or {}, body.get("developer") or {}, body.get("pr") or {}
+        events = [event for batch in trace_batches for event in batch.body["events"]]
+        out.print(f"\ntrace [bold]{plain(body['trace_id'])}[/]")
+        out.print(f"  repo:      {plain(repo.get('name'))}  branch {plain(repo.get('branch'))}"
+                  f"  languages {plain(', '.join(map(str, repo.get('language') or [])) or 'none')}")
+        title = f" “{plain(pr['title'])}”" if pr.get("title") else ""
+        out.print(f"  pr:        {plain(pr.get('pr_id')) + title if pr else 'none'}")
+        out.print(f"  developer: {plain(dev.get('user_id'))} ({plain(dev.get('ide_version'))}, {plain(dev.get('os'))})")
+        if not events:
+            out.print("  events:    none; the envelope alone (a PR link or a language changed)")
+            continue
+        size = sum(len(json.dumps(batch.body, ensure_ascii=False).encode("utf-8")) for batch in trace_batches)
+        kinds = Counter(str(event.get("type")) for event in events)
+        out.print(
+            f"  events:    {len(events)}, seq {events[0].get('seq')}–{events[-1].get('seq')}: "
+            + ", ".join(f"{n} {plain(kind)}" for kind, n in kinds.items())
+        )
+        out.print(f"  size:      {len(trace_batches)} batch{'es' * (len(trace_batches) != 1)}, {_size(size)} of JSON before gzip")
+    total = sum(len(batch.event_ids) for batch in batches)
+    out.print(f"\n{len(by_trace)} trace(s), {total} event(s), {len(batches)} batch{'es' * (len(batches) != 1)}"
+              + ("; nothing to push" if not batches else "")
+              + "; `prtrace push --dry-run --json` prints the bodies themselves")
+    if spooled:
+        out.print(f"[yellow]{spooled} spool file(s) hold activity not recorded yet (commits, typed commands): "
+                  "a push records it first and sends it too[/]")
+    if rejected:
+        out.print(f"{rejected} event(s) the server rejected stay aside and are not sent again")
+
+
+def _size(n: int) -> str:
+    return f"{n} bytes" if n < 1024 else f"{n / 1024:.1f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether a URL's host is this machine: localhost, 127.0.0.0/8 or ::1 (nothing on the wire)."""
+    import ipaddress
+
+    if not host:
+        return False
+    if host.rstrip(".").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _read_token() -> str:
+    """The token from stdin when it is a pipe or a file, else asked for without echo: never on
+    the command line, where shell history and the process list would keep it."""
+    import sys
+
+    if sys.stdin is None:
+        return ""
+    if sys.stdin.isatty():
+        return str(typer.prompt("token", hide_input=True, err=True)).strip()
+    return sys.stdin.readline().strip()
+
+
 def login(
     server: Annotated[str, typer.Option("--server", help="The server's URL, e.g. https://prtrace.example.com.")],
     token: Annotated[
         str | None,
-        typer.Option("--token", help="Your token (from `prtrace-server token create`); read from stdin if omitted."),
+        typer.Option(
+            "--token",
+            help="The token itself. Avoid it: a token on the command line lands in your shell history and the "
+            "process list. Pipe it in or type it at the prompt instead.",
+        ),
     ] = None,
     check: Annotated[bool, typer.Option("--check/--no-check", help="Try the token against the server first.")] = True,
 ) -> None:
-    """Store the server URL and your token in config.toml (readable by you alone)."""
-    import sys
+    """Store the server URL and your token (from `prtrace-server token create`) in config.toml,
+    readable by you alone.
+
+    The token is read from stdin when that is not a terminal (printf '%s\\n' "$TOKEN" | prtrace login --server URL, or prtrace login --server URL < token.txt); in a terminal it is asked for, without echo. A plain http:// URL to another machine gets a warning: the token would cross the network unencrypted.
+    """
+    from urllib.parse import urlsplit
 
     from rich.console import Console
 
+    from prtrace_cli.render import line, plain
     from prtrace_daemon.config import save_settings
     from prtrace_daemon.errors import ConfigError
     from prtrace_daemon.push import ServerClient
 
-    if not server.startswith(("http://", "https://")):
-        raise ConfigError(f"not an http(s) URL: {server}", hint="prtrace login --server https://host:8000 --token …")
+    try:
+        parts = urlsplit(server)
+        host = parts.hostname
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise ConfigError(f"not an http(s) URL: {server}", hint="prtrace login --server https://host:8000")
+    if parts.scheme == "http" and not is_loopback(host):
+        # Said before the token is asked for, so there is still time to stop.
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"warning: {line(server)} is plain http to another machine: your token and your traces "
+            "would cross the network unencrypted; use https unless the network is yours alone",
+            style="yellow", markup=False,
+        )
     if token is None:
-        token = sys.stdin.readline().strip()
+        token = _read_token()
     if not token:
-        raise ConfigError("no token given", hint="pass --token, or pipe it in: prtrace login --server URL < token.txt")
+        raise ConfigError("no token given", hint="pipe it in: printf '%s\\n' \"$TOKEN\" | prtrace login --server URL")
     if check:
         with ServerClient(server, token, attempts=2) as client:
             client.get_json("/v1/traces", limit=1)
     home = open_home()
     save_settings(home.config, server=server.rstrip("/"), token=token)
-    Console(highlight=False).print(f"logged in to {server}; settings saved in {home.config}")
+    Console(highlight=False).print(f"logged in to {plain(server)}; settings saved in {plain(home.config)}")

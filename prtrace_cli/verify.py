@@ -65,7 +65,9 @@ def verify(
     if why:
         report.notes.insert(0, f"commits not compared: {why}")
     if as_json:
-        sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False, indent=2) + "\n")
+        from prtrace_core.text import json_printable
+
+        sys.stdout.write(json_printable(json.dumps(report.as_dict(), ensure_ascii=False, indent=2)) + "\n")
     else:
         _print(report)
     if not report.ok:
@@ -76,19 +78,23 @@ def _print(report: Any) -> None:
     from rich.console import Console
     from rich.text import Text
 
+    from prtrace_cli.render import line
+
+    # Findings quote the trace (file names, shas, a repository's name): printable lines only.
     console = Console(highlight=False, soft_wrap=True)
     faults = report.faults
-    head = Text.assemble(("trace ", "dim"), (str(report.trace_id), "bold"), (f"  {report.events} events", "dim"))
+    head = Text.assemble(("trace ", "dim"), (line(report.trace_id), "bold"), (f"  {report.events} events", "dim"))
     console.print(head)
     failed = {f.check for f in faults}
     for check in report.checked:
         mark = Text("✗ ", "bold red") if check in failed else Text("✓ ", "green")
-        console.print(mark + Text(check))
+        console.print(mark + Text(line(check)))
     for finding in report.findings:
         style = "yellow" if finding.warning else "red"
-        console.print(Text(f"  {'warning' if finding.warning else 'fault'} [{finding.check}] {finding.message}", style))
+        kind = "warning" if finding.warning else "fault"
+        console.print(Text(f"  {kind} [{line(finding.check)}] {line(finding.message)}", style))
     for note in report.notes:
-        console.print(Text(f"  note: {note}", "dim"))
+        console.print(Text(f"  note: {line(note)}", "dim"))
     if faults:
         console.print(Text(f"{len(faults)} fault(s)", "bold red"))
     else:

@@ -3,12 +3,16 @@
 An event leaves the queue only when the server's answer lists it as accepted or duplicate,
 so a push killed at any point is finished by the next one and the server's dedup makes the
 resend harmless. Rejected events are set aside with the reason and never block the rest.
+
+`outgoing` is the one place a batch is put together: `push` sends what it yields, and
+`prtrace push --dry-run` shows it, so what the dry run shows is what a push sends.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -23,11 +27,21 @@ from prtrace_daemon.errors import ServerError, ServerUnreachable
 from prtrace_daemon.locks import file_lock
 from prtrace_daemon.paths import Home
 
-__all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_EVENTS", "PushReport", "ServerClient", "push"]
+__all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_EVENTS", "Batch", "PushReport", "ServerClient", "outgoing", "push", "unrecorded_spool"]
 
 MAX_BATCH_EVENTS = 1000
 MAX_BATCH_BYTES = 1024 * 1024
 RETRY_STATUSES = {429, 502, 503, 504}
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One `POST /v1/batches` as it leaves the machine: the body (the trace's envelope and its
+    events, without the local event ids, which the server recomputes) and those local ids."""
+
+    trace: TraceRow
+    body: dict[str, Any]
+    event_ids: list[str]
 
 
 @dataclass(slots=True)
@@ -131,7 +145,7 @@ def _raise_for(response: httpx.Response) -> None:
         detail = response.text
     hint = None
     if response.status_code == 401:
-        hint = "log in with `prtrace login --server URL --token TOKEN`"
+        hint = "log in with `prtrace login --server URL` (it reads the token from stdin or asks for it)"
     raise ServerError(f"server answered {response.status_code}: {str(detail)[:300]}", hint=hint)
 
 
@@ -151,6 +165,42 @@ def _batches(buffer: Buffer, trace: TraceRow) -> Iterator[list[dict[str, Any]]]:
         yield batch
 
 
+def outgoing(buffer: Buffer, trace: TraceRow) -> Iterator[Batch]:
+    """The batches a push sends for the trace, in order: its pending events within the limits,
+    or the envelope alone when only it changed (a PR linked, a language added). Reads only.
+    Batches are cut by seq, so settling one (as a push does) never changes the next."""
+    head = envelope(buffer, trace)
+    sent_any = False
+    for events in _batches(buffer, trace):
+        ids = [event.pop("event_id") for event in events]
+        yield Batch(trace, {**head, "events": events}, ids)
+        sent_any = True
+    if not sent_any and trace.envelope_dirty:
+        yield Batch(trace, {**head, "events": []}, [])
+
+
+def unrecorded_spool(home: Home, buffer: Buffer) -> int:
+    """How many spool files hold lines not yet recorded (a push records them first). Reads
+    only: a live shell's file counts when it has grown past where the last drain stopped."""
+    read_to = buffer.spool_offsets()
+    waiting = 0
+    try:
+        entries = list(os.scandir(home.spool))
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.name.endswith((".spool", ".draining")):
+            continue
+        try:
+            st = entry.stat()
+        except OSError:
+            continue
+        inode, offset = read_to.get(entry.name.removesuffix(".draining"), (None, 0))
+        if st.st_size > (offset if inode == st.st_ino else 0):
+            waiting += 1
+    return waiting
+
+
 def push(
     home: Home,
     buffer: Buffer,
@@ -166,16 +216,11 @@ def push(
             return report
         for trace in buffer.pending_traces():
             report.traces += 1
-            head = envelope(buffer, trace)
             try:
-                sent_any = False
-                for events in _batches(buffer, trace):
-                    _send(buffer, client, trace, head, events, report)
-                    sent_any = True
-                    if on_batch is not None:
-                        on_batch(report, len(events))
-                if not sent_any and trace.envelope_dirty:
-                    _send(buffer, client, trace, head, [], report)
+                for batch in outgoing(buffer, trace):
+                    _send(buffer, client, batch, report)
+                    if on_batch is not None and batch.event_ids:
+                        on_batch(report, len(batch.event_ids))
             except ServerError as exc:
                 # The server refused this trace (its envelope, or it is someone else's): that
                 # must not keep every other trace from being pushed.
@@ -183,17 +228,10 @@ def push(
     return report
 
 
-def _send(
-    buffer: Buffer,
-    client: ServerClient,
-    trace: TraceRow,
-    head: dict[str, Any],
-    events: list[dict[str, Any]],
-    report: PushReport,
-) -> None:
+def _send(buffer: Buffer, client: ServerClient, batch: Batch, report: PushReport) -> None:
     """Post one batch and settle each event by the answer (the server recomputes the ids)."""
-    local_ids = [event.pop("event_id") for event in events]
-    answer = client.post_batch({**head, "events": events})
+    trace, local_ids = batch.trace, batch.event_ids
+    answer = client.post_batch(batch.body)
     rejected = []
     for item in answer.get("rejected", []):
         index = item.get("index") if isinstance(item, dict) else None
