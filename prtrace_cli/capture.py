@@ -17,6 +17,12 @@ if TYPE_CHECKING:
 __all__ = ["note", "pause", "pr", "resume", "run", "start", "status", "uninstall"]
 
 
+def _plain(value: object) -> str:
+    from prtrace_cli.render import plain
+
+    return plain(value)
+
+
 def _out() -> Console:
     from rich.console import Console
 
@@ -53,12 +59,13 @@ def start(
     assert trace is not None
     verb = "Recording" if new else "Already recording"
     console.print(
-        f"[green]{verb}[/] {trace.repo_name} on branch [bold]{trace.branch}[/] (trace {trace.trace_id}){daemon_note}"
+        f"[green]{verb}[/] {_plain(trace.repo_name)} on branch [bold]{_plain(trace.branch)}[/] (trace {trace.trace_id})"
+        f"{daemon_note}"
     )
     for name in hooks.chained:
         console.print(f"kept your existing {name} hook: it still runs after prtrace's")
     for reason in hooks.skipped:
-        console.print(f"[yellow]note:[/] {reason}")
+        console.print(f"[yellow]note:[/] {_plain(reason)}")
 
 
 def note(text: Annotated[str, typer.Argument(help="What you want the trace to remember, in your words.")]) -> None:
@@ -113,11 +120,12 @@ def pr(
         if title:
             info["title"] = title
         buffer.set_pr(trace.trace_id, info)
-    _out().print(f"trace {trace.trace_id} ({trace.branch}) is now linked to {pr_id}")
+    _out().print(f"trace {trace.trace_id} ({_plain(trace.branch)}) is now linked to {_plain(pr_id)}")
 
 
 def status() -> None:
     """Show what prtrace records here and how many events wait to be pushed."""
+    from prtrace_cli.render import plain  # recorded names and paths: printable, never markup
     from prtrace_daemon.errors import NotAGitRepo
 
     home = open_home()
@@ -129,23 +137,23 @@ def status() -> None:
             repo = current_repo()
         except NotAGitRepo:
             repo = None
-        lines = [f"state:    {home.root}"]
+        lines = [f"state:    {plain(home.root)}"]
         if repo is not None:
             row = buffer.repo(str(repo.root))
             if row is None:
-                lines.append(f"repo:     {repo.root} [yellow](not recorded — run `prtrace start`)[/]")
+                lines.append(f"repo:     {plain(repo.root)} [yellow](not recorded — run `prtrace start`)[/]")
             elif row.paused:
-                lines.append(f"repo:     {row.name} ({row.path}) [yellow]paused[/] (`prtrace resume` records again)")
+                lines.append(f"repo:     {plain(row.name)} ({plain(row.path)}) [yellow]paused[/] (`prtrace resume` records again)")
             else:
                 rec = recorder(home, buffer)
                 recorded = rec.record(repo)
                 trace = buffer.trace(recorded.trace_id)
                 assert trace is not None
                 tc = buffer.trace_counts(trace.trace_id)
-                lines.append(f"repo:     {row.name} ({row.path})")
-                lines.append(f"branch:   {trace.branch}  trace {trace.trace_id}")
+                lines.append(f"repo:     {plain(row.name)} ({plain(row.path)})")
+                lines.append(f"branch:   {plain(trace.branch)}  trace {trace.trace_id}")
                 if trace.pr:
-                    lines.append(f"pr:       {trace.pr['pr_id']}")
+                    lines.append(f"pr:       {plain(trace.pr['pr_id'])}")
                 lines.append(f"events:   {trace.last_seq} in this trace, {tc['pending']} waiting to be pushed")
                 counts = buffer.counts()
         lines.append(f"repos:    {len(buffer.repos())} recorded")
@@ -154,9 +162,25 @@ def status() -> None:
             f"buffer:   {counts['pending']} waiting to be pushed, {counts['acked']} pushed"
             + (f", [red]{counts['rejected']} rejected by the server[/]" if counts["rejected"] else "")
         )
-        lines.append(f"server:   {conf.server or '(none set: use --server, PRTRACE_SERVER or prtrace login)'}")
+        lines += _quarantine_lines(home)
+        lines.append(f"server:   {plain(conf.server) if conf.server else '(none set: use --server, PRTRACE_SERVER or prtrace login)'}")
     for line in lines:
         console.print(line)
+
+
+def _quarantine_lines(home: Home) -> list[str]:
+    """Spool lines that failed to record and were set aside: how many, where, what to do."""
+    from prtrace_cli.render import plain
+    from prtrace_daemon.spool import QUARANTINE, quarantined
+
+    count = quarantined(home.spool)
+    if not count:
+        return []
+    folder = home.spool / QUARANTINE
+    return [
+        f"spool:    [yellow]{count} line(s) could not be recorded[/] and are kept in {plain(folder)}",
+        f"          hint: each `.why` file says why; once fixed, `mv {plain(folder)}/*.spool {plain(home.spool)}/` records them",
+    ]
 
 
 def _daemon_line(home: Home) -> str:
@@ -168,7 +192,9 @@ def _daemon_line(home: Home) -> str:
         return "daemon:   [yellow]not running[/] (prtrace start runs it; edits are still found when prtrace records)"
     state = read_state(home) or {}
     watched = state.get("repos", [])
-    return f"daemon:   running (pid {info.pid}) since {state.get('started_at', '?')}, watching {len(watched)} repo(s)"
+    from prtrace_cli.render import plain
+
+    return f"daemon:   running (pid {info.pid}) since {plain(state.get('started_at', '?'))}, watching {len(watched)} repo(s)"
 
 
 def pause() -> None:
@@ -178,7 +204,7 @@ def pause() -> None:
     home = open_home()
     with open_buffer(home) as buffer:
         recorder(home, buffer).pause(repo)
-    _out().print(f"[yellow]paused[/]: nothing in {repo.root} is recorded until `prtrace resume`")
+    _out().print(f"[yellow]paused[/]: nothing in {_plain(repo.root)} is recorded until `prtrace resume`")
 
 
 def resume() -> None:
@@ -192,7 +218,7 @@ def resume() -> None:
     last = events[-1] if events else {}
     changed = last.get("payload", {}).get("changed_while_paused", []) if last.get("type") == "resume" else []
     note = f" ({len(changed)} file(s) changed while paused, not recorded)" if changed else ""
-    _out().print(f"[green]recording[/] {repo.root} again{note}")
+    _out().print(f"[green]recording[/] {_plain(repo.root)} again{note}")
 
 
 def uninstall() -> None:
@@ -208,4 +234,4 @@ def uninstall() -> None:
     with open_buffer(home) as buffer:
         rec = recorder(home, buffer)
         rec.unregister(repo)
-    _out().print(f"prtrace no longer records {repo.root}")
+    _out().print(f"prtrace no longer records {_plain(repo.root)}")

@@ -18,7 +18,11 @@ __all__ = ["run_guarded"]
 def _say(line: str, style: str) -> None:
     from rich.console import Console
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(line, style=style, markup=False)
+    from prtrace_core.text import printable
+
+    # A message may quote a server's answer, a file name or a ref: one line, no control
+    # characters, so no escape sequence in it reaches the terminal.
+    Console(stderr=True, highlight=False, soft_wrap=True).print(printable(line, one_line=True), style=style, markup=False)
 
 
 def run_guarded(entry: Callable[[], object]) -> int:
@@ -49,12 +53,32 @@ def _crash_log() -> Path:
     from prtrace_daemon.paths import home
 
     path = home().root / "crash.log"
+    # The command line (`run -- curl -H "Authorization: Bearer …"`) and the exception's text
+    # may hold a secret: both are redacted before they reach the file.
+    report = _redacted(f"--- prtrace {' '.join(sys.argv[1:])}\n{traceback.format_exc()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with open(fd, "a", encoding="utf-8", errors="backslashreplace") as fh:
-            fh.write(f"--- prtrace {' '.join(sys.argv[1:])}\n")
-            traceback.print_exc(file=fh)
+            fh.write(report)
     except OSError:
-        traceback.print_exc()
+        sys.stderr.write(report)
     return path
+
+
+def _redacted(text: str) -> str:
+    """The text with secrets masked, by the user's own patterns too when config.toml reads; a
+    placeholder when redaction itself fails: a crash report never holds a secret as it was."""
+    try:
+        from prtrace_core.redact import Redactor
+
+        try:
+            from prtrace_daemon.config import load_settings
+            from prtrace_daemon.paths import home
+
+            redactor = Redactor(load_settings(home().config).redact_patterns)
+        except Exception:  # an unreadable config.toml, or a pattern that does not compile
+            redactor = Redactor()
+        return redactor.text(text)
+    except Exception:
+        return "--- prtrace (the command and its traceback are withheld: they could not be redacted)\n"

@@ -82,9 +82,27 @@ def run(command: Sequence[str], junit: Path | None = None) -> int:
         from prtrace_daemon.handoff import hand_off
 
         hand_off(home, root, kind, payload, started)
-    except OSError as exc:
-        _warn(f"{exc.strerror or exc} (in {home})")
+    except OSError:
+        _record_here(kind, payload, started)  # the spool cannot take it: record it here instead
     return outcome.exit_code
+
+
+def _record_here(kind: str, payload: dict[str, Any], started: str) -> None:
+    """Record a command that has run, in process; say so when that fails too (the command's own
+    exit code stands either way)."""
+    from prtrace_cli.state import current_repo, open_buffer, open_home, recorder
+    from prtrace_core.errors import PrtraceError
+    from prtrace_daemon.errors import Paused
+
+    try:
+        repo = current_repo()
+        home = open_home()
+        with open_buffer(home) as buffer:
+            recorder(home, buffer).record(repo, kind, payload, ts=started)
+    except Paused as exc:
+        sys.stderr.write(f"prtrace: {_line(exc)}; the command was not recorded\n")
+    except (PrtraceError, OSError) as exc:
+        _warn(str(exc))
 
 
 def _run_here(command: Sequence[str], junit: Path | None) -> int:
@@ -119,14 +137,22 @@ def _run_here(command: Sequence[str], junit: Path | None) -> int:
         if buffer is not None:
             buffer.close()
     if isinstance(problem, Paused):
-        sys.stderr.write(f"prtrace: {problem}; the command was not recorded\n")
+        sys.stderr.write(f"prtrace: {_line(problem)}; the command was not recorded\n")
     elif problem is not None:
         _warn(str(problem))
     return outcome.exit_code
 
 
+def _line(problem: object) -> str:
+    from prtrace_core.text import printable  # only when something is said: off the hot path
+
+    return printable(str(problem), one_line=True)
+
+
 def _warn(problem: str) -> None:
-    warning = f"prtrace: the command ran, but could not be recorded: {problem}\n"
+    from prtrace_core.text import printable  # only when something failed: off the hot path
+
+    warning = f"prtrace: the command ran, but could not be recorded: {printable(problem, one_line=True)}\n"
     sys.stderr.write(f"\x1b[33m{warning}\x1b[0m" if sys.stderr.isatty() else warning)
 
 

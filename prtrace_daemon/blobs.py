@@ -3,12 +3,19 @@
 The edit engine needs the previous content of a file to diff against. A committed or staged
 file's content is in git's object database already; only content git lacks is kept here,
 zlib-compressed, written atomically so a crash never leaves half a blob.
+
+What is kept is the content as the redactor left it, never a secret: the edit engine diffs
+redacted versions only, and a withheld file (`.env`, keys) is never put here at all. It is
+still filed under the real content's blob id, so a redacted entry never passes for the real
+content: replay and verify check the id of what they are given.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import zlib
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 __all__ = ["BlobCache"]
@@ -43,3 +50,54 @@ class BlobCache:
             return zlib.decompress(self._path(sha).read_bytes())
         except (FileNotFoundError, zlib.error):
             return None
+
+    def ids(self) -> Iterator[str]:
+        """The blob ids the cache holds."""
+        try:
+            folders = sorted(os.scandir(self.root), key=lambda e: e.name)
+        except FileNotFoundError:
+            return
+        for folder in folders:
+            if len(folder.name) != 2 or not folder.is_dir(follow_symlinks=False):
+                continue
+            for entry in os.scandir(folder.path):
+                if not entry.name.startswith("."):  # `.name.pid.tmp`: a write under way
+                    yield folder.name + entry.name
+
+    def prune(self, keep: Collection[str], *, written_before: float) -> int:
+        """Remove every entry whose id is not in `keep`; returns how many went. The cache is
+        shared by every repository, so the caller passes all that anything still needs (and
+        holds the capture locks). An entry written at or after `written_before` (a time.time()
+        taken before `keep` was worked out) stays: a capture may have just put it for a
+        snapshot `keep` could not yet name."""
+        removed = 0
+        for sha in list(self.ids()):
+            if sha in keep:
+                continue
+            path = self._path(sha)
+            try:
+                if path.stat().st_mtime >= written_before:
+                    continue
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            removed += 1
+        self._tidy(written_before - 3600)
+        return removed
+
+    def _tidy(self, stale_before: float) -> None:
+        """Remove temporary files a crashed write left (an hour old), and folders left empty."""
+        try:
+            folders = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return
+        for folder in folders:
+            if len(folder.name) != 2 or not folder.is_dir(follow_symlinks=False):
+                continue
+            for entry in os.scandir(folder.path):
+                if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                    with contextlib.suppress(OSError):
+                        if entry.stat().st_mtime < stale_before:
+                            Path(entry.path).unlink()
+            with contextlib.suppress(OSError):
+                os.rmdir(folder.path)  # only when empty

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import uuid
 from collections.abc import Collection, Iterable, Iterator
@@ -86,6 +87,10 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE snapshots ADD COLUMN executable INTEGER;
     """,
 )
+
+
+# A git object id (sha1 or sha256) as a payload's JSON text holds one: what the blob cache is keyed by.
+_OBJECT_ID = re.compile(r"(?<![0-9a-f])(?:[0-9a-f]{64}|[0-9a-f]{40})(?![0-9a-f])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +326,25 @@ class Buffer:
                 raise
             self._conn.execute("COMMIT")
 
+    @contextmanager
+    def durable_write(self) -> Iterator[Writer]:
+        """A write whose commit, and every commit before it, is on disk when it returns: the
+        buffer runs synchronous=NORMAL (a commit may sit in the OS's cache until a checkpoint),
+        and this one transaction FULL, which syncs the WAL. A drain removes spool files only
+        after one."""
+        with _translated(self.path):
+            self._conn.execute("PRAGMA synchronous = FULL")
+        try:
+            with self.write() as tx:
+                # A commit with nothing in it syncs nothing: this row makes sure there is a frame.
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_durable_commit', ?)", (now_ts(),)
+                )
+                yield tx
+        finally:
+            with suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         with _translated(self.path):
             return self._conn.execute(sql, tuple(params)).fetchall()
@@ -337,6 +361,21 @@ class Buffer:
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('developer_id', ?)", (str(uuid.uuid4()),)
             )
         return str(self._query("SELECT value FROM meta WHERE key = 'developer_id'")[0]["value"])
+
+    def withheld_key(self) -> bytes:
+        """The key of the digests that stand for withheld files' content in the snapshot, made on
+        first use: a plain hash of a short secret file could be brute-forced, a keyed one only
+        with this key, which never leaves the buffer."""
+        rows = self._query("SELECT value FROM meta WHERE key = 'withheld_key'")
+        if not rows:
+            import secrets  # once per buffer
+
+            with self.write():
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('withheld_key', ?)", (secrets.token_hex(32),)
+                )
+            rows = self._query("SELECT value FROM meta WHERE key = 'withheld_key'")
+        return bytes.fromhex(str(rows[0]["value"]))
 
     # repos
 
@@ -359,6 +398,17 @@ class Buffer:
     def set_paused(self, path: str, paused: bool) -> None:
         with self.write():
             self._conn.execute("UPDATE repos SET paused = ? WHERE path = ?", (int(paused), path))
+
+    def done_spool_lines(self, keys: Iterable[str]) -> set[str]:
+        """Which of these spool lines are recorded (or dropped) already: a drain retried after a
+        failure passes over them rather than handling them again."""
+        wanted = list(dict.fromkeys(keys))
+        done: set[str] = set()
+        for at in range(0, len(wanted), 500):  # under SQLite's limit on bound parameters
+            chunk = wanted[at:at + 500]
+            marks = ",".join("?" * len(chunk))
+            done.update(r["line_key"] for r in self._query(f"SELECT line_key FROM spool_done WHERE line_key IN ({marks})", chunk))
+        return done
 
     def spool_offsets(self) -> dict[str, tuple[int, int]]:
         return {row["name"]: (row["inode"], row["offset"]) for row in self._query("SELECT * FROM spool_offsets")}
@@ -505,3 +555,79 @@ class Buffer:
             )
             for r in rows
         }
+
+    # purging (`prtrace purge`: the developer removes recorded activity from this machine)
+
+    def purge_candidates(
+        self,
+        *,
+        trace_ids: Collection[str] | None = None,
+        repo_path: str | None = None,
+        idle_before: str | None = None,
+    ) -> list[TraceRow]:
+        """The traces named, or a repository's, or all; with `idle_before` (a trace timestamp)
+        only those whose last event is older. A trace goes whole or not at all: cutting one
+        would leave a trace without its `start`, which nothing can replay."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if trace_ids is not None:
+            clauses.append(f"trace_id IN ({', '.join('?' * len(trace_ids))})" if trace_ids else "0")
+            params += list(trace_ids)
+        if repo_path is not None:
+            clauses.append("repo_path = ?")
+            params.append(repo_path)
+        if idle_before is not None:
+            clauses.append(
+                "COALESCE((SELECT MAX(ts) FROM events WHERE events.trace_id = traces.trace_id), created_at) < ?"
+            )
+            params.append(idle_before)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return [_trace_row(r) for r in self._query(f"SELECT * FROM traces {where} ORDER BY created_at", params)]
+
+    def event_states(self, trace_ids: Collection[str]) -> dict[str, int]:
+        """Events of these traces by state (pending: not pushed yet)."""
+        counts = {"pending": 0, "acked": 0, "rejected": 0}
+        for trace_id in trace_ids:
+            for state, n in self.trace_counts(trace_id).items():
+                counts[state] = counts.get(state, 0) + n
+        return counts
+
+    def purge_traces(self, trace_ids: Collection[str]) -> dict[str, int]:
+        """Delete the traces and their events in one transaction; returns the events removed by
+        state. Freed pages are overwritten (secure_delete) and the WAL is checkpointed, so the
+        content does not linger in buffer.db or its WAL."""
+        with _translated(self.path):
+            self._conn.execute("PRAGMA secure_delete = ON")
+        counts = {"pending": 0, "acked": 0, "rejected": 0}
+        with self.write():
+            for trace_id in trace_ids:
+                for row in self._conn.execute(
+                    "SELECT state, COUNT(*) AS n FROM events WHERE trace_id = ? GROUP BY state", (trace_id,)
+                ).fetchall():
+                    counts[row["state"]] = counts.get(row["state"], 0) + row["n"]
+                self._conn.execute("DELETE FROM events WHERE trace_id = ?", (trace_id,))
+                self._conn.execute("DELETE FROM traces WHERE trace_id = ?", (trace_id,))
+        self._checkpoint()
+        return counts
+
+    def forget_spool_files(self, names: Iterable[str]) -> None:
+        """Drop the read offsets of spool files that were removed (a new file under the name,
+        even on a reused inode, is then read from its start)."""
+        with self.write() as tx:
+            tx.save_spool_offsets({}, names)
+
+    def blob_references(self) -> set[str]:
+        """Every blob id the buffer may still want from the blob cache: each snapshot's (the
+        next edit is diffed against it), and any git object id written in an event (edits'
+        before/after, a `start` event's dirty files). Any 40- or 64-hex string in a payload
+        counts, so a field added later is never missed; keeping too much is harmless."""
+        with _translated(self.path):
+            keep = {row[0] for row in self._conn.execute("SELECT DISTINCT blob_sha FROM snapshots")}
+            for (payload,) in self._conn.execute("SELECT payload FROM events"):
+                keep.update(_OBJECT_ID.findall(payload))
+        return keep
+
+    def _checkpoint(self) -> None:
+        """Fold the WAL into the database and empty it; best effort (a reader may hold it)."""
+        with suppress(sqlite3.DatabaseError):
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()

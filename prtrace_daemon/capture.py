@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,13 +22,32 @@ from prtrace_core.text import valid_utf8
 from prtrace_core.timestamps import now_ts, parse_ts
 from prtrace_daemon.blobs import BlobCache
 from prtrace_daemon.buffer import Buffer, RepoRow, Snapshot, Writer
-from prtrace_daemon.diffs import edit_payload
-from prtrace_daemon.edits import DIRTY_MAX_FILES, Change, ScanResult, baseline, dirty_state, scan
-from prtrace_daemon.errors import BufferUnavailable, NotRegistered, Paused
+from prtrace_daemon.edits import (
+    DIRTY_MAX_FILES,
+    Change,
+    ScanResult,
+    baseline,
+    blob_snapshot,
+    dirty_state,
+    edit_towards,
+    scan,
+)
+from prtrace_daemon.errors import BufferCorrupt, BufferUnavailable, NotRegistered, Paused
 from prtrace_daemon.gitrepo import GitRepo
 from prtrace_daemon.locks import file_lock, repo_lock_path
 from prtrace_daemon.paths import Home
-from prtrace_daemon.spool import SpoolLine, is_count, release, sweep_scratch, take_lines, unescape
+from prtrace_daemon.spool import (
+    TRANSIENT_ERRNOS,
+    SpoolDeferred,
+    SpoolLine,
+    is_count,
+    release,
+    set_aside,
+    sweep_scratch,
+    take_lines,
+    unescape,
+)
+from prtrace_daemon.withheld import Withheld
 
 __all__ = ["Recorded", "Recorder"]
 
@@ -98,6 +116,10 @@ class Recorder:
             raise Paused(f"capture is paused in {repo.root}")
         return row
 
+    def _withheld(self, repo: GitRepo) -> Withheld:
+        """The repo's files whose content is never captured (its `.prtraceignore`, read now)."""
+        return Withheld.of_repo(repo.root, key=self.buffer.withheld_key())
+
     # pausing
 
     def pause(self, repo: GitRepo) -> Recorded:
@@ -122,7 +144,7 @@ class Recorder:
             head, branch = repo.head()
             branch = _branch(row, branch)
             before = self.buffer.snapshots(root)
-            now = baseline(repo, self.cache)
+            now = baseline(repo, self.cache, redactor=self.redactor, withheld=self._withheld(repo))
             changed = sorted(path for path in before.keys() | now.keys() if _changed(before.get(path), now.get(path)))
             trace = self.buffer.trace_for(root, branch)
             with self.buffer.write() as tx:
@@ -175,15 +197,18 @@ class Recorder:
         trace = self.buffer.trace_for(str(repo.root), branch)
         plan = _Plan(trace.trace_id if trace else None, branch, head)
         switched = row.last_branch is not None and row.last_branch != branch
+        withheld = self._withheld(repo)
         if trace is None or switched:
             # A new branch, or a switch: the checkout rewrote the tree, and those are not the
             # developer's edits. Start again from the tree as it is now.
-            plan.new_baseline = baseline(repo, self.cache)
+            plan.new_baseline = baseline(repo, self.cache, redactor=self.redactor, withheld=withheld)
             if trace is None:
                 plan.start_payload = {
                     "head_sha": head,
                     "branch": branch,
-                    "dirty": dirty_state(repo, head, plan.new_baseline, self.cache),
+                    "dirty": dirty_state(
+                        repo, head, plan.new_baseline, self.cache, redactor=self.redactor, withheld=withheld
+                    ),
                 }
             if switched:
                 plan.checkout_payload = {
@@ -193,7 +218,10 @@ class Recorder:
                     "to_sha": head,
                 }
         else:
-            plan.scanned = scan(repo, self.buffer.snapshots(str(repo.root), within), self.cache, within, until_ns)
+            plan.scanned = scan(
+                repo, self.buffer.snapshots(str(repo.root), within), self.cache, within, until_ns,
+                redactor=self.redactor, withheld=withheld,
+            )
         return plan
 
     def _apply(self, tx: Writer, repo: GitRepo, plan: _Plan, *, ts: str | None = None) -> tuple[str, int]:
@@ -219,31 +247,96 @@ class Recorder:
     # the spool
 
     def drain(self) -> int:
-        """Record every finished spool line, oldest first. Returns how many were recorded."""
-        with file_lock(self.home.locks / "spool.lock"):
-            taken = take_lines(self.home.spool, self.buffer.spool_offsets())
-            done = 0
-            for line in taken.lines:
+        """Record every finished spool line, oldest first. Returns how many were recorded.
+
+        A line is dropped only when it can never be anything (a kind no hook writes, a repo no
+        longer recorded); one that fails for now (a full disk, no file handles) stops the drain
+        and waits, with every line after it, for the next (SpoolDeferred); one whose handling
+        fails otherwise is set aside in the quarantine. Spool files are removed only after
+        their lines are on disk, so a power cut loses none.
+        """
+        try:
+            with file_lock(self.home.locks / "spool.lock"):
+                return self._drain_locked()
+        except OSError as exc:  # the lock or the spool folder itself: nothing was taken
+            raise SpoolDeferred(f"cannot drain the spool now: {exc}") from exc
+
+    def _drain_locked(self) -> int:
+        taken = take_lines(self.home.spool, self.buffer.spool_offsets())
+        for path, exc in taken.unread:
+            log.warning("could not read spool file %s (kept for the next drain): %s", path.name, exc)
+        done = 0
+        recorded = self.buffer.done_spool_lines(line.key for line in taken.lines)
+        for line in taken.lines:
+            if line.key not in recorded:  # a file kept by a drain that failed part-way is read again
+                done += self._drain_line(line)
+        finished = [path.name.removesuffix(".draining") for path in taken.files]
+        if taken.files:
+            # Recorded with synchronous=NORMAL, the lines' commits may still sit in the OS's
+            # cache: one synced commit puts them on disk before their spool files go.
+            with self.buffer.durable_write() as tx:
+                tx.save_spool_offsets(taken.offsets, finished)
+        elif taken.offsets:
+            with self.buffer.write() as tx:
+                tx.save_spool_offsets(taken.offsets, finished)
+        for path, exc in release(taken.files):
+            log.warning("could not remove spool file %s (its lines are recorded): %s", path.name, exc)
+        if taken.files:
+            sweep_scratch(self.home.shell)  # a shell that exited leaves its scratch files behind
+        return done
+
+    def _drain_line(self, line: SpoolLine) -> int:
+        """Record one line; raise SpoolDeferred when it must wait, set it aside when it fails."""
+        try:
+            return self._apply_line(line)
+        except (BufferUnavailable, BufferCorrupt):
+            raise  # the buffer cannot take it now: the line waits for the next drain
+        except NotRegistered:
+            return self._not_recorded(line)  # unregistered while the line was being recorded
+        except OSError as exc:
+            if exc.errno in TRANSIENT_ERRNOS:
+                raise SpoolDeferred(f"a spool line waits for the next drain: {exc}") from exc
+            return self._set_aside(line, exc)
+        except Exception as exc:  # a line we failed to foresee, or a bug in its handling
+            return self._set_aside(line, exc)
+
+    def _not_recorded(self, line: SpoolLine) -> int:
+        """A line for a repo that is paused, unregistered or gone: the developer asked for no
+        capture there, or there is nowhere to record it. Dropped, except a `note` or `run` the
+        CLI confirmed, which is set aside rather than lost."""
+        if line.kind == "event":
+            return self._set_aside(line, NotRegistered(f"{line.repo_path} is not recorded any more"))
+        return self._drop(line)
+
+    def _set_aside(self, line: SpoolLine, exc: BaseException) -> int:
+        """Move a line that failed into the quarantine, so it blocks no line behind it and is
+        never lost. The line is not marked done: moved back into the spool, it is tried again."""
+        import traceback  # only when a line fails
+
+        why = self.redactor.text(f"{type(exc).__name__}: {exc}")
+        log.error("set spool line %s aside in the quarantine: %s", line.key[:12], why)
+        details = self.redactor.text("".join(traceback.format_exception(exc)))  # for a bug report
+        try:
+            set_aside(self.home.spool, replace(line, raw=self._redacted_raw(line)), f"{now_ts()} {why}\n{details}")
+        except OSError as failed:
+            raise SpoolDeferred(f"cannot set a failed spool line aside: {failed}") from failed
+        return 0
+
+    def _redacted_raw(self, line: SpoolLine) -> bytes:
+        """The line with secrets masked in its fields, as recording it would have stored them: a
+        line may wait in the quarantine for long. A hand-off's JSON is redacted as JSON."""
+        parts = line.raw.rstrip(b"\n").split(b"\t")
+        for at in range(4, len(parts)):
+            text = parts[at].decode("utf-8", "surrogateescape")
+            if line.kind == "event" and at == 5:
                 try:
-                    done += self._apply_line(line)
-                except BufferUnavailable:
-                    raise  # the buffer cannot take it now: the line waits for the next drain
-                except (NotRegistered, subprocess.CalledProcessError, OSError) as exc:
-                    # A repo since unregistered, moved or rewritten: one bad line must not
-                    # block the lines behind it.
-                    log.warning("skipped spool line %s: %s", line.key[:12], exc)
-                    self._drop(line)
-                except Exception:  # nor may a line we failed to foresee, or a bug in its handling
-                    log.exception("skipped spool line %s", line.key[:12])
-                    self._drop(line)
-            if taken.offsets or taken.files:
-                finished = [path.name.removesuffix(".draining") for path in taken.files]
-                with self.buffer.write() as tx:
-                    tx.save_spool_offsets(taken.offsets, finished)
-            release(taken.files)
-            if taken.files:
-                sweep_scratch(self.home.shell)  # a shell that exited leaves its spool file behind
-            return done
+                    text = json.dumps(self.redactor.value(json.loads(text)))
+                except ValueError:
+                    text = self.redactor.text(text)
+            else:
+                text = self.redactor.text(text)
+            parts[at] = text.encode("utf-8", "surrogateescape")
+        return b"\t".join(parts) + b"\n"
 
     def _apply_line(self, line: SpoolLine) -> int:
         repo = GitRepo(Path(line.repo_path))
@@ -256,8 +349,11 @@ class Recorder:
             "command": self._command_line,
             "event": self._handoff_line,
         }.get(line.kind)
-        if handler is None or not (repo.root / ".git").exists() or self._registered(repo).paused:
-            return self._drop(line)  # a paused repo's lines are dropped, as it asked
+        if handler is None:
+            return self._drop(line)  # a kind no hook of ours writes: it can never be recorded
+        row = self.buffer.repo(str(repo.root))
+        if row is None or row.paused or not (repo.root / ".git").exists():
+            return self._not_recorded(line)  # a paused repo's lines are dropped, as it asked
         ts = line.ts if len(line.ts) == 24 and line.ts.endswith("Z") else now_ts()
         with file_lock(repo_lock_path(self.home.locks, str(repo.root))):
             return handler(repo, line, ts)
@@ -419,11 +515,14 @@ class Recorder:
             return self._drop(line)
         branch = _branch(row, _branch_of(ref, new_sha))
         snaps = self.buffer.snapshots(str(repo.root))
+        withheld = self._withheld(repo)
         moved: dict[str, Snapshot | None] = {}
         if old_sha and old_sha != _NULL_SHA and old_sha != new_sha:
             for change in repo.tree_changes(old_sha, new_sha):
                 gone = change.new_sha == _NULL_SHA or change.new_mode == GITLINK  # a submodule is no file
-                moved[change.path] = None if gone else Snapshot(change.new_sha, -1, -1, True, change.new_mode == EXECUTABLE)
+                moved[change.path] = None if gone else blob_snapshot(
+                    repo, withheld, change.path, change.new_sha, change.new_mode == EXECUTABLE
+                )
         after = {**snaps, **{p: s for p, s in moved.items() if s is not None}}
         for path, snap in moved.items():
             if snap is None:
@@ -431,7 +530,8 @@ class Recorder:
         trace = self.buffer.trace_for(str(repo.root), branch)
         start: dict[str, Any] | None = None
         if trace is None:
-            start = {"head_sha": new_sha, "branch": branch, "dirty": dirty_state(repo, new_sha, after, self.cache)}
+            dirty = dirty_state(repo, new_sha, after, self.cache, redactor=self.redactor, withheld=withheld)
+            start = {"head_sha": new_sha, "branch": branch, "dirty": dirty}
         checkout = {"from_branch": row.last_branch, "to_branch": branch, "from_sha": old_sha or None, "to_sha": new_sha}
         with self.buffer.write() as tx:
             if not tx.claim_spool_line(line.key):
@@ -493,45 +593,11 @@ class Recorder:
         old_mode: str = "",
     ) -> Change | None:
         """The edit that takes the snapshot of `path` to blob `new_sha` with git mode `new_mode`
-        (None: nothing to record). Binary content is recorded by blob id: git holds it."""
-        if new_mode == GITLINK:
-            return None  # a submodule's commit, not a file of this work tree
-        target = None if new_sha == _NULL_SHA else new_sha
-        executable = new_mode == EXECUTABLE
-        current = snaps.get(path)
-        if target is not None and current is not None and current.blob_sha == target:
-            # A scan already recorded this content; the mode may still be new (chmod in a commit).
-            recorded = current.executable if current.executable is not None else old_mode == EXECUTABLE
-            if recorded == executable:
-                return None
-            content = repo.read_blob(target) or b""
-            payload = edit_payload(path, content, content, before_sha=target, after_sha=target, op="modify", mode=new_mode)
-            return Change(path, payload, Snapshot(target, -1, -1, True, executable))
-        prev = snaps.get(old_path) if old_path else current
-        if target is None and prev is None:
-            return None
-        after = repo.read_blob(target) if target else None
-        before = (self.cache.get(prev.blob_sha) or repo.read_blob(prev.blob_sha)) if prev else None
-        if target is None:
-            op = "delete"
-        elif old_path is not None and prev is not None:
-            op = "rename"
-        else:
-            op = "modify" if prev is not None else "create"
-        payload = edit_payload(
-            path,
-            before,
-            after,
-            before_sha=prev.blob_sha if prev else None,
-            after_sha=target,
-            op=op,
-            old_file=old_path if op == "rename" else None,
-            mode=new_mode or None,
+        (None: nothing to record); see `edits.edit_towards`."""
+        return edit_towards(
+            repo, snaps, self.cache, path=path, new_sha=new_sha, new_mode=new_mode, old_path=old_path,
+            old_mode=old_mode, redactor=self.redactor, withheld=self._withheld(repo),
         )
-        # size -1: the next scan hashes the file rather than trusting its stat
-        snap = Snapshot(target, -1, -1, True, executable) if target else None
-        return Change(path, payload, snap, renamed_from=old_path if op == "rename" else None)
-
 
 def _branch(row: RepoRow, branch: str) -> str:
     """The trace a detached HEAD's work belongs to: the branch checked out before it (a rebase

@@ -5,6 +5,11 @@ path and the time. The main loop sleeps on a condition until the earliest pendin
 been quiet for the debounce window (editors write a temp file, rename it, touch it again: one
 save must be one edit), then records those paths through the same `Recorder` the CLI uses.
 Nothing polls: with no events the loop waits without a timeout.
+
+A drain or a record that fails (a full disk, no file handles, a bug) is logged and tried again
+RETRY_S later (a drain that keeps failing, less and less often); the daemon keeps running.
+daemon.log is a plain file: every record goes through the redactor first, since an exception's
+text may quote a command line.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,15 +40,17 @@ from prtrace_daemon.config import load_settings
 from prtrace_daemon.errors import BufferUnavailable, NotAGitRepo, NotRegistered
 from prtrace_daemon.gitrepo import GitRepo
 from prtrace_daemon.paths import Home
+from prtrace_daemon.spool import spool_waiting
 from prtrace_daemon.watchplan import ALWAYS_PRUNED, plan_watches
 
-__all__ = ["DEBOUNCE_S", "Daemon", "read_state"]
+__all__ = ["DEBOUNCE_S", "Daemon", "RedactingFilter", "read_state", "redact_logs"]
 
 log = logging.getLogger("prtrace.daemon")
 
 DEBOUNCE_S = 0.3  # quiet time before a file's changes are recorded
 MAX_DELAY_S = 2.0  # a file written without pause is still recorded this often
 RETRY_S = 5.0  # after a failed write (a full disk), try again this much later
+MAX_RETRY_S = 300.0  # a drain failing again and again is retried at least this often
 TARGETED_MAX = 256  # more changed paths than this at once: scan the whole tree instead
 
 
@@ -77,8 +85,12 @@ class Daemon:
         self.home = home
         self.debounce_s = debounce_s
         self.buffer = Buffer(home.buffer)
-        patterns = load_settings(home.config).redact_patterns
-        self.recorder = Recorder(home, self.buffer, Redactor(patterns))
+        # A bad user pattern is reported by the commands that load the config; capture goes
+        # on with the rest of the rules.
+        redactor = Redactor(load_settings(home.config, check=False).redact_patterns, skip_invalid=True)
+        for refused in redactor.refused:
+            log.warning("left out of redaction: %s", refused)
+        self.recorder = Recorder(home, self.buffer, redactor)
         self.observer: BaseObserver = Observer()
         self.handler = _Handler(self)
         self.repos: dict[Path, _Repo] = {}
@@ -88,6 +100,8 @@ class Daemon:
         self._spool_dirty = False
         self._repos_dirty = False
         self._retry_at: float | None = None
+        self._drain_retry_at: float | None = None  # a drain that failed, or left a file behind
+        self._drain_failures = 0  # in a row: each doubles the wait, so a damaged buffer does not flood the log
 
     # life
 
@@ -95,12 +109,13 @@ class Daemon:
         """Catch up, watch, and record until `stop()` (or SIGTERM / SIGINT)."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop())
+        restore_logs = redact_logs(self.recorder.redactor)
         self.observer.schedule(self.handler, str(self.home.root), recursive=False)
         self.observer.schedule(self.handler, str(self.home.spool), recursive=False)
         self.observer.start()
         try:
             self._reload_repos()
-            self._safely(self.recorder.drain)
+            self._drain()
             self._write_state()
             log.info("watching %d repo(s)", len(self.repos))
             self._loop()
@@ -110,6 +125,7 @@ class Daemon:
             self.buffer.close()
             self._state_path.unlink(missing_ok=True)
             log.info("stopped")
+            restore_logs()
 
     def stop(self) -> None:
         with self._cond:
@@ -172,13 +188,15 @@ class Daemon:
                 if self._stop:
                     return
                 spool, self._spool_dirty = self._spool_dirty, False
+                if self._drain_retry_at is not None and time.monotonic() >= self._drain_retry_at:
+                    spool, self._drain_retry_at = True, None
                 repos_changed, self._repos_dirty = self._repos_dirty, False
                 batches = self._take_due()
             if repos_changed:
                 self._reload_repos()
                 self._write_state()
             if spool:
-                self._safely(self.recorder.drain)
+                self._drain()
             for repo, paths in batches:
                 try:
                     self._record(repo, paths)
@@ -189,6 +207,8 @@ class Daemon:
         if self._spool_dirty or self._repos_dirty:
             return True
         if self._retry_at is not None and time.monotonic() >= self._retry_at:
+            return True
+        if self._drain_retry_at is not None and time.monotonic() >= self._drain_retry_at:
             return True
         now = time.monotonic()
         return any(self._ready(repo, now) for repo in self.repos.values())
@@ -208,8 +228,7 @@ class Daemon:
             for repo in self.repos.values()
             for first, last in repo.pending.values()
         ]
-        if self._retry_at is not None:
-            deadlines.append(self._retry_at)
+        deadlines += [at for at in (self._retry_at, self._drain_retry_at) if at is not None]
         if not deadlines:
             return None
         return max(0.0, min(deadlines) - time.monotonic())
@@ -263,11 +282,28 @@ class Daemon:
                 self.repos.pop(repo.root, None)
             self._write_state()
 
-    def _safely(self, action: Any) -> None:
+    def _drain(self) -> None:
+        """Drain the spool. Whatever fails — the buffer, the file system, a bug — is logged and
+        the drain tried again later: the lines wait in the spool, the daemon runs on."""
         try:
-            action()
-        except PrtraceError as exc:
-            log.warning("%s", exc)
+            self.recorder.drain()
+        except (PrtraceError, OSError) as exc:
+            self._drain_later(f"{exc}")
+        except Exception:
+            log.exception("the spool drain failed")
+            self._drain_later("a bug")
+        else:
+            if spool_waiting(self.home.spool):  # a file it could not read or remove
+                self._drain_later("a spool file is left")
+            else:
+                self._drain_failures = 0
+
+    def _drain_later(self, why: str) -> None:
+        delay = min(RETRY_S * 2 ** min(self._drain_failures, 10), MAX_RETRY_S)
+        self._drain_failures += 1
+        log.warning("could not drain the spool (%s); will retry in %.0f s", why, delay)
+        with self._cond:
+            self._drain_retry_at = time.monotonic() + delay
 
     # repos and watches
 
@@ -309,8 +345,58 @@ class Daemon:
     def _write_state(self) -> None:
         state = {"pid": os.getpid(), "started_at": self.started_at, "repos": sorted(str(r) for r in self.repos)}
         tmp = self._state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state), encoding="utf-8")
-        os.replace(tmp, self._state_path)
+        try:
+            tmp.write_text(json.dumps(state), encoding="utf-8")
+            os.replace(tmp, self._state_path)
+        except OSError as exc:  # a full disk: `prtrace status` shows older news, capture goes on
+            log.warning("could not write %s: %s", self._state_path.name, exc)
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in each log record — message, arguments, traceback — before any handler
+    writes it. A record that cannot be redacted is written as a placeholder, never as it is."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = self.redactor.text(record.getMessage())
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            if record.exc_text:
+                record.exc_text = self.redactor.text(record.exc_text)
+            if record.stack_info:
+                record.stack_info = self.redactor.text(record.stack_info)
+        except Exception:
+            message, record.exc_text, record.stack_info = "(a log line withheld: it could not be redacted)", None, None
+        record.msg, record.args, record.exc_info = message, None, None
+        return True
+
+
+def redact_logs(redactor: Redactor) -> Callable[[], None]:
+    """Redact everything the root logger's handlers write, and send uncaught exceptions of
+    threads (watchdog's observer) through logging rather than raw to stderr. Returns the undo."""
+    redacting = RedactingFilter(redactor)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(redacting)
+    previous = threading.excepthook
+
+    def log_thread_crash(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is not SystemExit:
+            name = args.thread.name if args.thread is not None else "?"
+            log.error("thread %s stopped: %s", name, args.exc_type.__name__, exc_info=args.exc_value)
+
+    threading.excepthook = log_thread_crash
+
+    def restore() -> None:
+        threading.excepthook = previous
+        for handler in handlers:
+            handler.removeFilter(redacting)
+
+    return restore
 
 
 def read_state(home: Home) -> dict[str, Any] | None:
