@@ -68,7 +68,10 @@ def _github(match: re.Match[str]) -> bool:
     return (len(token) == 40 and github_checksum_ok(token)) or _random_enough(match)
 
 
-_B = r"(?<![A-Za-z0-9_.])"  # a token starts where a run of token characters starts
+# A token starts where a run of token characters starts: after a delimiter, or after a `-`
+# that follows one (a diff's removed line, `--key=-…`), never inside `tskey-tskey-…`.
+_B = r"(?:(?<![A-Za-z0-9_.-])|(?<=-)(?<![^\s\"'`=:,;(\[{|<>]-))"
+_B_LOOSE = r"(?<![A-Za-z0-9_.])"  # for a token whose characters exclude `-`: `x-ghp_…` cannot chain
 _PROVIDERS: tuple[tuple[str, tuple[str, ...], str, Callable[[re.Match[str]], bool] | None], ...] = (
     ("github_token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"gh[pousr]_[A-Za-z0-9]{36,251}+", _github),
     ("github_token", ("github_pat_",), r"github_pat_[A-Za-z0-9_]{40,255}+", _random_enough),
@@ -132,7 +135,10 @@ _PROVIDERS: tuple[tuple[str, tuple[str, ...], str, Callable[[re.Match[str]], boo
 
 def _provider_rule(name: str, keywords: tuple[str, ...], body: str,
                    check: Callable[[re.Match[str]], bool] | None) -> Rule:
-    pattern = body if "(?P<secret>" in body else f"{_B}(?P<secret>{body})"
+    # `(?![A-Za-z0-9])`: a run longer than any real token of the kind is not one (and is left
+    # whole, so redacting twice changes nothing)
+    boundary = _B if "-]" in body else _B_LOOSE
+    pattern = body if "(?P<secret>" in body else f"{boundary}(?P<secret>{body})(?![A-Za-z0-9])"
     return Rule(name, keywords, _regex(pattern, check), f"{name.replace('_', ' ')} by its published prefix")
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from prtrace_core.redact import Redactor
-from tests.fixtures.adversarial import ADVERSARIAL, adversarial
+from tests.fixtures.adversarial import ADVERSARIAL, adversarial, every_rule, repeated
 from tests.fixtures.secrets_corpus import LOOKALIKES, SECRETS
 
 __all__ = ["bench_redact", "corpus_scores", "redact_section"]
@@ -79,6 +79,10 @@ def bench_redact(runs: int = 5) -> dict[str, Any]:
     redactor = Redactor()
     inputs = {rule: adversarial(rule, MIB) for rule in ADVERSARIAL}
     hostile = {rule: _median_s(lambda t=text: redactor.text(t), max(1, runs // 2)) for rule, text in inputs.items()}
+    prefixes = {name: repeated(unit, MIB) for name, unit in every_rule().items() if name not in ADVERSARIAL}
+    slowest = max(prefixes, key=lambda name: _median_s(lambda t=prefixes[name]: redactor.text(t), 1))
+    hostile[f"every other keyword ({len(prefixes)}), slowest: {slowest}"] = _median_s(
+        lambda t=prefixes[slowest]: redactor.text(t), max(1, runs // 2))
     typical = {name: _median_s(lambda t=text: [redactor.text(t) for _ in range(200)], runs) / 200
                for name, text in TYPICAL.items()}
     result: dict[str, Any] = {"hostile_s": hostile, "typical_s": typical, "ours": corpus_scores(redactor.text)}
