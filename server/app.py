@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,7 +11,8 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from prtrace_core import __version__
@@ -35,17 +35,21 @@ from .errors import (
     StoreUnavailable,
     Unauthorized,
     UnsupportedEncoding,
+    UnsupportedMediaType,
 )
 from .export import ExportFormat, export
 from .index import IndexStore
 from .ingest import ingest_batch
 from .metrics import CONTENT_TYPE_LATEST, Metrics
+from .middleware import LocalOnlyGuard, Measured
+from .openapi import PrtraceAPI
+from .private_files import private_data_dir
 from .reads import list_traces, pr_traces, trace_document, trace_events
 from .settings import ServerSettings
 from .stats import stats
 from .stores import open_blobs, open_index
 
-__all__ = ["STATUS_CODES", "JSONBody", "Services", "create_app"]
+__all__ = ["STATUS_CODES", "JSONBody", "Services", "create_app", "error_response"]
 
 log = logging.getLogger("prtrace.server")
 
@@ -57,6 +61,7 @@ STATUS_CODES: tuple[tuple[type[ServerError], int], ...] = (
     (NotFound, 404),
     (BodyTooLarge, 413),
     (UnsupportedEncoding, 415),
+    (UnsupportedMediaType, 415),
     (InvalidBatch, 422),
     (BadQuery, 422),
     (BadArgument, 422),
@@ -122,6 +127,8 @@ def create_app(
     With `worker`, the compaction worker runs in a thread of this process while it serves.
     """
     opened = index is None
+    if index is None or blobs is None:
+        private_data_dir(settings)
     index = index if index is not None else open_index(settings.index_url)
     try:
         blobs = blobs if blobs is not None else open_blobs(settings.blob_url)
@@ -145,73 +152,45 @@ def create_app(
             index.close()
             blobs.close()
 
-    app = FastAPI(
+    app = PrtraceAPI(
         title="prtrace",
         version=__version__,
         summary="Traces of how pull requests were made: ingest batches, read whole traces.",
         lifespan=lifespan,
         default_response_class=JSONBody,
+        # FastAPI's own docs routes take no token; _add_operator_routes serves them behind one.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.services = Services(settings=settings, index=index, blobs=blobs, metrics=metrics, worker=compaction)
-    _install_metrics(app, metrics)
+    # The last middleware added runs first: every request is measured, refused ones too.
+    if settings.auth == "off":
+        app.add_middleware(LocalOnlyGuard, refuse=error_response)
+    app.add_middleware(Measured, metrics=metrics, routes=lambda: [getattr(r, "path", "") for r in app.routes])
     _install_error_handlers(app)
     _add_routes(app)
+    _add_operator_routes(app, metrics)
     return app
 
 
-class _Measured:
-    """Counts and times every request. A plain ASGI middleware rather than
-    @app.middleware("http"): Starlette's BaseHTTPMiddleware ends a streamed body cleanly even
-    when the stream failed midway, so a client of /v1/export would take a cut-short download
-    for a whole one."""
-
-    def __init__(self, app: Any, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def sending(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            # the route's template, not the raw path: one series per endpoint, not per trace id
-            name = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.latency.labels(scope["method"], name).observe(time.perf_counter() - started)
-            self.metrics.requests.labels(scope["method"], name, str(status)).inc()
-            if status == 503:
-                self.metrics.store_errors.inc()
-
-
-def _install_metrics(app: FastAPI, metrics: Metrics) -> None:
-    app.add_middleware(_Measured, metrics=metrics)
-
-    @app.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
-    def get_metrics() -> Response:
-        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+def error_response(exc: ServerError) -> JSONBody:
+    """The answer to a ServerError: its status from STATUS_CODES, `{"detail": message}`."""
+    status = next((code for cls, code in STATUS_CODES if isinstance(exc, cls)), 500)
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if status == 503:
+        headers["Retry-After"] = _RETRY_AFTER_S
+    if status >= 500:
+        log.error("%s: %s", type(exc).__name__, exc)
+    return JSONBody({"detail": str(exc)}, status_code=status, headers=headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     async def server_error(_: Request, exc: Exception) -> JSONBody:
-        status = next((code for cls, code in STATUS_CODES if isinstance(exc, cls)), 500)
-        headers = {}
-        if status == 401:
-            headers["WWW-Authenticate"] = "Bearer"
-        if status == 503:
-            headers["Retry-After"] = _RETRY_AFTER_S
-        if status >= 500:
-            log.error("%s: %s", type(exc).__name__, exc)
-        return JSONBody({"detail": str(exc)}, status_code=status, headers=headers)
+        assert isinstance(exc, ServerError)
+        return error_response(exc)
 
     async def bad_parameter(_: Request, exc: Exception) -> JSONBody:
         assert isinstance(exc, RequestValidationError)
@@ -371,3 +350,24 @@ def _add_routes(app: FastAPI) -> None:
             status_code=200 if ready else 503,
             headers={} if ready else {"Retry-After": _RETRY_AFTER_S},
         )
+
+
+def _add_operator_routes(app: FastAPI, metrics: Metrics) -> None:
+    """/metrics and the API's documentation: behind a token like the data, because they tell
+    a stranger what the server runs and how much it is used (with PRTRACE_AUTH=off, loopback)."""
+
+    @app.get("/metrics", summary="Prometheus metrics (any valid token)")
+    def get_metrics(_: PrincipalDep) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def get_openapi_document(_: PrincipalDep) -> JSONBody:
+        return JSONBody(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def get_docs(_: PrincipalDep) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} API")
+
+    @app.get("/redoc", include_in_schema=False)
+    def get_redoc(_: PrincipalDep) -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} API")

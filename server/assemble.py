@@ -9,7 +9,7 @@ from typing import Any
 from prtrace_core.timeline import derive_timeline
 from prtrace_core.timestamps import parse_ts
 
-from .index import EventRecord, TraceRecord
+from .index import EventRecord, TraceSummary
 
 __all__ = ["assemble_trace", "order_events", "present_event", "timeline", "trace_summary"]
 
@@ -57,23 +57,32 @@ def timeline(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return derive_timeline(events)
 
 
-def assemble_trace(envelope: Mapping[str, Any], events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """The whole trace: envelope, derived timeline, events in trace order."""
+def assemble_trace(
+    envelope: Mapping[str, Any], events: Iterable[Mapping[str, Any]], *, owner: str
+) -> dict[str, Any]:
+    """The whole trace: envelope, its owner, derived timeline, events in trace order.
+
+    `owner` is the token user whose write created the trace, the one fact about who recorded it
+    that the server vouches for; the envelope's `developer` is what the client said.
+    """
     ordered = order_events(events)
-    trace = {key: value for key, value in envelope.items() if key not in ("timeline", "events")}
+    trace = {key: value for key, value in envelope.items() if key not in ("timeline", "events", "owner")}
     trace.setdefault("pr", None)
+    trace["owner"] = owner
     trace["timeline"] = timeline(ordered)
     trace["events"] = ordered
     return trace
 
 
-def trace_summary(record: TraceRecord) -> dict[str, Any]:
-    """One row of the trace listing."""
+def trace_summary(record: TraceSummary) -> dict[str, Any]:
+    """One row of the trace listing: `owner` is the token user the trace belongs to,
+    `developer_id` the envelope's description."""
     return {
         "trace_id": record.trace_id,
         "repo": record.repo_name,
         "branch": record.branch,
         "pr_id": record.pr_id,
+        "owner": record.owner,
         "developer_id": record.developer_id,
         "event_count": record.event_count,
         "first_ts": record.first_ts,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .blobs import check_key, missing
 from .errors import ConfigError, StoreUnavailable
+from .private_files import private_dir
 
 __all__ = ["FolderBlobs", "folder_path"]
 
@@ -30,10 +31,7 @@ class FolderBlobs:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"cannot create the object folder {root}: {exc.strerror}") from None
+        private_dir(root)
 
     @classmethod
     def from_url(cls, url: str) -> FolderBlobs:

@@ -4,6 +4,7 @@ parsed as JSON without recursion limits turning into server errors."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import zlib
 from typing import Any
@@ -11,9 +12,10 @@ from typing import Any
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
-from .errors import BadBody, BodyTooLarge, UnsupportedEncoding
+from .errors import BadBody, BodyTooLarge, UnsupportedEncoding, UnsupportedMediaType
+from .json_limits import NonFinite
 
-__all__ = ["DRAIN_LIMIT_BYTES", "MAX_BODY_BYTES", "parse_json", "read_body"]
+__all__ = ["DRAIN_LIMIT_BYTES", "MAX_BODY_BYTES", "is_json_media_type", "parse_json", "read_body"]
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 # Before answering 413 the rest of an upload is read and dropped, up to this much, so the
@@ -24,6 +26,16 @@ _GZIP = ("gzip", "x-gzip")
 # 19 digits in a row may be an integer outside what orjson keeps exact (-2**63 … 2**64-1).
 _LONG_DIGITS = re.compile(rb"\d{19}")
 _IDENTITY = ("", "identity")
+_JSON_MEDIA_TYPE = "application/json"
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """Whether a Content-Type header names JSON (`application/json`, parameters allowed).
+
+    Only this type is taken: an HTML form or a `no-cors` fetch from a web page can send
+    text/plain, form data or multipart without asking the server first, never JSON.
+    """
+    return content_type.partition(";")[0].strip().lower() == _JSON_MEDIA_TYPE
 
 
 class _Gunzip:
@@ -64,11 +76,16 @@ def _too_large(limit: int) -> BodyTooLarge:
 async def read_body(
     request: Request, *, limit: int = MAX_BODY_BYTES, drain_limit: int = DRAIN_LIMIT_BYTES
 ) -> bytes:
-    """The body, gzip undone, at most `limit` bytes; BodyTooLarge, BadBody or
-    UnsupportedEncoding otherwise — raised only after the rest of the upload is drained."""
+    """The JSON body, gzip undone, at most `limit` bytes; UnsupportedMediaType, BodyTooLarge,
+    BadBody or UnsupportedEncoding otherwise — raised only after the rest of the upload is drained."""
     encoding = request.headers.get("content-encoding", "").strip().lower()
     failure: Exception | None = None
-    if encoding not in _GZIP + _IDENTITY:
+    content_type = request.headers.get("content-type", "")
+    if not is_json_media_type(content_type):
+        failure = UnsupportedMediaType(
+            f"Content-Type {content_type[:64]!r} is not supported; send the body as application/json"
+        )
+    elif encoding not in _GZIP + _IDENTITY:
         failure = UnsupportedEncoding(
             f"Content-Encoding {encoding!r} is not supported; send gzip or no encoding"
         )
@@ -107,25 +124,29 @@ async def read_body(
 
 
 def parse_json(body: bytes) -> Any:
-    """The decoded JSON value; BadBody with the parser's reason otherwise."""
+    """The decoded JSON value; BadBody with the parser's reason otherwise.
+
+    A number no double holds (`1e400`) and the non-JSON constants `NaN`, `Infinity` and
+    `-Infinity` become `NonFinite` values, so only the event holding one is rejected.
+    """
     if not body.strip():
         raise BadBody("body is not valid JSON: the body is empty")
     if not _LONG_DIGITS.search(body):
         try:
             return orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            if "surrogate" not in str(exc):
-                raise BadBody(f"body is not valid JSON: {exc}") from None
-    # orjson turns an integer beyond 64 bits into a float and refuses a lone surrogate escape
-    # outright; the stdlib parser keeps both as sent, so the event holding one is rejected on
-    # its own and the rest of the batch is kept.
+        except orjson.JSONDecodeError:
+            pass  # the stdlib parser below decides, and gives the reason
+    # orjson turns an integer beyond 64 bits into a float and refuses a lone surrogate escape,
+    # an infinite number and NaN outright; the stdlib parser keeps each as sent (the numbers
+    # as NonFinite), so the event holding one is rejected on its own and the rest is kept.
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_no_constant)
+        return json.loads(body.decode("utf-8"), parse_constant=NonFinite, parse_float=_finite_float)
     except RecursionError:
         raise BadBody("body is not valid JSON: nested too deeply") from None
     except ValueError as exc:
         raise BadBody(f"body is not valid JSON: {exc}") from None
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+def _finite_float(text: str) -> float | NonFinite:
+    number = float(text)
+    return number if math.isfinite(number) else NonFinite(text)

@@ -13,6 +13,7 @@ import typer
 from prtrace_core.errors import PrtraceError
 
 from .index import IndexStore, Role
+from .private_files import private_data_dir
 from .settings import check_bind_host, load_settings
 from .stores import open_index
 
@@ -51,7 +52,9 @@ def _expected_errors() -> Iterator[None]:
 @contextmanager
 def _index() -> Iterator[IndexStore]:
     with _expected_errors():
-        index = open_index(load_settings().index_url)
+        settings = load_settings()
+        private_data_dir(settings)
+        index = open_index(settings.index_url)
         try:
             yield index
         finally:
@@ -133,6 +136,7 @@ def worker(
 
     with _expected_errors():
         settings = load_settings()
+        private_data_dir(settings)
         index = open_index(settings.index_url)
         try:
             blobs = open_blobs(settings.blob_url)

@@ -11,8 +11,10 @@ __all__ = [
     "BadQuery",
     "BodyTooLarge",
     "ConfigError",
+    "EnvelopeTooLarge",
     "Forbidden",
     "InvalidBatch",
+    "LocalOnly",
     "NotFound",
     "SeqModeChanged",
     "ServerError",
@@ -20,6 +22,7 @@ __all__ = [
     "StoreUnavailable",
     "Unauthorized",
     "UnsupportedEncoding",
+    "UnsupportedMediaType",
 ]
 
 
@@ -47,8 +50,16 @@ class UnsupportedEncoding(ServerError):
     """The body uses a Content-Encoding other than gzip or identity."""
 
 
+class UnsupportedMediaType(ServerError):
+    """A POST body is not sent as `Content-Type: application/json`."""
+
+
 class InvalidBatch(ServerError):
     """The batch envelope or its `events` field is malformed."""
+
+
+class EnvelopeTooLarge(InvalidBatch):
+    """The trace envelope is over its size limit; sending it in smaller batches cannot help."""
 
 
 class BadQuery(ServerError):
@@ -61,6 +72,11 @@ class Unauthorized(ServerError):
 
 class Forbidden(ServerError):
     """The token is valid but its user may not do this."""
+
+
+class LocalOnly(Forbidden):
+    """With PRTRACE_AUTH=off, a request from another machine or for a host name that is not
+    loopback (a web page's DNS rebinding)."""
 
 
 class NotFound(ServerError):

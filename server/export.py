@@ -24,7 +24,7 @@ from .assemble import present_event
 from .auth import Principal
 from .blobs import BlobStore
 from .errors import BadQuery, StoreCorrupt
-from .index import EventKey, EventRecord, IndexStore, TraceFilter, TraceRecord
+from .index import EventKey, EventRecord, IndexStore, TraceFilter, TraceRecord, TraceSummary
 from .stats import trace_filter
 
 __all__ = ["MEDIA_TYPES", "Export", "ExportFormat", "export", "export_rows"]
@@ -80,10 +80,15 @@ class _ObjectLines:
         return stored
 
 
-def _traces(index: IndexStore, query: TraceFilter, first: list[TraceRecord]) -> Iterator[TraceRecord]:
+def _traces(index: IndexStore, query: TraceFilter, first: list[TraceSummary]) -> Iterator[TraceRecord]:
+    # Pages of the listing (no envelopes), then each trace's row as its turn comes: one
+    # envelope in memory at a time.
     page = first
     while True:
-        yield from page
+        for summary in page:
+            trace = index.get_trace(summary.trace_id)
+            if trace is not None:
+                yield trace
         if len(page) < query.limit:
             return
         last = page[-1]
@@ -102,7 +107,7 @@ def _event_pages(index: IndexStore, trace_id: str) -> Iterator[list[EventRecord]
 
 
 def export_rows(
-    index: IndexStore, blobs: BlobStore, query: TraceFilter, *, first: list[TraceRecord] | None = None
+    index: IndexStore, blobs: BlobStore, query: TraceFilter, *, first: list[TraceSummary] | None = None
 ) -> Iterator[dict[str, Any]]:
     """The export's rows, one by one, made as they are consumed. `first` is the first page of
     traces when the caller has already read it."""

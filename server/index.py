@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol
 
 __all__ = [
     "KEY_TEXT_MAX_BYTES",
     "STATS_COLUMNS",
+    "SUMMARY_COLUMNS",
     "EventKey",
     "EventRecord",
     "EventWrite",
@@ -23,12 +24,14 @@ __all__ = [
     "TokenRecord",
     "TraceFilter",
     "TraceRecord",
+    "TraceSummary",
     "TraceSums",
     "TraceWrite",
     "dumps",
     "event_record",
     "token_record",
     "trace_record",
+    "trace_summary_record",
 ]
 
 SeqMode = Literal["client", "server"]
@@ -66,6 +69,27 @@ class TraceRecord:
     created_at: str
     updated_at: str
     compacted_upto: int
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSummary:
+    """The `traces` columns a listing shows: everything but the envelope, which may be large."""
+
+    trace_id: str
+    repo_name: str
+    branch: str
+    pr_id: str | None
+    developer_id: str
+    owner: str
+    event_count: int
+    first_ts: str | None
+    last_ts: str | None
+    created_at: str
+    updated_at: str
+
+
+# The columns of TraceSummary, as a listing selects them.
+SUMMARY_COLUMNS = tuple(f.name for f in fields(TraceSummary))
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +167,7 @@ class TraceFilter:
     branch: str | None = None
     pr_id: str | None = None
     pr_number: int | None = None  # matches any repo's PR with this number
-    developer: str | None = None
+    developer: str | None = None  # ?developer=: the owner (the token user), not the envelope's
     owner: str | None = None  # a writer sees only their own traces
     since: str | None = None  # traces with an event at or after this ts (index form)
     limit: int = 100
@@ -160,6 +184,7 @@ class TraceSums:
     branch: str
     pr_id: str | None
     developer_id: str
+    owner: str
     events: int
     first_ms: int | None  # earliest ts
     last_ms: int | None  # latest ts
@@ -226,14 +251,15 @@ class IndexStore(Protocol):
     ) -> IngestOutcome:
         """Upsert the trace and insert the events that are new, in one transaction.
 
-        A new trace is owned by `user`; an existing one owned by someone else raises Forbidden
-        unless `may_write_any`. A trace whose seq mode is fixed differently from
+        A new trace is created only along with its first event, owned by `user`: with no event
+        to insert, a trace that does not exist stays absent (nothing is claimed). An existing
+        trace owned by someone else raises Forbidden unless `may_write_any`. A trace whose seq mode is fixed differently from
         `trace.seq_mode` raises SeqModeChanged. Events without seq get the trace's next seqs.
         """
         ...
 
-    def list_traces(self, query: TraceFilter) -> list[TraceRecord]:
-        """One page of traces, newest first (created_at, trace_id descending)."""
+    def list_traces(self, query: TraceFilter) -> list[TraceSummary]:
+        """One page of traces, newest first (created_at, trace_id descending); no envelopes."""
         ...
 
     def event_records(
@@ -339,6 +365,11 @@ def trace_record(row: Row) -> TraceRecord:
         updated_at=row["updated_at"],
         compacted_upto=row["compacted_upto"],
     )
+
+
+def trace_summary_record(row: Row) -> TraceSummary:
+    """A `traces` row, selected by SUMMARY_COLUMNS, as a summary."""
+    return TraceSummary(**{column: row[column] for column in SUMMARY_COLUMNS})
 
 
 def event_record(row: Row) -> EventRecord:

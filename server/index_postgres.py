@@ -161,30 +161,16 @@ class PostgresIndex(SqlQueries):
     ) -> IngestOutcome:
         outcome = IngestOutcome()
         with self._write() as conn:
-            first = merge_envelope(None, trace.envelope)
-            conn.execute(
-                "INSERT INTO traces (trace_id, repo_name, branch, pr_id, developer_id, owner, "
-                "envelope, language, seq_mode, created_at, updated_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (trace_id) DO NOTHING",
-                (
-                    trace.trace_id,
-                    trace.repo_name,
-                    trace.branch,
-                    trace.pr_id,
-                    trace.developer_id,
-                    user,
-                    dumps(first),
-                    dumps(languages_of(first)),
-                    trace.seq_mode,
-                    received_at,
-                    received_at,
-                ),
-            )
+            # A trace is created only along with an event: an empty or wholly rejected batch
+            # claims nothing. Events a concurrent writer stores first leave this one a
+            # duplicate-only batch, but that writer's row is there by then and is what counts.
+            if events:
+                self._insert_trace(conn, trace, user=user, received_at=received_at)
             # The row lock: every writer of this trace waits here until the one before commits,
             # so what this transaction reads below stays true until it commits.
             row = conn.execute("SELECT * FROM traces WHERE trace_id = %s FOR UPDATE", (trace.trace_id,)).fetchone()
-            assert row is not None  # inserted above or already there; rows are never deleted
+            if row is None:
+                return outcome
             current = trace_record(row)
             if current.owner != user and not may_write_any:
                 raise Forbidden(f"trace {trace.trace_id} belongs to another user")
@@ -237,6 +223,29 @@ class PostgresIndex(SqlQueries):
             _copy_events(conn, trace.trace_id, fresh, seqs, first_server_seq, received_at)
             outcome.accepted.extend(event.event_id for event in fresh)
         return outcome
+
+    def _insert_trace(self, conn: Connection, trace: TraceWrite, *, user: str, received_at: str) -> None:
+        """The trace's row, owned by `user`, unless a row is already there."""
+        first = merge_envelope(None, trace.envelope)
+        conn.execute(
+            "INSERT INTO traces (trace_id, repo_name, branch, pr_id, developer_id, owner, "
+            "envelope, language, seq_mode, created_at, updated_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (trace_id) DO NOTHING",
+            (
+                trace.trace_id,
+                trace.repo_name,
+                trace.branch,
+                trace.pr_id,
+                trace.developer_id,
+                user,
+                dumps(first),
+                dumps(languages_of(first)),
+                trace.seq_mode,
+                received_at,
+                received_at,
+            ),
+        )
 
     # compaction
 

@@ -18,15 +18,18 @@ from prtrace_core.stats import IDLE_GAP_S
 
 from .index import (
     STATS_COLUMNS,
+    SUMMARY_COLUMNS,
     EventKey,
     EventRecord,
     TokenRecord,
     TraceFilter,
     TraceRecord,
+    TraceSummary,
     TraceSums,
     event_record,
     token_record,
     trace_record,
+    trace_summary_record,
 )
 
 __all__ = ["TRACE_SUMS_SQL", "SqlQueries"]
@@ -84,13 +87,13 @@ sums AS (
     FROM marked
     GROUP BY trace_id
 )
-SELECT s.*, t.repo_name, t.branch, t.pr_id, t.developer_id
+SELECT s.*, t.repo_name, t.branch, t.pr_id, t.developer_id, t.owner
 FROM sums s JOIN traces t ON t.trace_id = s.trace_id
 ORDER BY t.created_at DESC, t.trace_id DESC
 """
 
 _SUMS_NULLABLE = ("pr_id", "first_ms", "last_ms", "first_green_ms")
-_SUMS_TEXT = ("trace_id", "repo_name", "branch", "pr_id", "developer_id")
+_SUMS_TEXT = ("trace_id", "repo_name", "branch", "pr_id", "developer_id", "owner")
 
 
 def _trace_where(query: TraceFilter) -> tuple[str, list[Any]]:
@@ -101,7 +104,7 @@ def _trace_where(query: TraceFilter) -> tuple[str, list[Any]]:
         ("repo_name", query.repo),
         ("branch", query.branch),
         ("pr_id", query.pr_id),
-        ("developer_id", query.developer),
+        ("owner", query.developer),  # ?developer= names the owner: the envelope's user_id proves nothing
         ("owner", query.owner),
     ):
         if value is not None:
@@ -152,14 +155,18 @@ class SqlQueries(ABC):
         rows = self._rows("SELECT * FROM traces WHERE trace_id = ?", (trace_id,))
         return trace_record(rows[0]) if rows else None
 
-    def list_traces(self, query: TraceFilter) -> list[TraceRecord]:
+    def list_traces(self, query: TraceFilter) -> list[TraceSummary]:
         where, args = _trace_where(query)
         if query.after is not None:
             where += (" AND " if where else " WHERE ") + "(created_at, trace_id) < (?, ?)"
             args.extend(query.after)
-        sql = f"SELECT * FROM traces{where} ORDER BY created_at DESC, trace_id DESC LIMIT ?"
+        # The summary columns only: a page of envelopes could be megabytes read and parsed.
+        sql = (
+            f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM traces{where} "
+            "ORDER BY created_at DESC, trace_id DESC LIMIT ?"
+        )
         args.append(query.limit)
-        return [trace_record(row) for row in self._rows(sql, args)]
+        return [trace_summary_record(row) for row in self._rows(sql, args)]
 
     def event_records(
         self,

@@ -29,6 +29,7 @@ from .index import (
 )
 from .index_sql import SqlQueries
 from .migrate import MIGRATIONS_TABLE, load_migrations
+from .private_files import private_dir, private_file
 
 __all__ = ["SqliteIndex", "sqlite_path"]
 
@@ -57,10 +58,9 @@ class SqliteIndex(SqlQueries):
         self._lock = threading.Lock()
         self._idle: list[sqlite3.Connection] = []
         self._closed = False
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"cannot create the index folder {path.parent}: {exc.strerror}") from None
+        # Before SQLite opens it: its -wal and -shm files take the database file's mode.
+        private_dir(path.parent)
+        private_file(path)
         self._migrate()
 
     @classmethod
@@ -162,6 +162,8 @@ class SqliteIndex(SqlQueries):
         outcome = IngestOutcome()
         with self._write() as conn:
             row = conn.execute("SELECT * FROM traces WHERE trace_id = ?", (trace.trace_id,)).fetchone()
+            if row is None and not events:
+                return outcome  # nothing stored, so nothing claimed: the trace stays unowned
             if row is None:
                 envelope = merge_envelope(None, trace.envelope)
                 conn.execute(

@@ -26,6 +26,7 @@ from prtrace_core.validation import MAX_EVENT_BYTES, Problem, check_event
 
 from .auth import Principal
 from .blobs import BlobStore
+from .envelope import check_envelope_size, merge_envelope
 from .errors import BodyTooLarge, Forbidden, InvalidBatch, SeqModeChanged
 from .index import KEY_TEXT_MAX_BYTES, EventWrite, IndexStore, SeqMode, TraceWrite
 from .json_limits import INT_MIN, SEQ_MAX, find_problem, too_deep
@@ -97,6 +98,7 @@ def split_batch(body: Any) -> tuple[dict[str, Any], list[Any]]:
     problem = find_problem(envelope)
     if problem is not None:
         raise InvalidBatch(problem)
+    check_envelope_size(envelope)
     try:
         Envelope.model_validate(envelope)
     except ValidationError as exc:
@@ -120,7 +122,8 @@ def check_one(trace_id: str, raw: Any) -> tuple[Problem | None, bytes, str]:
     fails gets the slow walk that names the field.
     """
     if not isinstance(raw, dict):
-        return check_event(raw), b"", ""
+        problem = find_problem(raw)  # a number no double holds, in place of the event
+        return (Problem("schema", problem) if problem else check_event(raw)), b"", ""
     try:
         orjson.dumps(raw)
         suspect = too_deep(raw)
@@ -264,7 +267,12 @@ def ingest_batch(
     blobs: BlobStore,
     now: Callable[[], str] = now_ts,
 ) -> dict[str, Any]:
-    """Store a decoded batch; the answer lists accepted, duplicate and rejected events."""
+    """Store a decoded batch; the answer lists accepted, duplicate and rejected events.
+
+    The trace belongs to the principal of the first batch that stores an event in it (the
+    envelope's `developer` only describes); an empty or wholly rejected batch creates nothing
+    and so claims nothing.
+    """
     envelope, raw_events = split_batch(body)
     if not principal.can_write:
         raise Forbidden(f"user {principal.user} has the {principal.role} role, which may not write")
@@ -278,6 +286,10 @@ def ingest_batch(
         fresh = [c for c in plan.candidates if c.event_id not in stored]
         rows: list[EventWrite] = []
         if fresh:
+            if trace is not None:
+                # An envelope that would grow past its limit is refused before the object is
+                # written, so the refusal leaves no object behind (the store checks it again).
+                merge_envelope(trace.envelope, envelope)
             key, content = batch_object(trace_id, fresh)
             blobs.put(key, content)
             rows = [_event_write(c, key) for c in fresh]

@@ -7,12 +7,26 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["INT_MAX", "INT_MIN", "MAX_DEPTH", "SEQ_MAX", "find_problem", "too_deep"]
+__all__ = ["INT_MAX", "INT_MIN", "MAX_DEPTH", "SEQ_MAX", "NonFinite", "find_problem", "too_deep"]
 
 MAX_DEPTH = 100
 INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1
 SEQ_MAX = 2**63 - 1  # seq is a BIGINT column
+
+
+class NonFinite:
+    """A number JSON cannot hold as a finite double (`1e400`, `NaN`, `Infinity`), as the body
+    parser leaves it in place of a float: no JSON encoder accepts it, so the event holding one
+    fails the fast check and `find_problem` names it — it is never stored as null."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"NonFinite({self.text!r})"
 
 
 def find_problem(value: Any, *, max_depth: int = MAX_DEPTH, root: str = "") -> str | None:
@@ -38,6 +52,8 @@ def find_problem(value: Any, *, max_depth: int = MAX_DEPTH, root: str = "") -> s
             return f"{path or 'value'}: integer {item} is out of the 64-bit range"
         elif isinstance(item, float) and not math.isfinite(item):
             return f"{path or 'value'}: number {item} is not finite"
+        elif isinstance(item, NonFinite):
+            return f"{path or 'value'}: number {item.text[:40]} is not finite"
     return None
 
 

@@ -1,7 +1,8 @@
 """Prometheus metrics: what an operator needs to see that ingest is healthy.
 
 Each app gets its own registry, so tests (and several apps in one process) never share
-counters.
+counters. Every label value comes from a fixed set (the methods below, the app's route
+templates, status codes), so no request can add series of its own making.
 """
 
 from __future__ import annotations
@@ -11,11 +12,22 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "METHODS", "OTHER_METHOD", "UNMATCHED_ROUTE", "Metrics", "method_label"]
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"  # any other method a client makes up
+UNMATCHED_ROUTE = "unmatched"  # every path no route answers: one series, not one per path
+
+
+def method_label(method: str) -> str:
+    """The method as a label: one of METHODS, else OTHER_METHOD."""
+    return method if method in METHODS else OTHER_METHOD
 
 
 @dataclass
 class Metrics:
+    """The app's counters and histograms, in a registry of its own."""
+
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:

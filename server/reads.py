@@ -17,7 +17,7 @@ from .assemble import assemble_trace, order_events, present_event, trace_summary
 from .auth import Principal
 from .blobs import BlobStore
 from .errors import BadQuery, Forbidden, NotFound, StoreCorrupt
-from .index import EventRecord, IndexStore, TraceFilter, TraceRecord
+from .index import EventRecord, IndexStore, TraceFilter, TraceRecord, TraceSummary
 
 __all__ = [
     "check_trace_id",
@@ -72,7 +72,7 @@ def trace_document(index: IndexStore, blobs: BlobStore, trace_id: str, principal
     """The whole trace JSON."""
     trace = visible_trace(index, trace_id, principal)
     events = load_events(blobs, index.event_records(trace.trace_id))
-    return assemble_trace(trace.envelope, events)
+    return assemble_trace(trace.envelope, events, owner=trace.owner)
 
 
 def trace_events(
@@ -120,6 +120,7 @@ def list_traces(
     """A page of trace summaries, newest first, and the cursor of the next page (or null).
 
     `pr` is a PR id (`owner/repo#N`) or a number, which with `repo` means `repo#N`.
+    `developer` is a user name: the traces it owns (the envelope's `developer` proves nothing).
     """
     pr_id, pr_number = _pr_filter(pr, repo)
     query = TraceFilter(
@@ -170,7 +171,7 @@ def _clean(value: str | None) -> str | None:
     return value.replace("\x00", "") if value else None
 
 
-def _encode_cursor(record: TraceRecord) -> str:
+def _encode_cursor(record: TraceSummary) -> str:
     raw = orjson.dumps([record.created_at, record.trace_id])
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 

@@ -132,6 +132,7 @@ def stats(
             "repo": sums.repo_name,
             "branch": sums.branch,
             "pr_id": sums.pr_id,
+            "owner": sums.owner,
             "developer": sums.developer_id,
             **{name: figured[name] for name in FIELDS},
         })

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_helpers import ServerProcess, TestClient, index_of, load_sample
+from server_helpers import ServerProcess, TestClient, index_of, load_sample, loopback_client
 
 from prtrace_server.app import create_app
 from prtrace_server.devstack import free_port
@@ -44,7 +44,9 @@ def settings(backend: dict[str, str]) -> ServerSettings:
 
 @pytest.fixture
 def client(settings: ServerSettings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+    """An app with auth off, reached as an auth-off server must be: from loopback, by a
+    loopback host name."""
+    with loopback_client(create_app(settings)) as test_client:
         yield test_client
 
 

@@ -28,6 +28,8 @@ from prtrace_server.blobs_s3 import S3Blobs
 from prtrace_server.index import EventRecord, IndexStore
 
 __all__ = [
+    "LOOPBACK_PEER",
+    "LOOPBACK_URL",
     "SAMPLE_BATCH",
     "ServerProcess",
     "TestClient",
@@ -35,6 +37,7 @@ __all__ = [
     "blobs_of",
     "index_of",
     "load_sample",
+    "loopback_client",
     "make_batch",
     "note",
     "object_keys",
@@ -43,12 +46,21 @@ __all__ = [
 SAMPLE_BATCH = Path(__file__).parent.parent / "fixtures" / "sample_batch.json"
 TRACE_A = "0b9f8a52-6c1e-4d3a-9f57-2a4c1e8d7b10"
 SERVER = Path(sys.executable).parent / "prtrace-server"
+# How a test client reaches an auth-off app: that mode answers only loopback peers asking
+# for a loopback host name (the test client's defaults are neither).
+LOOPBACK_URL = "http://127.0.0.1"
+LOOPBACK_PEER = ("127.0.0.1", 50000)
 
 
 def load_sample() -> dict[str, Any]:
     """A fresh copy of the run guide's sample batch."""
     batch: dict[str, Any] = json.loads(SAMPLE_BATCH.read_text(encoding="utf-8"))
     return batch
+
+
+def loopback_client(app: Any) -> TestClient:
+    """A test client for an auth-off app, from a loopback peer to a loopback host name."""
+    return TestClient(app, base_url=LOOPBACK_URL, client=LOOPBACK_PEER)
 
 
 def index_of(client: TestClient) -> IndexStore:

@@ -125,3 +125,36 @@ def test_with_auth_off_every_request_is_an_anonymous_admin(client: TestClient) -
 def test_health_needs_no_token(auth_client: TestClient) -> None:
     assert auth_client.get("/healthz").status_code == 200
     assert auth_client.get("/readyz").status_code == 200
+
+
+def test_an_empty_batch_claims_no_trace(auth_client: TestClient, token_for: Tokens) -> None:
+    mallory, alice = token_for("mallory"), token_for("alice")
+    trace_id = str(uuid.uuid4())
+    response = send(auth_client, make_batch(trace_id, []), mallory)
+    assert response.status_code == 200
+    assert auth_client.get(f"/v1/traces/{trace_id}", headers=mallory).status_code == 404
+    assert send(auth_client, make_batch(trace_id, [note(1, "a")]), alice).json()["accepted_event_ids"]
+    assert auth_client.get(f"/v1/traces/{trace_id}", headers=alice).json()["owner"] == "alice"
+    assert auth_client.get(f"/v1/traces/{trace_id}", headers=mallory).status_code == 403
+
+
+def test_a_wholly_rejected_batch_claims_no_trace(auth_client: TestClient, token_for: Tokens) -> None:
+    mallory, alice = token_for("mallory"), token_for("alice")
+    trace_id = str(uuid.uuid4())
+    bad = [{"seq": 1, "ts": "yesterday", "type": "annotation", "payload": {"text": "x"}}, "not an event"]
+    answer = send(auth_client, make_batch(trace_id, bad), mallory).json()
+    assert (answer["accepted_event_ids"], len(answer["rejected"])) == ([], 2)
+    assert index_of(auth_client).get_trace(trace_id) is None
+    assert send(auth_client, make_batch(trace_id, [note(1, "a")]), alice).status_code == 200
+    trace = index_of(auth_client).get_trace(trace_id)
+    assert trace is not None and trace.owner == "alice"
+
+
+def test_a_resent_batch_that_stores_nothing_new_claims_nothing_new(auth_client: TestClient, token_for: Tokens) -> None:
+    alice, bob = token_for("alice"), token_for("bob")
+    trace_id = str(uuid.uuid4())
+    batch = make_batch(trace_id, [note(1, "a")])
+    send(auth_client, batch, alice)
+    assert send(auth_client, batch, bob).status_code == 403  # the same events, but alice's trace
+    trace = index_of(auth_client).get_trace(trace_id)
+    assert trace is not None and trace.owner == "alice"

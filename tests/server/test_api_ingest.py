@@ -274,11 +274,15 @@ def test_concurrent_posts_of_same_batch_accept_each_event_exactly_once(
     assert sorted(e["server_seq"] for e in trace["events"]) == list(range(1, 10))
 
 
-def test_empty_batch_creates_the_trace_and_a_later_one_links_the_pr(client: TestClient) -> None:
-    post(client, make_batch(TRACE_A, []))
+def test_empty_batch_creates_no_trace_and_a_later_one_links_the_pr(client: TestClient) -> None:
+    answer = post(client, make_batch(TRACE_A, []))
+    assert answer == {"trace_id": TRACE_A, "accepted_event_ids": [], "duplicate_event_ids": [], "rejected": []}
+    assert client.get(f"/v1/traces/{TRACE_A}").status_code == 404
+    post(client, make_batch(TRACE_A, [note(1, "first")]))
     assert client.get(f"/v1/traces/{TRACE_A}").json()["pr"] is None
     pr = {"pr_id": "acme/webapp#7", "title": "t", "status": "open", "created_at": None, "merged_at": None}
-    post(client, make_batch(TRACE_A, [note(1, "x")], pr=pr, repo={"name": "acme/webapp", "branch": "main", "language": ["go"]}))
+    # An empty batch still links a PR to a trace that exists (its owner's).
+    post(client, make_batch(TRACE_A, [], pr=pr, repo={"name": "acme/webapp", "branch": "main", "language": ["go"]}))
     trace = client.get(f"/v1/traces/{TRACE_A}").json()
     assert trace["pr"]["pr_id"] == "acme/webapp#7"
     assert trace["repo"]["language"] == ["python", "go"]
@@ -295,3 +299,65 @@ def test_object_lines_are_the_canonical_event_with_its_id(actor: dict[str, str] 
     [candidate] = plan.candidates
     _, content = batch_object(TRACE_A, plan.candidates)
     assert content == canonical_json({**id_document(TRACE_A, event), "event_id": candidate.event_id}) + b"\n"
+
+
+NUMBERS_NO_EVENT_MAY_HOLD = [
+    pytest.param("1e400", "payload.n", id="overflows-a-double"),
+    pytest.param("-1e400", "payload.n", id="overflows-negative"),
+    pytest.param("1" + "0" * 400 + ".5", "payload.n", id="long-decimal-overflows"),
+    pytest.param("NaN", "payload.n", id="nan"),
+    pytest.param("Infinity", "payload.n", id="infinity"),
+    pytest.param("-Infinity", "payload.n", id="minus-infinity"),
+    pytest.param("[1, 2, 1e999]", "payload.n[2]", id="inside-a-list"),
+    pytest.param(str(2**64), "payload.n", id="integer-over-64-bits"),
+    pytest.param(str(-(2**63) - 1), "payload.n", id="integer-under-64-bits"),
+    pytest.param("9" * 400, "payload.n", id="integer-of-400-digits"),
+]
+
+
+@pytest.mark.parametrize(("number", "field"), NUMBERS_NO_EVENT_MAY_HOLD)
+def test_a_number_no_event_may_hold_rejects_that_event_alone(client: TestClient, number: str, field: str) -> None:
+    body = (
+        '{"trace_id": "TRACE", "repo": {"name": "acme/webapp", "branch": "main"},'
+        ' "developer": {"user_id": "dev-1"}, "events": ['
+        '{"seq": 1, "ts": "2026-11-24T19:00:00.000Z", "type": "annotation", "payload": {"text": "before"}},'
+        '{"seq": 2, "ts": "2026-11-24T19:00:01.000Z", "type": "metric", "payload": {"n": NUMBER}},'
+        '{"seq": 3, "ts": "2026-11-24T19:00:02.000Z", "type": "annotation", "payload": {"text": "after", "ok": 1.5e300}}'
+        "]}"
+    ).replace("TRACE", TRACE_A).replace("NUMBER", number)
+    response = client.post("/v1/batches", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert len(answer["accepted_event_ids"]) == 2
+    [rejected] = answer["rejected"]
+    assert (rejected["index"], rejected["code"]) == (1, "schema")
+    assert rejected["error"].startswith(f"{field}: "), rejected["error"]
+    assert "finite" in rejected["error"] or "64-bit" in rejected["error"]
+    # nothing of it was stored, not even as null
+    stored = client.get(f"/v1/traces/{TRACE_A}").json()["events"]
+    assert [e["seq"] for e in stored] == [1, 3]
+    assert stored[1]["payload"] == {"text": "after", "ok": 1.5e300}
+
+
+def test_a_non_finite_seq_or_event_is_rejected_on_its_own(client: TestClient) -> None:
+    body = (
+        '{"trace_id": "TRACE", "repo": {"name": "acme/webapp", "branch": "main"},'
+        ' "developer": {"user_id": "dev-1"}, "events": ['
+        '{"seq": 1e400, "ts": "2026-11-24T19:00:00.000Z", "type": "annotation", "payload": {"text": "x"}},'
+        "NaN,"
+        '{"seq": 1, "ts": "2026-11-24T19:00:00.000Z", "type": "annotation", "payload": {"text": "kept"}}'
+        "]}"
+    ).replace("TRACE", TRACE_A)
+    answer = client.post("/v1/batches", content=body, headers={"Content-Type": "application/json"}).json()
+    assert len(answer["accepted_event_ids"]) == 1
+    assert [(r["index"], r["error"].split(":")[0]) for r in answer["rejected"]] == [(0, "seq"), (1, "value")]
+
+
+def test_a_non_finite_number_in_the_envelope_is_422(client: TestClient) -> None:
+    body = (
+        '{"trace_id": "TRACE", "repo": {"name": "acme/webapp", "branch": "main", "stars": 1e400},'
+        ' "developer": {"user_id": "dev-1"}, "events": []}'
+    ).replace("TRACE", TRACE_A)
+    response = client.post("/v1/batches", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "repo.stars: number 1e400 is not finite"

@@ -14,7 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from server_helpers import TRACE_A, TestClient, make_batch, note
 
+from prtrace_core.canonical import canonical_json
 from prtrace_server.bodies import MAX_BODY_BYTES
+from prtrace_server.envelope import MAX_ENVELOPE_BYTES
 
 JSON = {"Content-Type": "application/json"}
 GZIP = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
@@ -224,3 +226,34 @@ def test_odd_read_filters_are_answered_without_a_server_error(client: TestClient
 def test_a_trace_id_with_a_trailing_newline_is_refused(client: TestClient) -> None:
     batch = make_batch("0b9f8a52-6c1e-4d3a-9f57-2a4c1e8d7b10\n", [note(1, "x")])
     assert client.post("/v1/batches", json=batch).status_code == 422
+
+
+def test_an_envelope_over_64_kib_is_422_and_stores_nothing(client: TestClient) -> None:
+    batch = make_batch(TRACE_A, [note(1, "x")], extra={"blob": "x" * MAX_ENVELOPE_BYTES})
+    response = client.post("/v1/batches", content=json.dumps(batch), headers=JSON)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert detail.startswith("envelope: ") and "65,536" in detail, detail
+    assert client.get(f"/v1/traces/{TRACE_A}").status_code == 404
+
+
+def test_an_envelope_just_under_64_kib_is_stored(client: TestClient) -> None:
+    batch = make_batch(TRACE_A, [note(1, "x")], extra="")
+    envelope = {key: value for key, value in batch.items() if key != "events"}
+    batch["extra"] = "x" * (MAX_ENVELOPE_BYTES - len(canonical_json(envelope)))
+    response = client.post("/v1/batches", content=json.dumps(batch), headers=JSON)
+    assert response.status_code == 200, response.text
+    assert len(client.get(f"/v1/traces/{TRACE_A}").json()["extra"]) == len(batch["extra"])
+
+
+def test_an_envelope_grown_past_64_kib_by_later_batches_is_422(client: TestClient) -> None:
+    statuses = []
+    for batch_number in range(1, 5):
+        languages = [f"lang-{batch_number}-{n:05d}" for n in range(1500)]
+        batch = make_batch(TRACE_A, [note(batch_number, "x")], repo={"name": "acme/webapp", "branch": "main", "language": languages})
+        statuses.append(client.post("/v1/batches", content=json.dumps(batch), headers=JSON).status_code)
+    assert statuses[:2] == [200, 200]
+    assert 422 in statuses
+    stored = client.get(f"/v1/traces/{TRACE_A}").json()
+    assert len(canonical_json({k: v for k, v in stored.items() if k not in ("events", "timeline", "owner")})) <= MAX_ENVELOPE_BYTES
+    assert len(stored["events"]) == statuses.count(200)  # the refused batches stored nothing

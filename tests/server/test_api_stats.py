@@ -174,11 +174,10 @@ def varied_traces(client: TestClient) -> list[str]:
     post(client, make_batch(trace, loose))
     made.append(trace)
 
-    # every event refused: the trace exists with no events
+    # every event refused: no trace at all (a batch that stores nothing claims nothing)
     trace = str(uuid.uuid4())
     answer = post(client, make_batch(trace, [{"seq": 1, "ts": "yesterday", "type": "annotation", "payload": {}}]))
     assert len(answer["rejected"]) == 1
-    made.append(trace)
 
     # a single event
     trace = str(uuid.uuid4())
@@ -204,8 +203,8 @@ def test_stats_equal_the_core_figures_for_varied_traces(client: TestClient, samp
     assert busy["active_s"] == pytest.approx(busy["duration_s"] - 16 * 60, abs=0.001)
     assert busy["pr_id"] == "acme/webapp#7"
     assert busy["repo"] == "acme/webapp" and busy["branch"] == "main" and busy["developer"] == "dev-1"
-    empty = next(row for row in answer["traces"] if row["trace_id"] == made[4])
-    assert (empty["events"], empty["duration_s"], empty["edits_between_tests"]) == (0, 0.0, None)
+    single = next(row for row in answer["traces"] if row["trace_id"] == made[4])
+    assert (single["events"], single["duration_s"], single["edits_between_tests"]) == (1, 0.0, None)
 
 
 def test_rows_are_newest_first_and_the_total_combines_them(client: TestClient) -> None:
@@ -220,7 +219,7 @@ def test_rows_are_newest_first_and_the_total_combines_them(client: TestClient) -
     assert answer["total"]["time_to_first_green_s"] == 60.0
     assert answer["total"]["red_green_cycles"] == 3
     assert list(answer["total"]) == ["traces", *FIELDS]
-    assert list(answer["traces"][0]) == ["trace_id", "repo", "branch", "pr_id", "developer", *FIELDS]
+    assert list(answer["traces"][0]) == ["trace_id", "repo", "branch", "pr_id", "owner", "developer", *FIELDS]
 
 
 def test_no_traces_gives_an_empty_total(client: TestClient) -> None:
@@ -257,7 +256,7 @@ def test_rows_indexed_before_the_stats_columns_are_filled_from_their_objects(
     )
     execute(index, "UPDATE traces SET needs_backfill = 1 WHERE event_count > 0")
     marked = set(index.traces_to_backfill(TraceFilter()))
-    assert marked == {sample_batch["trace_id"], *made} - {made[3]}  # made[3] has no events
+    assert marked == {sample_batch["trace_id"], *made}
     # a filter fills only what it selects
     assert [row["trace_id"] for row in stats(client, "repo=acme/tool")["traces"]] == [made[1]]
     assert set(index.traces_to_backfill(TraceFilter())) == marked - {made[1]}

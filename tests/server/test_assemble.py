@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from prtrace_core.canonical import canonical_json
 from prtrace_server.assemble import assemble_trace, order_events, timeline
-from prtrace_server.envelope import merge_envelope
+from prtrace_server.envelope import MAX_ENVELOPE_BYTES, merge_envelope
+from prtrace_server.errors import EnvelopeTooLarge
 
 
 def ev(seq: int | None, server_seq: int, ts: str) -> dict[str, Any]:
@@ -37,10 +41,41 @@ def test_timeline_spans_the_earliest_to_the_latest_event_across_time_zones() -> 
 
 
 def test_empty_trace_has_an_empty_timeline() -> None:
-    trace = assemble_trace({"trace_id": "t", "repo": {}, "developer": {}}, [])
+    trace = assemble_trace({"trace_id": "t", "repo": {}, "developer": {}}, [], owner="alice")
     assert trace["timeline"] == {"start_time": None, "end_time": None, "duration_seconds": 0}
     assert trace["pr"] is None
     assert trace["events"] == []
+
+
+def test_the_owner_is_the_servers_never_the_envelopes() -> None:
+    envelope = {"trace_id": "t", "repo": {}, "developer": {"user_id": "mallory"}, "owner": "mallory"}
+    trace = assemble_trace(envelope, [], owner="alice")
+    assert trace["owner"] == "alice"
+    assert trace["developer"] == {"user_id": "mallory"}  # kept, as a description
+
+
+def test_an_envelope_that_grows_past_the_limit_across_batches_is_refused() -> None:
+    first: dict[str, Any] = {"trace_id": "t", "repo": {"name": "a/b", "branch": "m", "language": []}, "developer": {"user_id": "d"}}
+    stored = merge_envelope(None, first)
+    for batch in range(3):
+        languages = [f"lang-{batch}-{n:05d}" for n in range(MAX_ENVELOPE_BYTES // 40)]
+        more = {**first, "repo": {**first["repo"], "language": languages}}
+        assert len(canonical_json(more)) < MAX_ENVELOPE_BYTES  # each batch alone is within it
+        try:
+            stored = merge_envelope(stored, more)
+        except EnvelopeTooLarge as exc:
+            assert "envelope" in str(exc)
+            assert batch > 0
+            return
+    raise AssertionError("the merged envelope grew past the limit unchecked")
+
+
+def test_an_envelope_stored_over_the_limit_before_it_existed_may_stay_as_it_is() -> None:
+    big: dict[str, Any] = {"trace_id": "t", "repo": {"name": "a/b", "branch": "m", "language": ["x" * MAX_ENVELOPE_BYTES]}, "developer": {"user_id": "d"}}
+    again = {**big, "repo": {**big["repo"], "language": []}, "pr": {"pr_id": "a/b#1"}}
+    assert merge_envelope(big, {**again, "pr": None})["repo"]["language"] == big["repo"]["language"]
+    with pytest.raises(EnvelopeTooLarge):
+        merge_envelope(big, again)  # linking a PR would make it larger still
 
 
 def test_later_batches_link_a_pr_and_add_languages_but_never_unlink() -> None:

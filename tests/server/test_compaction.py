@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
-from server_helpers import SERVER, TestClient, blobs_of, index_of, make_batch, note
+from server_helpers import SERVER, TestClient, blobs_of, index_of, loopback_client, make_batch, note
 
 from prtrace_server.app import create_app
 from prtrace_server.compaction import Compactor, raw_key
@@ -73,7 +73,7 @@ def test_a_second_worker_skips_a_trace_being_compacted(client: TestClient, sampl
 
 def test_the_in_process_worker_compacts_soon_after_ingest(backend: dict[str, str]) -> None:
     trace_id = str(uuid.uuid4())
-    with TestClient(create_app(ServerSettings(auth="off"), worker=True)) as client:
+    with loopback_client(create_app(ServerSettings(auth="off"), worker=True)) as client:
         answer = client.post("/v1/batches", json=make_batch(trace_id, [note(i, f"n{i}") for i in range(1, 6)]))
         assert len(answer.json()["accepted_event_ids"]) == 5
         deadline = time.monotonic() + 15

@@ -16,6 +16,7 @@ from server_helpers import (
     assert_index_and_objects_agree,
     blobs_of,
     index_of,
+    loopback_client,
     make_batch,
     note,
     object_keys,
@@ -102,7 +103,7 @@ def test_retry_after_a_crash_between_object_write_and_index_commit_stores_each_e
     first = events(20)
     again = first if retry == "same batch" else [*events(30)[25:], *first]
     crashing = CrashBeforeIndexCommit(open_index(settings.index_url))
-    with TestClient(create_app(settings, index=crashing)) as client:  # type: ignore[arg-type]
+    with loopback_client(create_app(settings, index=crashing)) as client:  # type: ignore[arg-type]
         response = client.post("/v1/batches", content=json.dumps(make_batch(trace_id, first)), headers=JSON)
         assert response.status_code == 503
         assert response.headers["Retry-After"]

@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from prtrace_server.errors import Forbidden, SeqModeChanged, StoreUnavailable
-from prtrace_server.index import EventWrite, IndexStore, SeqMode, TokenRecord, TraceWrite
+from prtrace_server.index import (
+    EventWrite,
+    IndexStore,
+    SeqMode,
+    TokenRecord,
+    TraceFilter,
+    TraceSummary,
+    TraceWrite,
+)
 from prtrace_server.stores import open_index
 
 TRACE = "0b9f8a52-6c1e-4d3a-9f57-2a4c1e8d7b10"
@@ -186,3 +194,28 @@ def test_closed_index_is_unavailable(index: IndexStore) -> None:
     index.close()
     with pytest.raises(StoreUnavailable):
         index.get_trace(TRACE)
+
+
+def test_an_ingest_without_events_creates_no_trace_and_claims_nothing(index: IndexStore) -> None:
+    outcome = index.ingest(trace=trace_write(), events=[], user="mallory", may_write_any=False, received_at="t")
+    assert (outcome.accepted, outcome.duplicates) == ([], [])
+    assert index.get_trace(TRACE) is None
+    ingest(index, [event(1, 1)], user="alice")
+    trace = index.get_trace(TRACE)
+    assert trace is not None and trace.owner == "alice"
+
+
+def test_a_listing_carries_the_owner_and_no_envelope(index: IndexStore) -> None:
+    ingest(index, [event(1, 1)], user="alice")
+    [summary] = index.list_traces(TraceFilter())
+    assert isinstance(summary, TraceSummary)
+    assert not hasattr(summary, "envelope")
+    assert (summary.trace_id, summary.owner, summary.developer_id) == (TRACE, "alice", "d")
+
+
+def test_the_developer_filter_matches_the_owner_not_the_envelope(index: IndexStore) -> None:
+    ingest(index, [event(1, 1)], user="alice")  # the envelope's developer is "d"
+    assert [s.trace_id for s in index.list_traces(TraceFilter(developer="alice"))] == [TRACE]
+    assert index.list_traces(TraceFilter(developer="d")) == []
+    assert [s.owner for s in index.trace_sums(TraceFilter(developer="alice"))] == ["alice"]
+    assert index.trace_sums(TraceFilter(developer="d")) == []
