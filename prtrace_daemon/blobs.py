@@ -53,16 +53,22 @@ class BlobCache:
 
     def ids(self) -> Iterator[str]:
         """The blob ids the cache holds."""
+        for folder, entry in self._entries():
+            if not entry.name.startswith("."):  # `.name.pid.tmp`: a write under way
+                yield folder + entry.name
+
+    def _folders(self) -> list[os.DirEntry[str]]:
+        """The two-letter folders, in order."""
         try:
-            folders = sorted(os.scandir(self.root), key=lambda e: e.name)
+            return sorted((e for e in os.scandir(self.root) if len(e.name) == 2 and e.is_dir(follow_symlinks=False)),
+                          key=lambda e: e.name)
         except FileNotFoundError:
-            return
-        for folder in folders:
-            if len(folder.name) != 2 or not folder.is_dir(follow_symlinks=False):
-                continue
-            for entry in os.scandir(folder.path):
-                if not entry.name.startswith("."):  # `.name.pid.tmp`: a write under way
-                    yield folder.name + entry.name
+            return []
+
+    def _entries(self) -> Iterator[tuple[str, os.DirEntry[str]]]:
+        """(two-letter folder, entry) for everything in the cache's folders, in order."""
+        for folder in self._folders():
+            yield from ((folder.name, entry) for entry in os.scandir(folder.path))
 
     def prune(self, keep: Collection[str], *, written_before: float) -> int:
         """Remove every entry whose id is not in `keep`; returns how many went. The cache is
@@ -87,17 +93,11 @@ class BlobCache:
 
     def _tidy(self, stale_before: float) -> None:
         """Remove temporary files a crashed write left (an hour old), and folders left empty."""
-        try:
-            folders = list(os.scandir(self.root))
-        except FileNotFoundError:
-            return
-        for folder in folders:
-            if len(folder.name) != 2 or not folder.is_dir(follow_symlinks=False):
-                continue
-            for entry in os.scandir(folder.path):
-                if entry.name.startswith(".") and entry.name.endswith(".tmp"):
-                    with contextlib.suppress(OSError):
-                        if entry.stat().st_mtime < stale_before:
-                            Path(entry.path).unlink()
+        for _folder, entry in self._entries():
+            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    if entry.stat().st_mtime < stale_before:
+                        Path(entry.path).unlink()
+        for folder in self._folders():
             with contextlib.suppress(OSError):
                 os.rmdir(folder.path)  # only when empty

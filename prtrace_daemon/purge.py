@@ -31,6 +31,7 @@ from prtrace_daemon.buffer import Buffer, TraceRow
 from prtrace_daemon.errors import UnknownRef
 from prtrace_daemon.locks import file_lock, repo_lock_path
 from prtrace_daemon.paths import Home
+from prtrace_daemon.spool import appended_for_life
 
 __all__ = ["PurgeReport", "Selection", "preview", "purge"]
 
@@ -127,23 +128,9 @@ def _capture_locks(home: Home, buffer: Buffer, on_wait: Callable[[str], None] | 
         yield
 
 
-def _old_style_live(name: str) -> bool:
-    """`shell.<pid>.spool` of a shell that still runs: it appends to the file for life."""
-    parts = name.split(".")
-    if len(parts) != 3 or parts[0] != "shell" or parts[2] != "spool" or not parts[1].isdigit():
-        return False
-    try:
-        os.kill(int(parts[1]), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
-
-
 def _live_shell_files(spool: Path) -> int:
     try:
-        return sum(_old_style_live(name) for name in os.listdir(spool))
+        return sum(appended_for_life(name) for name in os.listdir(spool))
     except OSError:
         return 0
 

@@ -54,6 +54,7 @@ __all__ = [
     "SpoolDeferred",
     "SpoolLine",
     "Taken",
+    "appended_for_life",
     "is_count",
     "parse_line",
     "quarantined",
@@ -180,7 +181,7 @@ def _writer_alive(name: str) -> bool:
     return True
 
 
-def _appended_for_life(name: str) -> bool:
+def appended_for_life(name: str) -> bool:
     """An old-style shell file (`shell.<pid>.spool`) whose shell still runs and appends to it."""
     return name.startswith("shell.") and name.count(".") == 2 and _writer_alive(name)
 
@@ -231,7 +232,7 @@ def take_lines(spool: Path, offsets: dict[str, tuple[int, int]] | None = None) -
             claimed = path  # left by a drain that died or failed: its lines are claimed or not, either way safe
         elif not name.endswith(".spool"):
             continue
-        elif _appended_for_life(name):
+        elif appended_for_life(name):
             _read_on(path, offsets.get(name), taken)
             continue
         elif _writer_alive(name) and not _complete(path):
