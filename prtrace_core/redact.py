@@ -24,6 +24,9 @@ from prtrace_core.secret_rules import RULES, Rule, Span
 
 __all__ = ["RULES", "BadPattern", "Redactor", "check_patterns", "marker"]
 
+# More secrets than this in one text (a credentials dump, or input built to make redaction
+# slow) and the whole text is withheld: it costs a bounded time and lets nothing through.
+MAX_SECRETS = 2_000
 # The time one user pattern may take on one text during capture, and on a probe at load.
 PATTERN_BUDGET_S = 0.25
 PROBE_BUDGET_S = 0.05
@@ -113,7 +116,11 @@ class Redactor:
                 continue
             if rule.needs and not any(need in lower for need in rule.needs):
                 continue
-            found += [(start, end, rule.name) for start, end in rule.find(value) if end > start]
+            for start, end in rule.find(value):
+                if end > start:
+                    found.append((start, end, rule.name))
+                    if len(found) > MAX_SECRETS:  # a dump of secrets, or a hostile text: withhold it whole
+                        return [(0, len(value), "dense")]
         for user in self._user:
             try:
                 found += [(start, end, user.name) for start, end in user.spans(value)]

@@ -58,6 +58,7 @@ _SECRET_WORDS = frozenset({
     "password", "passwd", "pwd", "pass", "passphrase", "passcode", "secret", "secrets", "token",
     "credential", "credentials", "apikey", "pat", "sig", "signature", "privatekey", "pin", "auth", "auths",
 })
+_PUBLIC = frozenset({"public", "publishable", "pub"})  # PUBLIC_KEY, STRIPE_PUBLISHABLE_KEY
 # secret words glued to a prefix in one-case names: PGPASSWORD, MYSQLPWD, AUTHTOKEN
 _GLUED = ("password", "passwd", "passphrase", "secret", "token", "apikey", "pwd")
 # `key` is a secret only beside one of these (`API_KEY`, `SecretAccessKey`), or in an env name.
@@ -82,6 +83,7 @@ _DESCRIPTOR_WORDS = frozenset({
     "flag", "command", "cmd", "script", "template", "lifetime", "age", "used", "valid", "check",
     "ref", "refs", "reference", "seconds", "secs", "sec", "minutes", "mins", "hours", "days", "ms", "at",
     "methods", "mechanism", "backend", "backends", "handler", "plugin", "module", "service", "server", "host", "port", "user", "username", "email", "login", "account", "owner",
+    "encryption", "rules", "rule",
 })
 _NAME_PART = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
@@ -98,19 +100,23 @@ def secret_name(name: str, *, env_style: bool = False) -> bool:
     parts = _name_parts(name)
     last_secret = -1
     for i, part in enumerate(parts):
-        if (part in _SECRET_WORDS or part.endswith(_GLUED)
+        if (part in _SECRET_WORDS or (env_style and part.endswith(_GLUED))
                 or (part == "key" and (env_style or (i and parts[i - 1] in _KEY_QUALIFIERS)))):
             last_secret = i
     # a describing word after the secret word: ACCESS_TOKEN_TTL_SECONDS, password_hash_algo
-    return last_secret >= 0 and not any(part in _DESCRIPTOR_WORDS for part in parts[last_secret + 1:])
+    described = any(part in _DESCRIPTOR_WORDS for part in parts[last_secret + 1:])
+    return last_secret >= 0 and not described and _PUBLIC.isdisjoint(parts)
 
 
 _PLACEHOLDER = re.compile(
-    r"(?i)\A(?:<[^<>\n]{0,80}>|\*+|x{3,}|\.{2,}|…|-+|_+|null|none|nil|undefined|true|false|"
+    r"(?i)\A(?:<[^<>\n]{0,80}>|\*+|x{3,}|\.{2,}|…|-+|_+|null|none|nil|undefined|true|false|stdin|"
     r"your[\w -]{0,40}|my[_-]?(?:password|secret|token|key)|example[\w-]{0,40}|placeholder|dummy|"
-    r"redacted|\[redacted[^\]\n]{0,80}\]|\[REDACTED:[\w-]{1,40}\]|changeit|secret|password|token|"
-    r"(?:[a-z]+_)*(?:password|secret|token|key)(?:_here)?|\{\{[^{}\n]{0,120}\}\}|\{[\w.]{1,80}\}|%\(?\w{0,40}\)?s|"
-    r"\$[\w{(][^\s]{0,200})\Z"
+    r"redacted|\[redacted[^\]\n]{0,80}\]|\[REDACTED:[\w-]{1,40}\]|changeit|change_?me|replace_?me|todo|fixme|tbd|"
+    r"secret|password|token|sk-\.{3}|"
+    r"(?:[a-z]{1,20}_){0,5}(?:password|secret|token|key)(?:_here)?|\{\{.{0,200}|\{[\w.]{1,80}\}|"
+    r"%\(?[\w.]{0,40}(?:\)s?)?|%\w{1,80}%|#\{.{0,200}|@@\w{1,80}@@|__\w{1,80}__|\[\[.{0,200}|"
+    r"![!\w]{0,40}.{0,200}|\*[\w.-]{1,80}|&[\w.-]{1,80}|arn:[\w-]{1,20}:.{0,400}|"  # YAML tags, aliases; ARNs
+    r"\$[\w{(].{0,400})\Z"
 )
 
 
@@ -125,7 +131,8 @@ _CODE = re.compile(
     rf"\A(?:"
     rf"{_IDENT}(?:\.{_IDENT}){{0,10}}\s{{0,3}}[(\[].{{0,400}}"  # call or subscript: next(tokens), os.environ["X"]
     rf"|{_IDENT}(?:\.{_IDENT}){{1,10}}[,;)\]]?\Z"  # attribute: self.token, settings.SECRET_KEY
-    rf"|(?:str|bytes|int|bool|Optional|Secret\w{{0,20}}|SecretStr)\b.{{0,200}}"  # annotation
+    rf"|{_IDENT}(?:\.{_IDENT}){{0,10}}(?:::|\?\.|&\.|->).{{0,400}}"  # Token::new(…), req.headers?.x, $user->password
+    rf"|(?:str|bytes|int|bool|float|string|number|boolean|any|dict|list|Optional|Secret\w{{0,20}}|SecretStr)\b.{{0,200}}"
     rf"|(?:await|new|this|self|typeof|lambda|function|os|process|env|config|settings)\b.{{0,400}}"
     rf"|[\[{{(]|f?[\"']?\s*\Z"  # opening a literal or an empty string
     rf")",
@@ -143,16 +150,25 @@ _ID_OR_DIGEST = re.compile(
     r"(?i)\A(?:"
     r"[0-9a-f]{7,12}|[0-9a-f]{40}|[0-9a-f]{64}"  # git shas, short and long; sha256 digests
     r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # uuids
-    r"|(?:sha(?:1|224|256|384|512)|md5|blake2b?)[:-][A-Za-z0-9+/=_-]{16,200}"  # digests
-    r"|v?\d{1,8}(?:\.\d{1,8}){1,5}(?:[-+.][\w.]{1,40})?"  # versions
     r")\Z"
 )
+# A digest named by its algorithm, or a version or version range: never a secret, whatever the name.
+_DIGEST_OR_VERSION = re.compile(
+    r"(?i)\A(?:(?:sha(?:1|224|256|384|512)|md5|blake2b?)[:-][A-Za-z0-9+/=_-]{16,200}"
+    r"|[~^<>=]{0,2}v?\d{1,8}(?:\.(?:\d{1,8}|[x*])){1,5}(?:[-+.][\w.]{1,40})?)\Z"
+)
+
+
+def is_digest_or_version(value: str) -> bool:
+    """`sha256:…`, `sha512-…`, `1.2.3`, `^9.0.2`: content named by its hash, or a release."""
+    return bool(_DIGEST_OR_VERSION.match(value))
 
 
 @functools.lru_cache(maxsize=8192)
 def is_id_or_digest(value: str) -> bool:
-    """A git sha, uuid, content digest or version: names things, never unlocks them."""
-    return bool(_ID_OR_DIGEST.match(value))
+    """A git sha, uuid, content digest or version: names things, never unlocks them (unless a
+    secret's name says otherwise: Consul tokens are uuids)."""
+    return bool(_ID_OR_DIGEST.match(value)) or is_digest_or_version(value)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -165,7 +181,8 @@ def looks_random(value: str, *, min_len: int = 16, min_entropy: float = 3.2) -> 
     return (has_digit and has_alpha) or entropy(value) >= 4.0
 
 
-_WORDISH = re.compile(r"\A[a-z]{1,40}\Z")
+_WORDISH = re.compile(r"\A[a-z][a-z_-]{0,60}\Z")  # a word, kebab or snake: existingSecret: db-credentials
+_IDENTIFIER = re.compile(r"\A[A-Za-z_][A-Za-z_]{0,80}\Z")  # refreshToken, password_input: a variable
 _PATHISH = re.compile(r"\A(?:~|\.{1,2})?/[\w.@%+~/-]{0,400}\Z")
 _URL_NO_CREDS = re.compile(r"(?i)\A[a-z][a-z0-9+.-]{1,20}://[^\s@]{0,2000}\Z")
 
@@ -178,13 +195,13 @@ def plausible_value(value: str, *, literal: bool, quoted: bool = False) -> bool:
     otherwise a bare lowercase word is taken for a variable (`password = password`). `quoted`:
     a string literal, never code."""
     value = value.strip()
-    if len(value) < (3 if literal else 4) or is_placeholder(value) or (is_id_or_digest(value) and not literal):
+    if len(value) < (3 if literal else 4) or is_placeholder(value) or is_digest_or_version(value):
         return False
     if _URL_NO_CREDS.match(value) or _PATHISH.match(value):
         return False
     if not quoted and is_code(value):  # SECRET_KEY = env("DJANGO_SECRET_KEY")
         return False
-    return literal or not (_WORDISH.match(value) or (value.isdigit() and len(value) < 4))
+    return literal or not (_WORDISH.match(value) or _IDENTIFIER.match(value) or (value.isdigit() and len(value) < 4))
 
 
 @functools.lru_cache(maxsize=8192)

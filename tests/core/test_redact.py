@@ -37,6 +37,8 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "openai_key": (["OPENAI=⟦sk-proj-Ab3Cd5Ef7Gh9Ij1Kl3Mn5Op7Qr9⟧"], ["pip install sk-learn-extension-toolkit-helpers"]),
     "anthropic_key": (["⟦sk-ant-api03-Ab3Cd5Ef7Gh9Ij1Kl3Mn5Op7Qr9St1Uv3⟧"], []),
     "aws_access_key": (["id=⟦AKIAIOSFODNN7EXAMPLE⟧ region"], ["AKIA is the prefix", "AKIAIOSFODNN7EXAMPLEXX"]),
+    "aws_secret_key": (["Access key ID,Secret access key\nAKIAJQ2CZB6HVF4TXNMA,⟦dtXpvPAq6Jo0W3v9BXpjX+WvuaKzRNQaTHUAMfrx⟧"],
+                       []),
     "npm_token": (["//registry.npmjs.org/:_authToken=⟦npm_Ab3Cd5Ef7Gh9Ij1Kl3Mn5Op7Qr9St1Uv3Wx5⟧"], []),
     "pypi_token": (["-p ⟦pypi-AgEIcHlwaS5vcmcCJDU0ZjM2YmQ4LTk5YjYtNDU4Ni04NTNlLTI3ZTk3OGRkMDkwZQ⟧"], []),
     "huggingface_token": (["HF=⟦hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234567⟧"], ["from hf_hub import download"]),
@@ -44,6 +46,13 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "docker_token": (["⟦dckr_pat_Ab3Cd5Ef7Gh9Ij1Kl3Mn5Op7Qr9⟧"], []),
     "prtrace_token": (["⟦prt_0123456789ab_Ab3Cd5Ef7Gh9Ij1Kl3Mn5Op7Qr9St1Uv3Wx5⟧"], []),
     "jwt": (["⟦eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U⟧"], []),
+    "cookie": (["curl -H 'cookie: sessionid=⟦riVwaWHpkAC1o8Fj8sNuvWXoaBmBaV35kytn0Cdq⟧'",
+                "< Set-Cookie: session=⟦Q6ofhXuA0hzkuSnLyG82357WXCmJ7HlNBy7qUR3e⟧; Path=/; HttpOnly"],
+               ["Set-Cookie: theme=dark; Path=/", "cookie: lang=en"]),
+    "netrc": (["machine github.com login octo password ⟦hPV8CG1E7^*UCXST⟧"], ["the machine learning password policy"]),
+    "sql_password": (["CREATE USER 'app'@'%' IDENTIFIED BY '⟦rLI6f^4JTs_6csek⟧';",
+                      "ALTER ROLE app WITH PASSWORD '⟦s3cr3t-pw⟧';", "SET PASSWORD FOR 'bob'@'%' = PASSWORD('⟦l4GU.NUOi⟧');"],
+                     ["SELECT password_hash FROM users"]),
     "url_password": (
         ["postgresql://app:⟦S3cr3t!⟧@db:5432/app", "redis://:⟦hunter22⟧@cache:6379/0",
          "git clone https://x-access-token:⟦abc123def456⟧@github.com/o/r.git"],
@@ -261,3 +270,11 @@ def test_redaction_is_idempotent_on_any_text(text: str) -> None:
     redactor = Redactor()
     once = redactor.text(text)
     assert redactor.text(once) == once
+
+
+def test_a_text_dense_with_secrets_is_withheld_whole() -> None:
+    """Past MAX_SECRETS a text is a dump or built to be slow: bounded time, nothing through."""
+    from prtrace_core.redact import MAX_SECRETS
+
+    dump = "".join(f"USER{i}_PASSWORD=Xy7kP9q{i:05d}\n" for i in range(MAX_SECRETS + 10))
+    assert Redactor().text(dump) == "[REDACTED:dense]"

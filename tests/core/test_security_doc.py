@@ -13,7 +13,7 @@ DOC = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text()
 VENDOR = {
     "github_token": "GitHub", "gitlab_token": "GitLab", "slack_token": "Slack", "stripe_key": "Stripe",
     "google_api_key": "Google", "google_oauth": "Google", "anthropic_key": "Anthropic", "openai_key": "OpenAI",
-    "aws_access_key": "AWS", "npm_token": "npm", "pypi_token": "PyPI", "huggingface_token": "Hugging Face",
+    "aws_access_key": "AWS", "aws_secret_key": "AWS", "npm_token": "npm", "pypi_token": "PyPI", "huggingface_token": "Hugging Face",
     "sendgrid_key": "SendGrid", "docker_token": "Docker", "prtrace_token": "prtrace", "jwt": "JWT",
     "twilio_key": "Twilio", "mailgun_key": "Mailgun", "shopify_token": "Shopify", "square_token": "Square",
     "digitalocean_token": "DigitalOcean", "linear_key": "Linear", "notion_token": "Notion",
