@@ -9,6 +9,7 @@ the families and the measured precision and recall.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -91,9 +92,6 @@ _PROVIDERS: tuple[tuple[str, tuple[str, ...], str, Callable[[re.Match[str]], boo
     ("openai_key", ("sk-",), r"sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,300}+", _random_enough),
     ("aws_access_key", ("akia", "asia", "abia", "acca", "agpa", "aida", "aroa", "aipa", "anpa", "anva", "apka"),
      r"(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z2-7]{16}(?![A-Za-z0-9])", None),
-    ("aws_secret_key", ("akia", "asia"),  # the secret access key printed beside its id (CSV, `aws configure`)
-     r"(?:AKIA|ASIA)[A-Z2-7]{16}[^\n]{0,200}?(?:\n[^\n]{0,200}?)?(?<![A-Za-z0-9/+])(?P<secret>[A-Za-z0-9/+]{40})"
-     r"(?![A-Za-z0-9/+=])", None),
     ("npm_token", ("npm_",), r"npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])", _random_enough),
     ("pypi_token", ("pypi-age",), r"pypi-AgE[A-Za-z0-9_-]{50,4000}+", None),
     ("huggingface_token", ("hf_", "api_org_"), r"(?:hf_|api_org_)[A-Za-z0-9]{30,40}(?![A-Za-z0-9_])", _random_enough),
@@ -180,6 +178,24 @@ def _token_may_start(text: str, start: int, *, strict: bool) -> bool:
     if start >= 2 and text[start - 2] == "\\" and before in "ntr":
         return True
     return start >= 3 and text[start - 3] == "%" and before in _HEX and text[start - 2] in _HEX
+
+
+# ---- the AWS secret key printed beside its id (`aws configure`, the credentials CSV) ----------
+
+_AWS_ID = re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z2-7]{16}(?![A-Za-z0-9])")
+_AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}+(?![A-Za-z0-9/+=])")
+
+
+def _aws_secret_near_id(text: str) -> Iterator[Span]:
+    """A 40-character secret access key on the id's line or the next: each window is read once."""
+    for found in _AWS_ID.finditer(text):
+        line_end = text.find("\n", found.end(), found.end() + 400)
+        stop = text.find("\n", line_end + 1, line_end + 400) if line_end >= 0 else -1
+        window_end = stop if stop >= 0 else min(len(text), found.end() + 400)
+        for secret in _AWS_SECRET.finditer(text, found.end(), window_end):
+            if looks_random(secret.group(), min_len=40, min_entropy=3.5):
+                yield secret.span()
+                break
 
 
 # ---- key blocks ------------------------------------------------------------------------------
@@ -475,8 +491,11 @@ def _client_scan(text: str, segment_re: re.Pattern[str]) -> Iterator[Span]:
         body = segment.group()
         if "-" not in body and " set " not in body and "pass:" not in body and "/" not in body:
             continue  # no flag and no `config set`: nothing to look at
-        tokens = [(t.group(), t.start()) for t in _TOKEN.finditer(text, found.end(), segment.end())
-                  if t.group() not in _SEGMENT_END]
+        tokens = [(t.group(), t.start()) for t in itertools.islice(
+            _TOKEN.finditer(text, found.end(), segment.end()), MAX_CANDIDATES + 1) if t.group() not in _SEGMENT_END]
+        if len(tokens) > MAX_CANDIDATES:
+            yield found.start(), segment.end()  # no command line is this long: withheld whole
+            continue
         yield from _by_command(found.group("cmd"), tokens)
 
 
@@ -653,6 +672,8 @@ RULES: tuple[Rule, ...] = (
     Rule("private_key", ("private key", "private-lines"), _key_blocks,
          "key blocks of every kind: RSA, EC, DSA, OpenSSH, PKCS#8, encrypted, PGP, PuTTY"),
     *(_provider_rule(*spec) for spec in _PROVIDERS),
+    Rule("aws_secret_key", ("akia", "asia"), _aws_secret_near_id,
+         "AWS secret access key beside its id (the credentials CSV, an `aws configure` transcript)"),
     Rule("url_password", ("://",), _url_credentials,
          "URLs and connection strings with a password, the user's name kept (redis://:pw@ too)"),
     Rule("url_token", ("://",), _regex(_URL_TOKEN_USER, _token_user), "a token in a URL's user part"),
