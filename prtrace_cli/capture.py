@@ -107,7 +107,8 @@ def pr(
     repo = current_repo()
     home = open_home()
     with open_buffer(home) as buffer:
-        recorded = recorder(home, buffer).record(repo)
+        rec = recorder(home, buffer)
+        recorded = rec.record(repo)
         trace = buffer.trace(recorded.trace_id)
         assert trace is not None
         if parsed.repo is None and "/" not in trace.repo_name:
@@ -118,7 +119,7 @@ def pr(
         pr_id = parsed.pr_id(trace.repo_name)
         info = {**(trace.pr or {}), "pr_id": pr_id, "status": (trace.pr or {}).get("status", "open")}
         if title:
-            info["title"] = title
+            info["title"] = rec.redactor.text(title)  # it travels in every batch's envelope
         buffer.set_pr(trace.trace_id, info)
     _out().print(f"trace {trace.trace_id} ({_plain(trace.branch)}) is now linked to {_plain(pr_id)}")
 

@@ -76,7 +76,7 @@ def _redacted(text: str) -> str:
             from prtrace_daemon.config import load_settings
             from prtrace_daemon.paths import home
 
-            redactor = Redactor(load_settings(home().config).redact_patterns)
+            redactor = Redactor(load_settings(home().config, check=False).redact_patterns, skip_invalid=True)
         except Exception:  # an unreadable config.toml, or a pattern that does not compile
             redactor = Redactor()
         return redactor.text(text)

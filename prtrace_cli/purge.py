@@ -37,7 +37,7 @@ def purge(
     ] = None,
     repo: Annotated[bool, typer.Option("--repo", help="Every trace of the repository you are in.")] = False,
     everything: Annotated[
-        bool, typer.Option("--all", help="Every trace of every repository, the spool and the blob cache; asks first.")
+        bool, typer.Option("--all", help="Every trace of every repository and the spool; cached contents only the current files need stay. Asks first.")
     ] = False,
     before: Annotated[
         str | None,
@@ -106,7 +106,7 @@ def _confirm(planned: PurgeReport, selection: Selection) -> None:
     if planned.unpushed:
         what += f", {planned.unpushed} of them never pushed"
     if selection.wipe:
-        what += ", and empty the spool and the blob cache"
+        what += ", empty the spool, and drop cached contents no current file needs"
     if sys.stdin is None or not sys.stdin.isatty():
         raise PurgeRefused(
             f"purge --all would remove {what}, and asks first; no terminal to answer",

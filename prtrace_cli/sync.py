@@ -229,6 +229,7 @@ def login(
     try:
         parts = urlsplit(server)
         host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
     except ValueError:
         parts, host = None, None
     if parts is None or parts.scheme not in ("http", "https") or not host:

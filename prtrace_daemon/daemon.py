@@ -88,8 +88,6 @@ class Daemon:
         # A bad user pattern is reported by the commands that load the config; capture goes
         # on with the rest of the rules.
         redactor = Redactor(load_settings(home.config, check=False).redact_patterns, skip_invalid=True)
-        for refused in redactor.refused:
-            log.warning("left out of redaction: %s", refused)
         self.recorder = Recorder(home, self.buffer, redactor)
         self.observer: BaseObserver = Observer()
         self.handler = _Handler(self)
@@ -110,6 +108,8 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop())
         restore_logs = redact_logs(self.recorder.redactor)
+        for refused in self.recorder.redactor.refused:  # after the filter: a pattern may hold a secret
+            log.warning("left out of redaction: %s", refused)
         self.observer.schedule(self.handler, str(self.home.root), recursive=False)
         self.observer.schedule(self.handler, str(self.home.spool), recursive=False)
         self.observer.start()

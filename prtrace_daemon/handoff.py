@@ -42,23 +42,26 @@ def handoff_root(home_root: str, cwd: str) -> str | None:
 def hand_off(home_root: str, root: str, type: str, payload: dict[str, Any], ts: str) -> None:
     """Write the event's one line to a spool file of its own (raises OSError when it can't).
 
-    The file is new (O_EXCL) and this is its only writer, so the drainer takes it whole once
-    its line ends (spool.py). A short write is continued until the line is whole; when a write
-    fails part-way the file is removed, so no torn line is left for the drainer to meet. The
-    line and its file name are synced before this returns: what `prtrace note` confirms stays.
+    The line is written whole (a short write is continued) and synced under a scratch name, then
+    renamed into the spool: the drainer never meets a torn or half-synced line, and when any
+    step fails nothing was handed off, so the caller's own recording cannot make a second copy.
+    The name is synced before this returns: what `prtrace note` confirms stays.
     """
     line = b"\t".join([b"v1", HANDOFF.encode(), ts.encode(), os.fsencode(root), type.encode(), json.dumps(payload).encode()])
     path = os.path.join(home_root, SPOOL, f"cli.{os.getpid()}.{time.time_ns()}.spool")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+    scratch = path.removesuffix(".spool") + ".tmp"  # no drainer takes it until it is whole and synced
+    fd = os.open(scratch, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        _write_all(fd, line + b"\n")
-        os.fsync(fd)  # confirmed to the user next: it must outlast a power cut, not just a crash
+        try:
+            _write_all(fd, line + b"\n")
+            os.fsync(fd)  # confirmed to the user next: it must outlast a power cut, not just a crash
+        finally:
+            os.close(fd)
+        os.rename(scratch, path)
     except OSError:
         with contextlib.suppress(OSError):
-            os.unlink(path)  # nobody else writes it, and no drainer takes a file without its newline
+            os.unlink(scratch)  # not handed off: the caller records the event itself, once
         raise
-    finally:
-        os.close(fd)
     _sync_dir(os.path.join(home_root, SPOOL))
 
 

@@ -60,6 +60,8 @@ def _literals(lines: list[str]) -> re.Pattern[str] | None:
             continue  # a negation only ever lets a path go: it never makes one match
         if "\\" in line:
             return None
+        while line.startswith(("**/", "/")):  # `**/x` matches `x` at the top too: no `/` to require
+            line = line[3:] if line.startswith("**/") else line[1:]
         longest = max(_WILDCARDS.split(line.strip("/")), key=len)
         if not longest:
             return None

@@ -86,3 +86,18 @@ def test_every_command_has_help_text() -> None:
 
     for command in app.registered_commands:
         assert command.callback is not None and (command.callback.__doc__ or "").strip(), command.name
+
+
+def test_a_pr_title_is_redacted_before_it_is_stored(repo: Path, prtrace_home: Path) -> None:
+    token = "ghp_" + "Ab3Cd5Ef7Gh9Ij1Kl3Mn5Op7Qr9St1Uv3Wx5"
+    run_prtrace("start", "--no-daemon", cwd=repo, check=True)
+    run_prtrace("pr", "acme/app#7", "--title", f"rotate {token}", cwd=repo, check=True)
+    assert not any(token.encode() in path.read_bytes() for path in prtrace_home.rglob("*") if path.is_file())
+
+
+def test_crash_log_keeps_the_valid_user_patterns_when_one_is_bad(prtrace_home: Path) -> None:
+    from prtrace_cli.errors import _redacted
+
+    prtrace_home.mkdir(parents=True, exist_ok=True)
+    (prtrace_home / "config.toml").write_text('redact_patterns = ["INTERNAL-[0-9]{6}", "("]\n')
+    assert "123456" not in _redacted("--- prtrace note INTERNAL-123456")

@@ -142,7 +142,8 @@ def test_login_with_no_token_on_stdin_is_refused(repo: Path, prtrace_home: Path,
     assert not (prtrace_home / "config.toml").exists()
 
 
-@pytest.mark.parametrize("server", ["ftp://host", "http://", "https:///x", "prtrace.example.com"])
+@pytest.mark.parametrize("server", ["ftp://host", "http://", "https:///x", "prtrace.example.com", "http://127.0.0.1:abc",
+                                    "https://host:99999"])
 def test_login_refuses_what_is_not_an_http_url(repo: Path, server: str) -> None:
     result = _login("--server", server, "--no-check", cwd=repo, stdin="prt_x\n")
     assert result.returncode == 1 and result.stderr.startswith("error: not an http(s) URL")

@@ -193,8 +193,9 @@ def test_payloads_are_redacted_through_and_keys_kept() -> None:
 
 @pytest.mark.parametrize(("rule", "unit"), sorted(every_rule().items()))
 def test_adversarial_input_is_redacted_in_one_pass(rule: str, unit: str) -> None:
-    """64 KiB of the unit each rule looks for (timings of a mebibyte: `scripts/bench redact`)."""
-    text = repeated(unit, 64 * 1024)
+    """64 KiB of each hand-written unit, 16 KiB of each other keyword (timings of a mebibyte:
+    `scripts/bench redact`)."""
+    text = repeated(unit, (64 if rule in ADVERSARIAL else 16) * 1024)
     redactor = Redactor()
     once = redactor.text(text)
     assert redactor.text(once) == once
@@ -249,13 +250,13 @@ _filler = st.text(alphabet=string.printable, max_size=200)
 _edge = st.sampled_from([" ", "\n", "\t", "'", '"', "(", ",", ";", "|", "> ", "\n+", "\n-", " --token=", "\r\n"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(before=_filler, left=_edge, secret=st.sampled_from(CONTEXT_FREE), right=_edge, after=_filler)
 def test_a_token_is_redacted_whatever_surrounds_it(before: str, left: str, secret: str, right: str, after: str) -> None:
     assert secret not in Redactor().text(before + left + secret + right + after)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(before=_filler, phrase=st.sampled_from(IN_CONTEXT), after=_filler)
 def test_a_secret_in_its_context_is_redacted_whatever_surrounds_it(
     before: str, phrase: tuple[str, str], after: str
@@ -264,7 +265,7 @@ def test_a_secret_in_its_context_is_redacted_whatever_surrounds_it(
     assert secret not in Redactor().text(before + "\n" + text + "\n" + after)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.text(max_size=300))
 def test_redaction_is_idempotent_on_any_text(text: str) -> None:
     redactor = Redactor()

@@ -381,3 +381,9 @@ def test_verify_does_not_take_a_withheld_edit_for_a_broken_chain(rec: Recorder, 
     with GitSources(s.repo, None) as sources:
         report = verify_trace(trace, sources=sources)
     assert report.ok and not report.findings, [f.message for f in report.findings]
+
+
+@pytest.mark.parametrize(("pattern", "path"), [("**/token.txt", "token.txt"), ("**/token.txt", "a/b/token.txt"),
+                                               ("**/private/", "private/x.txt"), ("/local.yml", "local.yml")])
+def test_a_prtraceignore_pattern_anchored_or_any_depth_matches_at_the_top(pattern: str, path: str) -> None:
+    assert path in Withheld([pattern], key=b"k")
