@@ -1,9 +1,10 @@
 """The built-in secret rules: where secrets sit in commands, files, output and prose.
 
 Every rule is linear in its input. Patterns use bounded, possessive quantifiers and start
-only where a run of their own alphabet starts (a look-behind on that alphabet), so a hostile
-megabyte of `ghp_ghp_…` or `a=a=a=…` costs one pass, not one pass per position. Each rule
-names literal keywords; it runs only when one occurs in the text. docs/security.md lists
+only where a run of their own alphabet starts (a look-behind on that alphabet, or for
+provider tokens `_token_may_start` after the engine's fast scan for the literal prefix), so a
+hostile megabyte of `ghp_ghp_…` or `a=a=a=…` costs one pass, not one pass per position. Each
+rule names literal keywords; it runs only when one occurs in the text. docs/security.md lists
 the families and the measured precision and recall.
 """
 
@@ -46,9 +47,9 @@ class Rule:
     needs: tuple[str, ...] = ()  # and one of these too (lowercase literals), when given
 
 
-def _regex(pattern: str, check: Callable[[re.Match[str]], bool] | None = None, group: str = "secret",
-           flags: int = 0) -> Callable[[str], Iterator[Span]]:
-    compiled = re.compile(pattern, flags)
+def _regex(pattern: str, check: Callable[[re.Match[str]], bool] | None = None,
+           group: str = "secret") -> Callable[[str], Iterator[Span]]:
+    compiled = re.compile(pattern)
 
     def find(text: str) -> Iterator[Span]:
         for match in compiled.finditer(text):
@@ -253,14 +254,13 @@ def _token_user(match: re.Match[str]) -> bool:
 
 # ---- HTTP authorization ------------------------------------------------------------------------
 
-_AUTH_HEADER = (
+_AUTH_HEADER = re.compile(
     r"(?i)(?<![\w-])(?:proxy-)?authorization[\"']?[ \t]{0,5}+[:=][ \t]{0,5}+[\"']?"
     r"(?:(?P<single>basic|bearer|token|apikey|api-key|sso-key|key|otp|jwt|dpop|gosso|splunk)[ \t]{1,5}+"
     r"(?P<token>[^\s\"'\\]{1,8192}+)"
     r"|(?P<scheme>digest|negotiate|ntlm|mac|hawk|aws4-hmac-sha256)[ \t]{1,5}+(?P<rest>[^\s\"'\\][^\"'\\\n]{0,8191}+)"
     r"|(?P<bare>[^\s\"'\\]{1,8192}+))"
 )
-_AUTH_HEADER_RE = re.compile(_AUTH_HEADER)
 _BEARER = r"(?i)(?<![\w-])bearer[ \t]{1,5}+(?P<secret>[A-Za-z0-9._~+/=-]{16,4096}+)"
 
 
@@ -271,7 +271,7 @@ def _auth_headers(text: str) -> Iterator[Span]:
     """Bearer, Basic and the other one-token schemes: the token; Digest, AWS4 and the like:
     the rest of the header; no scheme: the value, unless it is a scheme's name or code
     (`"Authorization": "Bearer " + token`, `authorization = request.headers.get(…)`)."""
-    for match in _AUTH_HEADER_RE.finditer(text):
+    for match in _AUTH_HEADER.finditer(text):
         group = next(g for g in ("token", "rest", "bare") if match.group(g) is not None)
         value = match.group(group).rstrip()
         first = value.split(None, 1)[0] if value else ""

@@ -18,6 +18,7 @@ __all__ = [
     "entropy",
     "github_checksum_ok",
     "is_code",
+    "is_digest_or_version",
     "is_id_or_digest",
     "is_placeholder",
     "looks_random",
