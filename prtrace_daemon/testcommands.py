@@ -9,6 +9,9 @@ from os.path import basename  # not pathlib: this is on `prtrace run`'s path
 
 __all__ = ["detect_framework", "junit_path"]
 
+_SCRIPT_RUNNERS = {"npm", "pnpm", "yarn", "bun"}
+_SCRIPT_VERBS = {"test", "t", "run", "run-script"}
+
 
 def _is_python(word: str) -> bool:
     return re.fullmatch(r"python[\d.]*", basename(word)) is not None
@@ -22,8 +25,9 @@ def detect_framework(argv: Sequence[str]) -> str | None:
     # `uv run pytest`, `poetry run pytest`, `pipenv run …`: look past the launcher
     while len(words) > 2 and basename(words[0]) in {"uv", "poetry", "pipenv", "pdm", "hatch"} and words[1] == "run":
         words = words[2:]
-    if basename(words[0]) in {"npx", "pnpm", "yarn", "bunx"} and len(words) > 1:
-        words = words[1:] if words[1] not in {"exec", "dlx"} else words[2:]
+    if basename(words[0]) in _SCRIPT_RUNNERS and words[1:2] and words[1] in _SCRIPT_VERBS:
+        return "auto"  # a package script: which runner it calls shows in its output
+    words = _past_package_launcher(words)
     if not words:
         return None
     name = basename(words[0])
@@ -42,9 +46,23 @@ def detect_framework(argv: Sequence[str]) -> str | None:
         return "go"
     if name == "cargo" and words[1:2] in (["test"], ["nextest"]):
         return "cargo"
-    if name in {"npm", "pnpm", "yarn", "bun"} and words[1:2] in (["test"], ["t"], ["run"]):
-        return "auto"  # a package script: which runner it calls shows in its output
     return None
+
+
+def _past_package_launcher(words: list[str]) -> list[str]:
+    """`npx --yes jest`, `pnpm exec vitest`, `yarn dlx mocha`, `npm exec -- jest`: the words from
+    the tool the launcher starts (npx's own options, and `-p PKG`, are passed over)."""
+    launcher = basename(words[0])
+    if launcher == "npm" and words[1:2] in (["exec"], ["x"]):
+        words, launcher = words[1:], "npx"
+    if launcher not in {"npx", "pnpm", "yarn", "bunx"} or len(words) < 2:
+        return words
+    rest = words[1:]
+    if launcher in {"pnpm", "yarn"} and rest[0] in {"exec", "dlx"}:
+        rest = rest[1:]
+    while rest and rest[0].startswith("-"):
+        rest = rest[2:] if rest[0] in {"-p", "--package"} else rest[1:]  # `--` ends them too
+    return rest
 
 
 def junit_path(argv: Sequence[str]) -> str | None:

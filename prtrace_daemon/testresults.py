@@ -1,4 +1,27 @@
-"""Recognising test runs and reading their results from output. Pure: argv and text in, counts out."""
+"""Recognising test runs and reading their results from output. Pure: argv and text in, counts out.
+
+Output arrives as `prtrace run` keeps it: colours and cursor moves left in, CRLF from a
+pseudo-terminal, and for a long run only its head and tail, joined by an `… [N bytes omitted] …`
+line whose neighbours may be cut mid-line. Every pattern is anchored or bounded and every line
+is capped, so a hostile or enormous output costs time in proportion to its length.
+
+Failing tests are named as each runner prints them, so a name can be searched for in the log:
+
+- pytest: the node id of its `FAILED`/`ERROR` lines (`tests/test_x.py::TestY::test_z`).
+- unittest: the dotted id (`test_calc.TestCalc.test_wrong`).
+- jest: the `●` header over each failure, `describe › nested › test`; a suite that fails to
+  run (an import that does not resolve, a throwing `afterAll`) by the path on its `FAIL`
+  line, also counted in `errors`.
+- vitest: its `FAIL` lines, `file > describe > nested > test`; a failed suite (a file that
+  does not load, a throwing `beforeAll`) by its path without the `[ file ]` tag, also counted
+  in `errors`, as are unhandled errors.
+- mocha: the title path joined by spaces, `describe nested test`, a hook as mocha names it
+  (`describe "before all" hook for "test"`); a spec file that fails to load by the outermost
+  path of the require stack mocha prints, counted in `errors`.
+- `node --test`, go, cargo: the name on the `not ok`, `--- FAIL:`, `test … FAILED` lines.
+
+A name keeps `›`, `>`, quotes and unicode exactly; it is never split on them.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +31,11 @@ from typing import Any
 
 __all__ = ["TestSummary", "parse_junit", "parse_output"]
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+# CSI (colours, cursor moves), OSC (titles, links) and charset escapes: each bounded
+_ANSI = re.compile(r"\x1b(?:\[[0-?]{0,32}[ -/]{0,8}[@-~]|\][^\x07\x1b]{0,2048}(?:\x07|\x1b\\)|[()][0-9A-Za-z]|[78=>])")
+_OMITTED = re.compile(r"\n… \[\d{1,20} bytes omitted\] …\n")  # runner.py's head+tail joint
+_LINE_CAP = 4096  # longer lines are read only this far
+_MAX_DEPTH = 64  # describe blocks nested deeper than this are not followed
 
 
 @dataclass(slots=True)
@@ -36,19 +63,38 @@ class TestSummary:
         }
 
 
-_PYTEST_SUMMARY = re.compile(r"^=*\s*(?P<body>(?:\d+ \w+(?:, )?)+)(?: in [\d.]+s(?: \([^)]*\))?)?\s*=*$")
-_PYTEST_COUNT = re.compile(r"(\d+) (\w+)")
+def _add(summary: TestSummary, name: str) -> bool:
+    """Note a failing test once (a runner may list a failure twice); True when it was new."""
+    if not name or name in summary.failed_tests:
+        return False
+    summary.failed_tests.append(name)
+    return True
+
+
+_COUNT = re.compile(r"(\d{1,9}) (passed|failed|skipped|todo|total)\b")
+
+
+def _counts(line: str, needed: str | None = None) -> dict[str, int] | None:
+    """`9 failed, 1 todo, 6 passed, 17 total` (jest) or `8 failed | 5 passed (15)` (vitest)."""
+    counts = {word: int(n) for n, word in _COUNT.findall(line)}
+    if not counts or (needed is not None and needed not in counts):
+        return None
+    return counts
+
+
+_PYTEST_SUMMARY = re.compile(
+    r"^=*\s*(?P<body>(?:\d{1,9} \w{1,20}(?:, )?){1,12})(?: in [\d.]{1,20}s(?: \([^)]{0,40}\))?)?\s*=*$"
+)
+_PYTEST_COUNT = re.compile(r"(\d{1,9}) (\w{1,20})")
 _PYTEST_FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)")
 
 
-def _parse_pytest(text: str) -> TestSummary:
+def _parse_pytest(lines: list[str]) -> TestSummary:
     summary = TestSummary("pytest")
-    for line in text.splitlines():
+    for line in lines:
         line = line.strip()
         if match := _PYTEST_FAILED.match(line):
-            name = match.group(1)
-            if name not in summary.failed_tests:
-                summary.failed_tests.append(name)
+            _add(summary, match.group(1))
         if (match := _PYTEST_SUMMARY.match(line)) and (" in " in line or line.startswith("=")):
             counts = dict((word, int(n)) for n, word in _PYTEST_COUNT.findall(match["body"]))
             summary.passed = counts.get("passed", 0)
@@ -59,22 +105,20 @@ def _parse_pytest(text: str) -> TestSummary:
     return summary
 
 
-_UNITTEST_RAN = re.compile(r"^Ran (\d+) tests? in")
-_UNITTEST_RESULT = re.compile(r"^(OK|FAILED)(?: \((?P<body>[^)]*)\))?$")
+_UNITTEST_RAN = re.compile(r"^Ran (\d{1,9}) tests? in")
+_UNITTEST_RESULT = re.compile(r"^(OK|FAILED)(?: \((?P<body>[^)]{0,200})\))?$")
 _UNITTEST_FAIL = re.compile(r"^(?:FAIL|ERROR): (\S+) \(([^)]+)\)")
 
 
-def _parse_unittest(text: str) -> TestSummary:
+def _parse_unittest(lines: list[str]) -> TestSummary:
     summary = TestSummary("unittest")
     ran = None
-    for line in text.splitlines():
+    for line in lines:
         line = line.strip()
         if match := _UNITTEST_FAIL.match(line):
             name, where = match.groups()
             # Python 3.11+ prints the full id in the parentheses; older ones only the class
-            full = where if where.endswith(f".{name}") else f"{where}.{name}"
-            if full not in summary.failed_tests:
-                summary.failed_tests.append(full)
+            _add(summary, where if where.endswith(f".{name}") else f"{where}.{name}")
         if match := _UNITTEST_RAN.match(line):
             ran = int(match.group(1))
         if ran is not None and (match := _UNITTEST_RESULT.match(line)):
@@ -91,48 +135,93 @@ def _parse_unittest(text: str) -> TestSummary:
     return summary
 
 
-_JEST_TESTS = re.compile(r"^Tests:\s+(?P<body>.*?)\s*(\d+) total")
-_JEST_FAILED = re.compile(r"^\s*● (?P<name>.+?)\s*$")
+# ` FAIL  path/x.test.js` (` (5.2 s)` after a slow file); `FAIL path` without colours
+_JEST_FILE = re.compile(r"^ {0,4}(?:FAIL|PASS) {1,4}(?P<path>\S.{0,2000}?)(?: \(\d[\d.,]{0,12} m?s\))?$")
+_JEST_HEADER = re.compile(r"^ {0,4}● (?P<name>.{1,4000})$")
+_JEST_SUITE_FAILED = "Test suite failed to run"
 
 
-def _parse_jest(text: str) -> TestSummary:
+def _jest_names_a_test(name: str) -> bool:
+    """A `●` header is a test unless it is one of jest's own notices (`● Validation Error:`,
+    `● Console`, `● Cannot log after tests are done…`); a test at the top level has no `›`."""
+    if " › " in name:
+        return True
+    return not (name == "Console" or name.endswith(":") or name.startswith("Cannot log after tests are done"))
+
+
+def _parse_jest(lines: list[str]) -> TestSummary:
     summary = TestSummary("jest")
-    for line in text.splitlines():
-        if match := _JEST_TESTS.match(line.strip()):
-            counts = {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", match["body"])}
-            summary.passed = counts.get("passed", 0)
-            summary.failed = counts.get("failed", 0)
-            summary.skipped = counts.get("skipped", 0) + counts.get("todo", 0)
-            summary.found = True
-        elif (match := _JEST_FAILED.match(line)) and "›" in match["name"] and match["name"] not in summary.failed_tests:
-            summary.failed_tests.append(match["name"])
+    current: str | None = None  # the file whose results are being printed
+    broken: set[str] = set()
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("Tests:"):
+            if (counts := _counts(stripped, "total")) is not None:
+                summary.passed = counts.get("passed", 0)
+                summary.failed = counts.get("failed", 0)
+                summary.skipped = counts.get("skipped", 0) + counts.get("todo", 0)
+                summary.found = True
+        elif match := _JEST_FILE.match(line):
+            current = match["path"]
+        elif match := _JEST_HEADER.match(line):
+            name = match["name"].strip()
+            if name == _JEST_SUITE_FAILED:
+                # the file is named; one whose FAIL line was cut away still counts as an error
+                if current is None or current not in broken:
+                    summary.errors += 1
+                if current is not None:
+                    broken.add(current)
+                    _add(summary, current)
+            elif _jest_names_a_test(name):
+                _add(summary, name)
     return summary
 
 
-_VITEST_TESTS = re.compile(r"^Tests\s+(?P<body>.*?)\s*\((\d+)\)")
-_VITEST_FAILED = re.compile(r"^\s*FAIL\s+(?P<name>\S.* > .+?)\s*$")
+# ` FAIL  file > describe > test`; a suite: ` FAIL  file [ file ]` or ` FAIL  file > describe`
+_VITEST_FAIL = re.compile(r"^ {0,4}FAIL {1,4}(?P<name>\S.{0,4000})$")
+_VITEST_ERRORS = re.compile(r"^Errors {1,20}(\d{1,9}) errors?\b")
 
 
-def _parse_vitest(text: str) -> TestSummary:
+def _parse_vitest(lines: list[str]) -> TestSummary:
     summary = TestSummary("vitest")
-    for line in text.splitlines():
-        if match := _VITEST_TESTS.match(line.strip()):
-            counts = {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", match["body"])}
-            summary.passed = counts.get("passed", 0)
-            summary.failed = counts.get("failed", 0)
-            summary.skipped = counts.get("skipped", 0) + counts.get("todo", 0)
+    in_suites = False  # in the "Failed Suites" section, whose FAIL lines name suites, not tests
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("⎯"):
+            if "Failed Suites" in stripped:
+                in_suites = True
+            elif "Failed Tests" in stripped or "Unhandled Errors" in stripped:
+                in_suites = False
+        elif stripped.startswith("Tests "):
+            if (counts := _counts(stripped)) is not None or stripped.endswith("no tests"):
+                counts = counts or {}
+                summary.passed = counts.get("passed", 0)
+                summary.failed = counts.get("failed", 0)
+                summary.skipped = counts.get("skipped", 0) + counts.get("todo", 0)
+                summary.found = True
+        elif stripped.startswith("Test Files "):
             summary.found = True
-        elif (match := _VITEST_FAILED.match(line)) and match["name"] not in summary.failed_tests:
-            summary.failed_tests.append(match["name"])
+        elif match := _VITEST_ERRORS.match(stripped):
+            summary.errors += int(match.group(1))  # unhandled errors, raised outside any test
+        elif match := _VITEST_FAIL.match(line):
+            name = match["name"].rstrip()
+            tagged = name.endswith(" ]") and " [ " in name  # a file that failed to load
+            if tagged:
+                name = name.rpartition(" [ ")[0].rstrip()
+            if _add(summary, name) and (in_suites or tagged):
+                summary.errors += 1
     return summary
 
 
-def _parse_mocha(text: str) -> TestSummary:
+_MOCHA_SUMMARY = re.compile(r"^(\d{1,9}) (passing|failing|pending)\b")
+_MOCHA_ENTRY = re.compile(r"^  \d{1,9}\) (?P<title>\S.{0,4000})$")
+
+
+def _parse_mocha(lines: list[str]) -> TestSummary:
     summary = TestSummary("mocha")
-    lines = text.splitlines()
     for i, line in enumerate(lines):
         stripped = line.strip()
-        if match := re.match(r"^(\d+) (passing|failing|pending)\b", stripped):
+        if match := _MOCHA_SUMMARY.match(stripped):
             n, word = int(match.group(1)), match.group(2)
             summary.found = True
             if word == "passing":
@@ -141,23 +230,62 @@ def _parse_mocha(text: str) -> TestSummary:
                 summary.failed = n
             else:
                 summary.skipped = n
-        elif summary.failed and (match := re.match(r"^\d+\) (.+)$", stripped)):
-            # "1) suite" then "   test:" on the next line(s)
-            name = match.group(1).rstrip(":")
-            follow = lines[i + 1].strip() if i + 1 < len(lines) else ""
-            if follow.endswith(":") and not follow.startswith(("Error", "AssertionError")):
-                name = f"{name} {follow.rstrip(':')}"
-            if name not in summary.failed_tests:
-                summary.failed_tests.append(name)
+        elif match := _MOCHA_ENTRY.match(line):
+            if (name := _mocha_title(match["title"], lines, i + 1)) is not None:
+                _add(summary, name)
+        elif stripped.startswith("Exception during run:"):
+            # a spec file that does not load: mocha runs nothing and prints no summary
+            summary.found = True
+            summary.errors += 1
+            if (where := _mocha_load_failure(lines, i + 1)) is not None:
+                _add(summary, where)
     return summary
 
 
-def _parse_tap(text: str) -> TestSummary:
+def _mocha_title(first: str, lines: list[str], start: int) -> str | None:
+    """A failure's title as mocha lists it after the summary: `  1) describe`, then one line
+    per level, each indented two more, the last ending in `:`. None for the `1) test` mark
+    the spec reporter prints as a test fails (no `:` at its end, nothing indented under it)."""
+    parts = [first.rstrip()]
+    for depth, line in enumerate(lines[start : start + _MAX_DEPTH], start=1):
+        if parts[-1].endswith(":"):
+            break
+        indent = 5 + 2 * depth  # "  1) " and two spaces a level
+        if len(line) <= indent or line[:indent].strip() or line[indent] == " ":
+            return None
+        parts.append(line.strip())
+    if not parts[-1].endswith(":"):
+        return None
+    parts[-1] = parts[-1][:-1]
+    return " ".join(parts)
+
+
+def _mocha_load_failure(lines: list[str], start: int) -> str | None:
+    """The spec file that failed to load: the outermost entry of Node's require stack (an
+    ES module's import error prints none)."""
+    for at in range(start, min(start + 3, len(lines))):
+        if lines[at].strip() == "Require stack:":
+            where = None
+            for entry in lines[at + 1 : at + 1 + _MAX_DEPTH]:
+                if not entry.startswith("- "):
+                    break
+                where = entry[2:].strip()
+            return where
+    return None
+
+
+_TAP_COUNT = re.compile(r"^# (pass|fail|skipped|todo|cancelled) (\d{1,9})$")
+_TAP_NOT_OK = re.compile(r"^not ok \d{1,9} - (.+?)(?: # .*)?$")
+
+
+def _parse_tap(lines: list[str]) -> TestSummary:
     """`node --test` (TAP): `# pass N`, `# fail N`, `not ok N - name`."""
     summary = TestSummary("node")
-    for line in text.splitlines():
+    for line in lines:
         stripped = line.strip()
-        if match := re.match(r"^# (pass|fail|skipped|todo|cancelled) (\d+)$", stripped):
+        if not stripped:
+            continue
+        if match := _TAP_COUNT.match(stripped):
             key, n = match.group(1), int(match.group(2))
             summary.found = True
             if key == "pass":
@@ -168,17 +296,23 @@ def _parse_tap(text: str) -> TestSummary:
                 summary.skipped += n
             else:
                 summary.errors = n
-        elif (match := re.match(r"^not ok \d+ - (.+?)(?: # .*)?$", line)) and match.group(1) not in summary.failed_tests:
-            summary.failed_tests.append(match.group(1))
+        elif match := _TAP_NOT_OK.match(line):
+            _add(summary, match.group(1))
     return summary
 
 
-def _parse_go(text: str) -> TestSummary:
+_GO_RESULT = re.compile(r"^--- (PASS|FAIL|SKIP): (\S+)")
+_GO_PACKAGE = re.compile(r"^(?:(?:ok|FAIL)\s+\S+\s+[\d.]{1,20}s|ok\s+\S+\s+\(cached\))")
+
+
+def _parse_go(lines: list[str]) -> TestSummary:
     """`go test` (plain or -v): `--- PASS/FAIL/SKIP: TestName`, package `ok`/`FAIL` lines."""
     summary = TestSummary("go")
-    for line in text.splitlines():
+    for line in lines:
         stripped = line.strip()
-        if match := re.match(r"^--- (PASS|FAIL|SKIP): (\S+)", stripped):
+        if not stripped.startswith(("---", "ok", "FAIL")):
+            continue
+        if match := _GO_RESULT.match(stripped):
             summary.found = True
             kind, name = match.groups()
             if kind == "PASS":
@@ -188,25 +322,29 @@ def _parse_go(text: str) -> TestSummary:
             else:
                 summary.failed += 1
                 summary.failed_tests.append(name)
-        elif re.match(r"^(ok|FAIL)\s+\S+\s+[\d.]+s", stripped) or re.match(r"^ok\s+\S+\s+\(cached\)", stripped):
+        elif _GO_PACKAGE.match(stripped):
             summary.found = True
     return summary
 
 
-def _parse_cargo(text: str) -> TestSummary:
+_CARGO_RESULT = re.compile(r"^test result: \w+\. (\d{1,9}) passed; (\d{1,9}) failed; (\d{1,9}) ignored")
+_CARGO_FAILED = re.compile(r"^(?:test (\S+) \.\.\. FAILED|---- (\S+) stdout ----)$")
+
+
+def _parse_cargo(lines: list[str]) -> TestSummary:
     """`cargo test`: a `test result:` line per test binary (summed), `test name ... FAILED`."""
     summary = TestSummary("cargo")
-    for line in text.splitlines():
+    for line in lines:
         stripped = line.strip()
-        if match := re.match(r"^test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", stripped):
+        if not stripped.startswith(("test", "----")):
+            continue
+        if match := _CARGO_RESULT.match(stripped):
             summary.found = True
             summary.passed += int(match.group(1))
             summary.failed += int(match.group(2))
             summary.skipped += int(match.group(3))
-        elif (
-            match := re.match(r"^test (\S+) \.\.\. FAILED$", stripped) or re.match(r"^---- (\S+) stdout ----$", stripped)
-        ) and match.group(1) not in summary.failed_tests:
-            summary.failed_tests.append(match.group(1))
+        elif match := _CARGO_FAILED.match(stripped):
+            _add(summary, match.group(1) or match.group(2))
     return summary
 
 
@@ -250,15 +388,25 @@ def parse_junit(data: bytes, framework: str = "junit") -> TestSummary:
     return summary
 
 
+def _lines(text: str) -> list[str]:
+    """The output's non-blank lines without escapes, each capped; where the middle was left
+    out, the lines on either side of the joint (likely cut short) are dropped, not misread."""
+    text = _ANSI.sub("", text)
+    if joint := _OMITTED.search(text):
+        head, tail = text[: joint.start()], text[joint.end() :]
+        text = head[: head.rfind("\n") + 1] + tail.partition("\n")[2]
+    return [line[:_LINE_CAP] for line in text.splitlines() if line and not line.isspace()]
+
+
 def parse_output(framework: str, text: str) -> TestSummary:
     """Counts and failing test names from a runner's output (ANSI colours ignored). With
     framework "auto" (a package script), the first parser that finds a summary wins."""
-    text = _ANSI.sub("", text)
+    lines = _lines(text)
     if framework == "auto":
         for parser in _PARSERS.values():
-            result = parser(text)
+            result = parser(lines)
             if result.found:
                 return result
         return TestSummary("unknown")
     chosen = _PARSERS.get(framework)
-    return chosen(text) if chosen is not None else TestSummary(framework)
+    return chosen(lines) if chosen is not None else TestSummary(framework)

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from prtrace_daemon.testcommands import detect_framework
 from prtrace_daemon.testresults import parse_output
@@ -88,6 +90,15 @@ def test_all_passing_pytest_run(suite: Path) -> None:
         (["cargo", "test"], "cargo"),
         (["node", "--test"], "node"),
         (["npm", "test"], "auto"),
+        (["yarn", "test"], "auto"),
+        (["pnpm", "run", "test:unit"], "auto"),
+        (["npx", "--yes", "vitest", "run"], "vitest"),
+        (["npx", "-p", "mocha@11", "mocha"], "mocha"),
+        (["npm", "exec", "--", "jest"], "jest"),
+        (["pnpm", "exec", "vitest"], "vitest"),
+        (["yarn", "dlx", "mocha"], "mocha"),
+        (["node_modules/.bin/jest", "--ci"], "jest"),
+        (["yarn"], None),
         (["ls", "-l"], None),
         (["python", "script.py"], None),
     ],
@@ -178,3 +189,91 @@ def test_a_broken_junit_report_finds_nothing() -> None:
     from prtrace_daemon.testresults import parse_junit
 
     assert not parse_junit(b"<testsuite><testcase name='x'>").found
+
+
+# The JavaScript runners' own output, produced for real, is checked in test_js_runners.py;
+# these pin the shapes around it: escapes, line ends, cut output, and lines that look like
+# failures but are not.
+
+
+def test_crlf_and_colour_codes_do_not_reach_the_names() -> None:
+    text = (
+        "\x1b[0m\x1b[7m\x1b[1m\x1b[31m FAIL \x1b[39m\x1b[22m\x1b[27m\x1b[0m \x1b[2msrc/\x1b[22m\x1b[1ma.test.js\x1b[22m\r\n"
+        "\x1b[1m\x1b[31m  \x1b[1m● \x1b[22m\x1b[1mtop level fails\x1b[39m\x1b[22m\r\n\r\n"
+        "\x1b]8;;file:///src/a.test.js\x07src/a.test.js\x1b]8;;\x07\r\n"
+        "Tests:       \x1b[1m\x1b[31m1 failed\x1b[39m\x1b[22m, 1 total\r\n"
+    )
+    result = parse_output("jest", text)
+    assert (result.failed, result.found, result.failed_tests) == (1, True, ["top level fails"])
+
+
+def test_jest_notices_are_not_tests_and_a_slow_file_keeps_its_path() -> None:
+    text = (
+        "● Validation Error:\n\n  Module x in the setupFiles option was not found.\n\n"
+        " FAIL  src/slow.test.js (6.204 s)\n  ● Test suite failed to run\n\n    boom\n\n"
+        "  ● Cannot log after tests are done. Did you forget to wait for something async in your test?\n"
+        "Tests:       0 total\n"
+    )
+    result = parse_output("jest", text)
+    assert result.failed_tests == ["src/slow.test.js"] and result.errors == 1
+
+
+def test_a_failure_at_the_joint_of_a_cut_run_is_not_misread() -> None:
+    """Head and tail as `prtrace run` keeps them: the lines either side of the joint may be cut
+    mid-name, so they are dropped; whole lines beyond them are read."""
+    text = (
+        "  1) suite\n       first:\n     Error: x\n  2) suite\n       seco"
+        "\n… [81234 bytes omitted] …\n"
+        "nd half:\n  9) suite\n       nested\n         last:\n     Error: y\n"
+        "  3 passing (5ms)\n  9 failing\n"
+    )
+    result = parse_output("mocha", text)
+    assert result.failed_tests == ["suite first", "suite nested last"]
+    assert (result.passed, result.failed) == (3, 9)
+
+
+def test_the_mark_the_spec_reporter_prints_as_a_test_fails_is_not_a_full_name() -> None:
+    text = "  suite\n    1) fails\n  2) top\n  other\n\n  0 passing\n  2 failing\n\n  1) suite\n       fails:\n     Error\n"
+    assert parse_output("mocha", text).failed_tests == ["suite fails"]
+
+
+def test_a_vitest_run_whose_only_file_fails_to_load() -> None:
+    text = (
+        " FAIL  src/a.test.ts [ src/a.test.ts ]\nError: Cannot find module './x'\n\n"
+        " Test Files  1 failed (1)\n      Tests  no tests\n"
+    )
+    result = parse_output("vitest", text)
+    assert result.found and (result.failed, result.errors, result.failed_tests) == (0, 1, ["src/a.test.ts"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tests: " + "1" * 200_000,
+        " FAIL  " + "a (1 s)" * 30_000,
+        "  ● " + "› " * 100_000,
+        "\x1b[" + "1;" * 100_000,
+        "\x1b]" * 100_000,
+        ("  1) a\n" + "".join(" " * (5 + 2 * d) + "b\n" for d in range(1, 200))) * 50,
+        "= " + "1 a1 " * 40_000 + "!",
+        "not ok 1 - " + " # " * 60_000,
+    ],
+    ids=["digits", "durations", "separators", "csi", "osc", "deep-titles", "pytest-counts", "tap-comments"],
+)
+def test_hostile_output_is_read_in_one_pass(text: str) -> None:
+    """Each of these took a quadratic or worse path before patterns were bounded; now they
+    finish as quickly as any output of their length."""
+    for framework in ("auto", "jest", "vitest", "mocha"):
+        parse_output(framework, text)
+
+
+_PIECES = [*" \n\r\t\x1b[]();:>›●⎯-|.019aF", "FAIL  ", "  1) ", "       ", "Tests:", " passed", " failed, ",
+           " total", "Test Files ", " passing", " failing", "\n… [9 bytes omitted] …\n", "Exception during run:"]
+
+
+@settings(max_examples=200)
+@given(st.lists(st.sampled_from(_PIECES), max_size=80).map("".join))
+def test_any_output_parses_without_error(text: str) -> None:
+    for framework in ("auto", "jest", "vitest", "mocha", "node", "go", "cargo"):
+        result = parse_output(framework, text)
+        assert len(result.failed_tests) == len(set(result.failed_tests))
