@@ -18,7 +18,7 @@ from rich.text import Text
 from prtrace_core.text import printable
 from prtrace_core.timestamps import parse_ts
 
-__all__ = ["line", "plain", "render_trace", "summary"]
+__all__ = ["line", "plain", "render_pr", "render_trace", "summary"]
 
 _TYPE_STYLE = {
     "start": "bold cyan",
@@ -29,7 +29,9 @@ _TYPE_STYLE = {
     "push": "yellow",
     "checkout": "cyan",
     "annotation": "green",
+    "ci": "bold magenta",
 }
+_CI_GREEN = ("success", "neutral", "skipped")
 
 
 def line(value: object) -> str:
@@ -88,6 +90,11 @@ def _summary(event: dict[str, Any]) -> tuple[str, str]:
         return f"{p.get('from_branch')} → {p.get('to_branch')}", ""
     if kind == "push":
         return f"to {p.get('remote')}", ""
+    if kind == "ci":
+        outcome = p.get("conclusion") or p.get("status")
+        attempt = f" (attempt {p['run_attempt']})" if (p.get("run_attempt") or 1) > 1 else ""
+        style = "" if not p.get("conclusion") else "green" if p.get("conclusion") in _CI_GREEN else "red"
+        return f"{p.get('name')}: {outcome}{attempt} at {_short(p.get('head_sha'))}", style
     import json
 
     return json.dumps(p, ensure_ascii=False, sort_keys=True)[:200], "dim"
@@ -98,6 +105,35 @@ def _relative(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"+{hours}:{minutes:02d}:{secs:02d}" if hours else f"+{minutes:02d}:{secs:02d}"
+
+
+def render_pr(console: Console, pr: dict[str, Any], *, diffs: bool = False) -> None:
+    """Print a pull request: its header, its traces (each with a short label), and the merged
+    timeline with each event's trace label (CI runs have none)."""
+    info = pr.get("pr") or {}
+    header = Text.assemble(("pr ", "dim"), (line(pr.get("pr_id")), "bold"))
+    if info.get("title"):
+        header.append("  ").append(line(info["title"]))
+    if info.get("status"):
+        header.append(f"  {line(info['status'])}", "green" if info["status"] == "merged" else "yellow")
+    labels: dict[str, str] = {}
+    for number, trace in enumerate(pr.get("traces") or [], start=1):
+        labels[str(trace.get("trace_id"))] = f"T{number}"
+        who = trace.get("owner") or trace.get("developer_id")
+        header.append(f"\n  T{number} ", "bold").append(line(trace.get("trace_id")), "dim")
+        header.append(f"  {line(trace.get('repo'))} {line(trace.get('branch'))}")
+        if who:
+            header.append(f"  by {line(who)}", "dim")
+    timeline = pr.get("timeline") or {}
+    events = pr.get("events") or []
+    ci_runs = pr.get("ci_runs") or 0
+    header.append(
+        f"\n{len(events)} events over {_relative(timeline.get('duration_seconds') or 0).lstrip('+')}"
+        + (f", {ci_runs} CI run update(s)" if ci_runs else ""),
+        "dim",
+    )
+    console.print(header)
+    console.print(_timeline(events, diffs=diffs, labels=labels))
 
 
 def render_trace(console: Console, trace: dict[str, Any], *, diffs: bool = False, types: set[str] | None = None) -> None:
@@ -121,7 +157,20 @@ def render_trace(console: Console, trace: dict[str, Any], *, diffs: bool = False
     if waiting:
         header.append(f", {waiting} not pushed yet", "dim")
     console.print(header)
+    console.print(_timeline(events, diffs=diffs, types=types))
+
+
+def _timeline(
+    events: list[dict[str, Any]],
+    *,
+    diffs: bool,
+    types: set[str] | None = None,
+    labels: dict[str, str] | None = None,
+) -> Table:
+    """The events as a table: seq (and, for a PR, the trace label), time since the first, type, summary."""
     table = Table(box=None, show_header=True, header_style="dim", pad_edge=False)
+    if labels is not None:
+        table.add_column("trace", no_wrap=True)
     table.add_column("seq", justify="right", no_wrap=True)
     table.add_column("time", no_wrap=True)
     table.add_column("type", no_wrap=True)
@@ -150,5 +199,10 @@ def render_trace(console: Console, trace: dict[str, Any], *, diffs: bool = False
             shown = printable(str(diff)).rstrip("\n")  # a diff is file content: anything at all
             what = Group(what, Syntax(shown, "diff", theme="ansi_dark", word_wrap=True))
         seq = event.get("seq")
-        table.add_row(Text(line(seq) if seq is not None else "·"), when, Text(kind, style=_TYPE_STYLE.get(kind, "")), what)
-    console.print(table)
+        cells: list[RenderableType] = []
+        if labels is not None:
+            trace_id = event.get("trace_id")
+            cells.append(Text(labels.get(str(trace_id), "·") if trace_id else "CI", style="dim"))
+        cells += [Text(line(seq) if seq is not None else "·"), when, Text(kind, style=_TYPE_STYLE.get(kind, "")), what]
+        table.add_row(*cells)
+    return table

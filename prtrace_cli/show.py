@@ -2,50 +2,78 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from prtrace_cli.traces import load_traces, source_for
+from prtrace_cli.traces import load_pr, load_traces, source_for
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["show"]
 
 
 def show(
     ref: Annotated[str, typer.Argument(help="PR-123, 123, owner/repo#123, a trace id, a branch, or a trace .json/.jsonl file.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the trace JSON (and nothing else) on stdout.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the trace JSON (a PR's: its merged timeline) and nothing else on stdout.")] = False,
     local: Annotated[bool, typer.Option("--local", help="Read the local buffer, not the server.")] = False,
     server: Annotated[str | None, typer.Option("--server", help="Server URL (default: PRTRACE_SERVER, then config.toml).")] = None,
     types: Annotated[list[str] | None, typer.Option("--type", help="Only events of this type (repeatable).")] = None,
     diffs: Annotated[bool, typer.Option("--diffs", help="Show each edit's diff.")] = False,
 ) -> None:
-    """Show a trace as a timeline (seq, time, type, summary), from the server when one is set."""
-    import json
-    import sys
+    """Show a trace as a timeline (seq, time, type, summary), from the server when one is set.
 
-    from rich.console import Console
-
-    traces = load_traces(ref, source_for(local=local, server=server))
+    A pull request (PR-123, owner/repo#123) shows all its traces and its CI runs in one timeline.
+    """
+    source = source_for(local=local, server=server)
+    pr = load_pr(ref, source)
+    if pr is not None:
+        _show_pr(pr, as_json=as_json, types=set(types) if types else None, diffs=diffs)
+        return
+    traces = load_traces(ref, source)
     if types:
         wanted = set(types)
         for trace in traces:
             trace["events"] = [e for e in trace.get("events", []) if e.get("type") in wanted]
     if as_json:
-        from prtrace_core.text import json_printable
-
-        doc = traces[0] if len(traces) == 1 else traces
-        # Control characters leave as \u escapes (the C1 ones too, which encoders keep raw):
-        # the same JSON, and nothing a terminal would act on when stdout is one.
-        try:
-            import orjson
-
-            data = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode("utf-8")
-            sys.stdout.buffer.write(json_printable(data).encode("utf-8") + b"\n")
-        except (TypeError, orjson.JSONEncodeError):  # a lone surrogate, an integer past 64 bits
-            sys.stdout.write(json_printable(json.dumps(doc, ensure_ascii=False, indent=2)) + "\n")
+        _print_json(traces[0] if len(traces) == 1 else traces)
         return
     from prtrace_cli.render import render_trace
 
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     for trace in traces:
-        render_trace(console, trace, diffs=diffs)
+        render_trace(_console(), trace, diffs=diffs)
+
+
+def _show_pr(pr: dict[str, Any], *, as_json: bool, types: set[str] | None, diffs: bool) -> None:
+    if types:
+        pr["events"] = [e for e in pr.get("events") or [] if e.get("type") in types]
+    if as_json:
+        _print_json(pr)
+        return
+    from prtrace_cli.render import render_pr
+
+    render_pr(_console(), pr, diffs=diffs)
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+def _print_json(doc: Any) -> None:
+    import json
+
+    from prtrace_core.text import json_printable
+
+    # Control characters leave as \u escapes (the C1 ones too, which encoders keep raw):
+    # the same JSON, and nothing a terminal would act on when stdout is one.
+    try:
+        import orjson
+
+        data = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode("utf-8")
+        sys.stdout.buffer.write(json_printable(data).encode("utf-8") + b"\n")
+    except (TypeError, orjson.JSONEncodeError):  # a lone surrogate, an integer past 64 bits
+        sys.stdout.write(json_printable(json.dumps(doc, ensure_ascii=False, indent=2)) + "\n")

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from prtrace_daemon.buffer import Buffer
     from prtrace_daemon.push import ServerClient
 
-__all__ = ["Source", "load_one", "load_traces", "select_traces", "since_option", "source_for"]
+__all__ = ["Source", "load_one", "load_pr", "load_traces", "select_traces", "since_option", "source_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +155,54 @@ def load_traces(ref: str, source: Source) -> list[dict[str, Any]]:
         raise UnknownRef(f"no trace matches {ref!r} in the {source.name}",
                          hint="`prtrace status` names this branch's trace; add --local to read the buffer")
     return traces
+
+
+def load_pr(ref: str, source: Source) -> dict[str, Any] | None:
+    """The pull request REF names as one timeline (its traces merged by time, each event with
+    its `trace_id`, and, from a server, its CI runs); None when REF is no PR."""
+    from prtrace_core.refs import PrRef, parse_ref
+    from prtrace_daemon.errors import UnknownRef
+
+    parsed = parse_ref(ref)
+    if not isinstance(parsed, PrRef):
+        return None
+    pr_id = parsed.pr_id(parsed.repo or _need_repo(ref))
+    repo, _, number = pr_id.rpartition("#")
+    document: dict[str, Any] | None = None
+    if source.server:
+        if repo.count("/") == 1:
+            with _client(source) as client:
+                document = client.get_json(f"/v1/prs/{repo}/{number}")
+    else:
+        with _drained_buffer() as buffer:
+            traces = _local(buffer, parsed, ref)
+        if traces:
+            document = _local_pr(pr_id, traces)
+    if not document:
+        raise UnknownRef(f"no trace matches {ref!r} in the {source.name}",
+                         hint="`prtrace pr` links this branch's trace to its PR; add --local to read the buffer")
+    return document
+
+
+def _local_pr(pr_id: str, traces: list[dict[str, Any]]) -> dict[str, Any]:
+    """A PR from the local buffer: the same shape as the server's, without CI runs."""
+    from prtrace_core.timeline import derive_timeline, merge_by_time
+
+    streams = [[{**event, "trace_id": trace.get("trace_id")} for event in trace.get("events") or []] for trace in traces]
+    events = merge_by_time(streams)
+    pr = next((t["pr"] for t in traces if isinstance(t.get("pr"), dict)), {"pr_id": pr_id})
+    return {
+        "pr_id": pr_id,
+        "pr": {**pr, "source": "client"},
+        "traces": [
+            {"trace_id": t.get("trace_id"), "repo": (t.get("repo") or {}).get("name"),
+             "branch": (t.get("repo") or {}).get("branch"), "event_count": len(t.get("events") or [])}
+            for t in traces
+        ],
+        "ci_runs": 0,
+        "timeline": derive_timeline(events),
+        "events": events,
+    }
 
 
 def load_one(ref: str, source: Source) -> dict[str, Any]:

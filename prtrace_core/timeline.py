@@ -1,13 +1,24 @@
-"""The seed's `timeline` block, derived from the events' timestamps."""
+"""The seed's `timeline` block, derived from the events' timestamps, and several traces merged
+into one timeline (a pull request's)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from prtrace_core.timestamps import parse_ts
 
-__all__ = ["derive_timeline"]
+__all__ = ["derive_timeline", "merge_by_time"]
+
+
+def merge_by_time(streams: Iterable[Sequence[Mapping[str, Any]]]) -> list[Mapping[str, Any]]:
+    """Several event lists, each in its own (trace) order, as one list ordered by `ts`.
+
+    Each list keeps its order even where its clock stepped back: lists are merged, never
+    sorted, so a trace's events never swap places with each other.
+    """
+    return list(heapq.merge(*streams, key=lambda event: parse_ts(event["ts"])))
 
 
 def derive_timeline(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

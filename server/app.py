@@ -40,14 +40,19 @@ from .errors import (
 from .export import ExportFormat, export
 from .index import IndexStore
 from .ingest import ingest_batch
+from .linking import link_after_ingest
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .middleware import LocalOnlyGuard, Measured
 from .openapi import PrtraceAPI
+from .orphans import OrphanSweeper
 from .private_files import private_data_dir
-from .reads import list_traces, pr_traces, trace_document, trace_events
+from .prs import pr_document
+from .queue import CompactionQueue, open_queue
+from .reads import list_traces, trace_document, trace_events
 from .settings import ServerSettings
 from .stats import stats
 from .stores import open_blobs, open_index
+from .webhooks import handle_delivery
 
 __all__ = ["STATUS_CODES", "JSONBody", "Services", "create_app", "error_response"]
 
@@ -88,6 +93,7 @@ class Services:
     blobs: BlobStore
     metrics: Metrics
     worker: Worker | None = None
+    queue: CompactionQueue | None = None  # told of every batch that added events
 
 
 def _services(request: Request) -> Services:
@@ -138,7 +144,25 @@ def create_app(
         raise
 
     metrics = Metrics()
-    compaction = Worker(Compactor(index, blobs), metrics=metrics) if worker else None
+    try:
+        queue = open_queue(settings, in_process_worker=worker, upto_of=index.last_server_seq, metrics=metrics)
+    except BaseException:
+        if opened:
+            index.close()
+        blobs.close()
+        raise
+    compaction = (
+        Worker(
+            Compactor(index, blobs, github=settings.github_webhook_secret is not None),
+            queue=queue,
+            orphans=OrphanSweeper(
+                index, blobs, grace_s=settings.orphan_grace_s, every_s=settings.orphan_interval_s, metrics=metrics
+            ),
+            metrics=metrics,
+        )
+        if worker
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -149,6 +173,8 @@ def create_app(
         finally:
             if compaction is not None:
                 compaction.stop()
+            if queue is not None:
+                queue.close()
             index.close()
             blobs.close()
 
@@ -163,7 +189,9 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.services = Services(settings=settings, index=index, blobs=blobs, metrics=metrics, worker=compaction)
+    app.state.services = Services(
+        settings=settings, index=index, blobs=blobs, metrics=metrics, worker=compaction, queue=queue
+    )
     # The last middleware added runs first: every request is measured, refused ones too.
     if settings.auth == "off":
         app.add_middleware(LocalOnlyGuard, refuse=error_response)
@@ -218,8 +246,15 @@ def _add_routes(app: FastAPI) -> None:
             duplicate=len(answer["duplicate_event_ids"]),
             rejected=len(answer["rejected"]),
         )
-        if services.worker is not None and answer["accepted_event_ids"]:
-            services.worker.nudge(answer["trace_id"])
+        if services.settings.github_webhook_secret is not None and answer["accepted_event_ids"]:
+            # a new trace, or one its client linked: GitHub's facts about its branch and PR
+            await run_in_threadpool(link_after_ingest, services.index, services.blobs, answer["trace_id"])
+        if services.queue is not None and answer["accepted_event_ids"]:
+            # After the commit, and only a hint: publishing never raises, and a Redis that
+            # does not answer costs one short timeout, then is left alone for a few seconds.
+            await run_in_threadpool(
+                services.queue.publish, answer["trace_id"], events=len(answer["accepted_event_ids"])
+            )
         return JSONBody(answer)
 
     description = (
@@ -288,7 +323,12 @@ def _add_routes(app: FastAPI) -> None:
             )
         )
 
-    @app.get("/v1/prs/{owner}/{repo}/{number}", summary="The traces linked to a pull request")
+    @app.get(
+        "/v1/prs/{owner}/{repo}/{number}",
+        summary="A pull request: its traces and CI runs in one timeline",
+        description="Every trace linked to the PR that the token may read, and the PR's CI runs, "
+        "merged into one timeline ordered by time; each event carries its `trace_id` (null for CI).",
+    )
     def get_pr(
         owner: str,
         repo: str,
@@ -296,7 +336,32 @@ def _add_routes(app: FastAPI) -> None:
         services: ServicesDep,
         principal: PrincipalDep,
     ) -> JSONBody:
-        return JSONBody(pr_traces(services.index, principal, owner, repo, number))
+        return JSONBody(pr_document(services.index, services.blobs, principal, owner, repo, number))
+
+    async def post_github_webhook(request: Request, services: ServicesDep) -> JSONBody:
+        secret = services.settings.github_webhook_secret
+        if secret is None:
+            raise NotFound("GitHub webhooks are not enabled on this server (PRTRACE_GITHUB_WEBHOOK_SECRET)")
+        body = await read_body(request)
+        answer = await run_in_threadpool(
+            handle_delivery,
+            secret=secret.get_secret_value().encode("utf-8"),
+            headers={key.lower(): value for key, value in request.headers.items()},
+            body=body,
+            index=services.index,
+            blobs=services.blobs,
+        )
+        return JSONBody(answer)
+
+    app.add_api_route(
+        "/v1/webhooks/github",
+        post_github_webhook,
+        methods=["POST"],
+        summary="A GitHub webhook delivery (pull_request, check_run, check_suite, workflow_run, ping)",
+        description="Authenticated by `X-Hub-Signature-256` (HMAC-SHA256 of the body under "
+        "PRTRACE_GITHUB_WEBHOOK_SECRET), not by a token; idempotent by `X-GitHub-Delivery`. "
+        "See docs/webhooks.md.",
+    )
 
     @app.get("/v1/stats", summary="How the work went, per trace and in total")
     def get_stats(

@@ -33,6 +33,8 @@ def present_event(record: EventRecord, stored: Mapping[str, Any]) -> dict[str, A
     event["received_at"] = record.received_at
     if record.seq_by_server:
         event["seq_by_server"] = True
+    if stored.get("origin") is not None:
+        event["origin"] = stored["origin"]  # "server": a `ci` event from a webhook
     return event
 
 

@@ -1,16 +1,22 @@
 """The embedded object store: one file per object under a folder.
 
 Writes go to a temporary file in the same folder, are fsynced, then renamed over the key, so a
-reader sees the whole object or none, and a crash leaves at worst a stray temporary file.
+reader sees the whole object or none, and a crash leaves at worst a stray temporary file. A
+put always makes a new file, so it restarts the object's age (its mtime) even when the bytes
+are the same.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from pathlib import Path
 
-from .blobs import check_key, missing
+from .blobs import StoredObject, check_key, check_prefix, missing
 from .errors import ConfigError, StoreUnavailable
 from .private_files import private_dir
 
@@ -75,6 +81,68 @@ class FolderBlobs:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def list_objects(self, prefix: str) -> Iterator[StoredObject]:
+        top = self.root / check_prefix(prefix)
+
+        def fail(exc: OSError) -> None:
+            if not isinstance(exc, FileNotFoundError):  # no folder yet: nothing stored there
+                raise StoreUnavailable(f"cannot list objects under {prefix}: {exc.strerror or exc}") from exc
+
+        for folder, dirs, files in os.walk(top, onerror=fail):
+            dirs.sort()  # a folder's objects come together, and in a stable order
+            for name in sorted(files):
+                if name.startswith("."):
+                    continue  # a temporary file, not an object
+                path = Path(folder, name)
+                key = path.relative_to(self.root).as_posix()
+                try:
+                    check_key(key)
+                    age_s = time.time() - path.stat().st_mtime
+                except (ValueError, FileNotFoundError):
+                    continue  # not a name this store writes, or deleted since the walk saw it
+                except OSError as exc:
+                    raise StoreUnavailable(f"cannot list object {key}: {exc.strerror or exc}") from exc
+                yield StoredObject(key, age_s)
+
+    def delete(self, keys: Iterable[str], *, min_age_s: float = 0.0) -> list[str]:
+        deleted: list[str] = []
+        for key in keys:
+            path = self._path(key)
+            try:
+                if min_age_s <= 0:
+                    path.unlink()
+                    deleted.append(key)
+                elif self._delete_if_old(path, min_age_s):
+                    deleted.append(key)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot delete object {key}: {exc.strerror or exc}") from exc
+        return deleted
+
+    @staticmethod
+    def _delete_if_old(path: Path, min_age_s: float) -> bool:
+        """Move the object aside, then judge the file that was moved: a put that landed after
+        the caller looked at the object has its own, new file, so it is either the one moved
+        aside (young: linked back) or lands on the now free name (untouched)."""
+        aside = path.with_name(f"{_TEMP_PREFIX}swept-{secrets.token_hex(6)}-{path.name}")
+        os.rename(path, aside)
+        try:
+            if time.time() - aside.stat().st_mtime >= min_age_s:
+                return True
+            try:
+                os.link(aside, path)  # never over a newer put of the key
+            except FileExistsError:
+                pass
+            except OSError:
+                # no hard links on this file system: move it back unless a put came first
+                if not path.exists():
+                    os.replace(aside, path)
+            return False
+        finally:
+            with suppress(FileNotFoundError):
+                aside.unlink()
 
     def ping(self) -> None:
         if not (self.root.is_dir() and os.access(self.root, os.R_OK | os.W_OK | os.X_OK)):

@@ -5,23 +5,29 @@ The endpoint, credentials and region come from boto3's own configuration (`AWS_E
 `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` …). Addressing is path-style, which
 every S3-compatible server understands. Timeouts are short and a request is tried twice, so an
 outage becomes StoreUnavailable (a 503 the client retries) in seconds. An S3 PUT is atomic: a
-reader sees the whole object or none, and a batch object put again holds the same bytes.
+reader sees the whole object or none, and a batch object put again holds the same bytes (and
+a new LastModified: every put restarts the object's age).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from .blobs import check_key, missing
+from .blobs import StoredObject, check_key, check_prefix, missing
 from .errors import ConfigError, StoreUnavailable
 
 __all__ = ["S3Blobs", "s3_location"]
+
+log = logging.getLogger(__name__)
 
 _CONNECT_TIMEOUT_S = 2
 _READ_TIMEOUT_S = 15
@@ -30,6 +36,8 @@ _CONNECTIONS = 32  # about the size of the request thread pool
 # S3's bucket naming rules: 3-63 lower-case letters, digits, dots and hyphens.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+_PAGE = 1000  # the most keys one ListObjectsV2 page holds
+_DELETE_CHUNK = 1000  # the most keys one DeleteObjects request takes
 _DENIED = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 
 
@@ -62,6 +70,7 @@ class S3Blobs:
     def __init__(self, bucket: str, prefix: str = "") -> None:
         self.bucket = bucket
         self.prefix = prefix
+        self.page_size = _PAGE  # keys per listing page and per delete request
         self._client = _client()
         try:
             self._check_bucket()
@@ -115,6 +124,56 @@ class S3Blobs:
         except BotoCoreError as exc:
             raise self._unavailable(f"cannot look up object {key}", exc) from exc
         return True
+
+    def list_objects(self, prefix: str) -> Iterator[StoredObject]:
+        # list_objects_v2 pages of up to 1,000 keys, in key order, so a folder's keys come together.
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix + check_prefix(prefix),
+            PaginationConfig={"PageSize": self.page_size},
+        )
+        try:
+            for page in pages:
+                now = datetime.now(UTC)
+                for item in page.get("Contents", []):
+                    key = item["Key"][len(self.prefix) :]
+                    yield StoredObject(key, (now - item["LastModified"]).total_seconds())
+        except (BotoCoreError, ClientError) as exc:
+            raise self._unavailable(f"cannot list objects under {prefix}", exc) from exc
+
+    def delete(self, keys: Iterable[str], *, min_age_s: float = 0.0) -> list[str]:
+        # S3 has no delete-if-unmodified: look at each object just before deleting it, so one
+        # put since the caller listed it stays (a put landing between this look and the delete,
+        # milliseconds later, is not seen), and a key with no object is not counted as deleted.
+        names = [name for name in map(self._key, keys) if self._age_s(name) >= max(min_age_s, 0.0)]
+        deleted: list[str] = []
+        chunk_size = min(self.page_size, _DELETE_CHUNK)
+        for start in range(0, len(names), chunk_size):
+            chunk = names[start : start + chunk_size]
+            try:
+                answer = self._client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": name} for name in chunk], "Quiet": True}
+                )
+            except (BotoCoreError, ClientError) as exc:
+                raise self._unavailable("cannot delete objects", exc) from exc
+            errors = answer.get("Errors", [])
+            failed = {error["Key"] for error in errors}
+            deleted += [name[len(self.prefix) :] for name in chunk if name not in failed]
+            if errors:  # left for the next attempt; the caller learns which went
+                log.warning("S3 at %s kept %d object(s) it was asked to delete: %s %s", self.endpoint,
+                            len(failed), errors[0].get("Code", ""), errors[0].get("Message", ""))
+        return deleted
+
+    def _age_s(self, name: str) -> float:
+        """Seconds since the object was written; -1 when there is none."""
+        try:
+            head = self._client.head_object(Bucket=self.bucket, Key=name)
+        except ClientError as exc:
+            if _code(exc) in _NOT_FOUND:
+                return -1.0
+            raise self._unavailable(f"cannot look up object {name}", exc) from exc
+        except BotoCoreError as exc:
+            raise self._unavailable(f"cannot look up object {name}", exc) from exc
+        return (datetime.now(UTC) - head["LastModified"]).total_seconds()
 
     def ping(self) -> None:
         try:

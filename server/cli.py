@@ -122,16 +122,22 @@ def app_from_environment() -> object:
 @app.command()
 def worker(
     interval: Annotated[float, typer.Option(min=0.1, help="Seconds between passes over the traces.")] = 2.0,
-    once: Annotated[bool, typer.Option("--once", help="Run one pass and exit.")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="Run one compaction pass and one orphan sweep, and exit.")
+    ] = False,
 ) -> None:
     """Keep every trace's compacted raw/<trace_id>.ndjson up to date (beside `serve --no-worker`).
 
-    Each pass finds the traces whose compacted object is behind the index, so any number of
-    workers may run, and none depends on a notification arriving.
+    With PRTRACE_REDIS_URL set, it compacts a trace as soon as any replica takes a batch for it.
+    Each pass also finds the traces whose compacted object is behind the index, so any number
+    of workers may run, and none depends on a message arriving. Now and then it deletes batch
+    objects no index row points at (PRTRACE_ORPHAN_GRACE_S, PRTRACE_ORPHAN_INTERVAL_S).
     """
     import signal
 
     from .compaction import Compactor, Worker
+    from .orphans import OrphanSweeper
+    from .queue import RedisQueue, open_queue
     from .stores import open_blobs
 
     with _expected_errors():
@@ -143,19 +149,29 @@ def worker(
         except BaseException:
             index.close()
             raise
-    compactor = Compactor(index, blobs)
+    compactor = Compactor(index, blobs, github=settings.github_webhook_secret is not None)
+    orphans = OrphanSweeper(index, blobs, grace_s=settings.orphan_grace_s, every_s=settings.orphan_interval_s)
     try:
         if once:
             with _expected_errors():
                 done = compactor.run_pass(limit=1_000_000)
+                swept = orphans.sweep()
             typer.echo(f"compacted {done} trace(s)", err=True)
+            typer.echo(f"deleted {swept} orphaned batch object(s)", err=True)
             return
-        loop = Worker(compactor, interval_s=interval)
+        with _expected_errors():
+            queue = open_queue(settings, in_process_worker=False)
+        loop = Worker(compactor, queue=queue, orphans=orphans, interval_s=interval)
         signal.signal(signal.SIGTERM, lambda *_: loop.stop(timeout_s=0))
-        typer.echo(f"prtrace-server worker: index {_safe(settings.index_url)}, objects {_safe(settings.blob_url)}",
-                   err=True)
-        with suppress(KeyboardInterrupt):
-            loop.run()
+        heard = f"Redis {queue.where} stream {queue.stream}" if isinstance(queue, RedisQueue) else "none (passes only)"
+        typer.echo(f"prtrace-server worker: index {_safe(settings.index_url)}, objects {_safe(settings.blob_url)}, "
+                   f"queue {heard}", err=True)
+        try:
+            with suppress(KeyboardInterrupt):
+                loop.run()
+        finally:
+            if queue is not None:
+                queue.close()
     finally:
         index.close()
         blobs.close()

@@ -12,9 +12,9 @@ crash at any point leaves a trace that the next pass finds behind and compacts a
 from __future__ import annotations
 
 import logging
-import queue
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +22,13 @@ import orjson
 
 from .assemble import order_events
 from .blobs import BlobStore
-from .errors import StoreCorrupt, StoreUnavailable
+from .errors import NotFound, StoreCorrupt, StoreUnavailable
 from .index import IndexStore
+from .linking import link_pending, new_mark
 from .metrics import Metrics
+from .orphans import OrphanSweeper
+from .prs import SYSTEM, pr_document, pr_key, split_pr_id
+from .queue import CompactionQueue, Delivery, LocalQueue
 from .reads import load_events
 
 __all__ = ["Compactor", "Worker", "raw_key"]
@@ -38,10 +42,15 @@ def raw_key(trace_id: str) -> str:
 
 @dataclass
 class Compactor:
-    """Rewrites compacted trace objects."""
+    """Rewrites compacted trace objects, and the documents of the PRs they belong to.
+
+    With `github` (webhooks enabled), each pass first applies GitHub's facts to the traces
+    ingest flagged (server/linking.py), so a trace pushed after its PR's webhooks gets them.
+    """
 
     index: IndexStore
     blobs: BlobStore
+    github: bool = False
 
     def compact(self, trace_id: str) -> bool:
         """Bring one trace's compacted object up to date; False when another worker holds it."""
@@ -55,6 +64,9 @@ class Compactor:
             if body is None:
                 body = _lines(self._events(trace_id, after=None, upto=upto))
             self.blobs.put(raw_key(trace_id), body)
+            if trace is not None and trace.pr_id:
+                # before compacted_upto moves: a crash in between rewrites both, never neither
+                self.index.mark_prs_pending([trace.pr_id], new_mark())
             self.index.mark_compacted(trace_id, upto)
             return True
 
@@ -81,14 +93,36 @@ class Compactor:
         return current + _lines(new)
 
     def run_pass(self, limit: int = 100) -> int:
-        """Compact every trace that is behind (up to `limit`); returns how many were compacted."""
+        """Compact every trace that is behind (up to `limit`), then the PR documents that are;
+        returns how many traces were compacted."""
+        if self.github:
+            link_pending(self.index, self.blobs, limit=limit)
         done = 0
         for trace_id in self.index.traces_behind(limit):
             try:
                 done += self.compact(trace_id)
             except (StoreUnavailable, StoreCorrupt) as exc:
                 log.warning("compaction of %s postponed: %s", trace_id, exc)
+        self.write_pr_documents(limit)
         return done
+
+    def write_pr_documents(self, limit: int = 100) -> int:
+        """Rewrite `prs/<owner>/<repo>/<n>.json` for every PR whose traces or CI changed."""
+        written = 0
+        for pr_id, mark in self.index.prs_pending(limit):
+            parts = split_pr_id(pr_id)
+            try:
+                if parts is not None:
+                    document = pr_document(self.index, self.blobs, SYSTEM, *parts)
+                    self.blobs.put(pr_key(*parts), orjson.dumps(document))
+                    written += 1
+            except NotFound:
+                pass  # no trace is linked to it (yet): nothing to write
+            except (StoreUnavailable, StoreCorrupt) as exc:
+                log.warning("document of %s postponed: %s", pr_id, exc)
+                continue
+            self.index.pr_written(pr_id, mark)
+        return written
 
 
 def _lines(events: Iterable[Mapping[str, Any]]) -> bytes:
@@ -96,52 +130,126 @@ def _lines(events: Iterable[Mapping[str, Any]]) -> bytes:
 
 
 class Worker:
-    """Runs compaction passes: promptly after a nudge, and every `interval_s` regardless."""
+    """Keeps compacted objects in step with the index.
+
+    It runs a pass every `interval_s`, finding the traces that are behind whatever the queue
+    said (a lost message or an outage of the queue delays compaction by one pass at most), and
+    one as soon as the queue names a trace; then it makes sure each trace named is compacted up
+    to its message before acknowledging it. With an orphan sweeper, it also deletes orphaned
+    batch objects, in a thread of its own (a sweep lists every batch object: it may take long).
+    """
 
     def __init__(
-        self, compactor: Compactor, *, interval_s: float = 2.0, settle_s: float = 0.2, metrics: Metrics | None = None
+        self,
+        compactor: Compactor,
+        *,
+        queue: CompactionQueue | None = None,
+        orphans: OrphanSweeper | None = None,
+        interval_s: float = 2.0,
+        settle_s: float = 0.2,
+        metrics: Metrics | None = None,
     ) -> None:
         self.compactor = compactor
+        self.queue: CompactionQueue = queue if queue is not None else LocalQueue()
+        self.orphans = orphans
         self.metrics = metrics
         self.interval_s = interval_s
         self.settle_s = settle_s  # let a burst of batches land before rewriting the object
-        self._nudges: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    def nudge(self, trace_id: str) -> None:
-        """A trace changed (called by ingest); never blocks."""
-        self._nudges.put(trace_id)
+        self._orphan_thread: threading.Thread | None = None
 
     def run(self) -> None:
         """Loop until stopped (the body of `prtrace-server worker` and of the in-process thread)."""
-        while not self._stop.is_set():
-            try:
-                done = self.compactor.run_pass()
-                if self.metrics is not None:
-                    self.metrics.compactions.inc(done)
-            except StoreUnavailable as exc:
-                log.warning("compaction paused: %s", exc)
-            except Exception:  # a bug must not end the worker; the next pass retries
-                log.exception("compaction pass failed")
-            self._wait()
-
-    def _wait(self) -> None:
+        if self.orphans is not None:
+            self._orphan_thread = threading.Thread(
+                target=self.orphans.run, args=(self._stop,), name="prtrace-orphans", daemon=True
+            )
+            self._orphan_thread.start()
         try:
-            self._nudges.get(timeout=self.interval_s)
-        except queue.Empty:
-            return
-        if self._stop.wait(self.settle_s):
-            return
-        for _ in self._drain():
-            pass
+            self._loop()
+        finally:
+            self._stop.set()
+            if self._orphan_thread is not None:
+                self._orphan_thread.join(5)
 
-    def _drain(self) -> Iterator[str]:
-        while True:
-            try:
-                yield self._nudges.get_nowait()
-            except queue.Empty:
+    def _loop(self) -> None:
+        next_sweep = 0.0
+        waiting: list[Delivery] = []  # traces another worker was compacting: tried again shortly
+        while not self._stop.is_set():
+            if time.monotonic() >= next_sweep:
+                self._sweep()
+                next_sweep = time.monotonic() + self.interval_s
+            timeout = max(0.0, next_sweep - time.monotonic())
+            if waiting:
+                timeout = min(timeout, max(self.settle_s, 0.05))
+            deliveries = self.queue.receive(timeout)
+            if self._stop.is_set():
                 return
+            if deliveries and self.settle_s > 0 and not self._stop.wait(self.settle_s):
+                deliveries += self.queue.receive(0)
+            if deliveries:
+                if self.metrics is not None:
+                    self.metrics.queue_claimed.inc(sum(d.claimed for d in deliveries))
+                # A whole pass, promptly: it compacts the traces named along with everything a
+                # pass does for them (links, PR documents); _take then finds them done.
+                self._sweep()
+                next_sweep = time.monotonic() + self.interval_s
+            if deliveries or waiting:
+                waiting = self._take(waiting + deliveries)
+
+    def _sweep(self) -> None:
+        try:
+            self._count(self.compactor.run_pass())
+        except StoreUnavailable as exc:
+            log.warning("compaction paused: %s", exc)
+        except Exception:  # a bug must not end the worker; the next pass retries
+            log.exception("compaction pass failed")
+
+    def _take(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Compact the traces named, acknowledge what is done; returns the deliveries whose
+        trace another worker holds (tried again shortly: its compaction may predate them)."""
+        by_trace: dict[str, list[Delivery]] = {}
+        for delivery in deliveries:
+            by_trace.setdefault(delivery.trace_id, []).append(delivery)
+        waiting: list[Delivery] = []
+        for trace_id, group in by_trace.items():
+            if self._stop.is_set():
+                break  # unacknowledged messages are claimed by another worker
+            upto = max((d.upto for d in group if d.upto is not None), default=None)
+            try:
+                done = self._compact(trace_id, upto)
+            except (StoreUnavailable, StoreCorrupt) as exc:
+                # Left unacknowledged: claimed again later, and the sweep finds the trace.
+                log.warning("compaction of %s postponed: %s", trace_id, exc)
+                self.queue.release(group)
+                continue
+            except Exception:
+                log.exception("compaction of %s failed", trace_id)
+                self.queue.release(group)
+                continue
+            if done:
+                self.queue.ack(group)
+            else:
+                waiting += group
+        return waiting
+
+    def _compact(self, trace_id: str, upto: int | None) -> bool:
+        """Compact the trace unless it is compacted up to `upto` (or to its end) already;
+        False when another worker holds it."""
+        trace = self.compactor.index.get_trace(trace_id)
+        if trace is None:
+            return True
+        if trace.compacted_upto >= (upto if upto is not None else trace.last_server_seq):
+            return True
+        if not self.compactor.compact(trace_id):
+            return False
+        self._count(1)
+        return True
+
+    def _count(self, compacted: int) -> None:
+        if self.metrics is not None:
+            self.metrics.compactions.inc(compacted)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="prtrace-compaction", daemon=True)
@@ -149,6 +257,6 @@ class Worker:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         self._stop.set()
-        self._nudges.put("")
+        self.queue.wake()
         if self._thread is not None:
             self._thread.join(timeout_s)

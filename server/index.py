@@ -4,10 +4,13 @@ SQLite and PostgreSQL stores are interchangeable."""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from .github import CiRun, PullRequest
 
 __all__ = [
     "KEY_TEXT_MAX_BYTES",
@@ -69,6 +72,7 @@ class TraceRecord:
     created_at: str
     updated_at: str
     compacted_upto: int
+    needs_link: bool = False  # GitHub's facts are still to be applied (server/linking.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +244,76 @@ class IndexStore(Protocol):
         """Which of these ids the index already holds for the trace."""
         ...
 
+    # GitHub's facts and their links to traces (server/index_github.py has the SQL)
+
+    def delivery_seen(self, delivery_id: str) -> bool:
+        """Whether this webhook delivery was handled to the end."""
+        ...
+
+    def record_delivery(self, delivery_id: str, event: str, received_at: str) -> None:
+        """Remember a handled delivery."""
+        ...
+
+    def save_pull_request(self, pr: PullRequest) -> None:
+        """Insert or update the PR, unless the stored row is newer."""
+        ...
+
+    def pull_request(self, pr_id: str) -> PullRequest | None:
+        """The PR GitHub described under this id, any case."""
+        ...
+
+    def pull_requests_of_branch(self, repo_name: str, branch: str) -> list[PullRequest]:
+        """PRs whose head is this branch of this repository, newest first."""
+        ...
+
+    def save_ci_run(self, run: CiRun) -> None:
+        """Store a CI state change once."""
+        ...
+
+    def ci_runs_of_branch(self, repo_name: str, branch: str, *, since: str | None) -> list[CiRun]:
+        """CI runs on this branch of this repository, at or after `since`."""
+        ...
+
+    def ci_runs_of_pr(self, repo_name: str, number: int) -> list[CiRun]:
+        """CI runs GitHub reported for the PR."""
+        ...
+
+    def traces_of_branch(self, repo_names: Collection[str], branch: str) -> list[TraceRecord]:
+        """Traces on this branch of any of these repositories."""
+        ...
+
+    def traces_of_pr(self, pr_id: str) -> list[TraceRecord]:
+        """Traces linked to the PR, oldest first."""
+        ...
+
+    def traces_to_link(self, limit: int) -> list[str]:
+        """Traces that GitHub's facts have not been applied to since they were created or linked."""
+        ...
+
+    def set_trace_pr(self, trace_id: str, pr: PullRequest) -> bool:
+        """Link a trace without a PR to this one; False when it has one."""
+        ...
+
+    def trace_linked(self, trace_id: str, pr_id: str | None) -> None:
+        """GitHub's facts are applied to the trace as linked to `pr_id`."""
+        ...
+
+    def add_server_events(self, trace_id: str, events: Sequence[EventWrite], *, received_at: str) -> list[str]:
+        """Store server-made events (no seq) in an existing trace once each; the ids stored now."""
+        ...
+
+    def mark_prs_pending(self, pr_ids: Iterable[str], mark: str) -> None:
+        """These PRs' documents are behind."""
+        ...
+
+    def prs_pending(self, limit: int) -> list[tuple[str, str]]:
+        """(pr_id, mark) of PRs whose document is behind."""
+        ...
+
+    def pr_written(self, pr_id: str, mark: str) -> None:
+        """The PR's document is written as of `mark`."""
+        ...
+
     def ingest(
         self,
         *,
@@ -327,6 +401,10 @@ class IndexStore(Protocol):
         """Record that raw/<trace_id>.ndjson holds every event up to server_seq `upto`."""
         ...
 
+    def referenced_objects(self, trace_id: str) -> set[str]:
+        """The batch object keys the trace's event rows point at (the orphan sweeper keeps these)."""
+        ...
+
 
 # Both stores hold the same schema (the shared migrations), so a row reads the same way from
 # either: `sqlite3.Row` and psycopg's dict rows are both indexed by column name.
@@ -364,6 +442,7 @@ def trace_record(row: Row) -> TraceRecord:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         compacted_upto=row["compacted_upto"],
+        needs_link=bool(row["needs_link"]),
     )
 
 

@@ -30,7 +30,7 @@ from .index import (
     dumps,
     trace_record,
 )
-from .index_sql import SqlQueries
+from .index_github import GithubQueries
 from .migrate import MIGRATIONS_TABLE, load_migrations
 
 __all__ = ["PostgresIndex"]
@@ -55,10 +55,11 @@ _MIGRATION_LOCK = 0x7072_7472_6163_6501
 _OUTAGE = (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction)
 
 
-class PostgresIndex(SqlQueries):
+class PostgresIndex(GithubQueries):
     """IndexStore on PostgreSQL; tables in the connection's default schema."""
 
     _mark = "%s"
+    _row_lock = " FOR UPDATE"
 
     def __init__(self, url: str) -> None:
         self._url = url
@@ -201,7 +202,10 @@ class PostgresIndex(SqlQueries):
             allocated = conn.execute(
                 "UPDATE traces SET last_server_seq = last_server_seq + %s, "
                 "event_count = event_count + %s, envelope = %s, language = %s, "
-                "pr_id = COALESCE(%s, pr_id), first_ts = %s, last_ts = %s, last_seq = %s, "
+                "pr_id = COALESCE(%s, pr_id), first_ts = %s, "
+                # a PR linked by the client: GitHub's facts for it apply now (old pr_id on the right)
+                "needs_link = CASE WHEN COALESCE(%s, pr_id) IS DISTINCT FROM pr_id THEN 1 ELSE needs_link END, "
+                "last_ts = %s, last_seq = %s, "
                 "seq_mode = COALESCE(seq_mode, %s), updated_at = %s "
                 "WHERE trace_id = %s RETURNING last_server_seq",
                 (
@@ -211,6 +215,7 @@ class PostgresIndex(SqlQueries):
                     dumps(languages_of(envelope)),
                     trace.pr_id,
                     first_ts,
+                    trace.pr_id,
                     last_ts,
                     last_seq,
                     trace.seq_mode,
@@ -229,8 +234,8 @@ class PostgresIndex(SqlQueries):
         first = merge_envelope(None, trace.envelope)
         conn.execute(
             "INSERT INTO traces (trace_id, repo_name, branch, pr_id, developer_id, owner, "
-            "envelope, language, seq_mode, created_at, updated_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "envelope, language, seq_mode, created_at, updated_at, needs_link) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 1) "
             "ON CONFLICT (trace_id) DO NOTHING",
             (
                 trace.trace_id,

@@ -273,3 +273,11 @@ class SqlQueries(ABC):
     def last_server_seq(self, trace_id: str) -> int:
         rows = self._rows("SELECT last_server_seq FROM traces WHERE trace_id = ?", (trace_id,))
         return int(rows[0]["last_server_seq"]) if rows else 0
+
+    # orphans
+
+    def referenced_objects(self, trace_id: str) -> set[str]:
+        # Per trace, along the (trace_id, …) index: an index on object_key would find orphans
+        # in one query but cost every ingest an index update.
+        rows = self._rows("SELECT DISTINCT object_key FROM events_index WHERE trace_id = ?", (trace_id,))
+        return {row["object_key"] for row in rows}

@@ -27,7 +27,7 @@ from .index import (
     dumps,
     trace_record,
 )
-from .index_sql import SqlQueries
+from .index_github import GithubQueries
 from .migrate import MIGRATIONS_TABLE, load_migrations
 from .private_files import private_dir, private_file
 
@@ -48,7 +48,7 @@ def sqlite_path(url: str) -> Path:
     return Path(path)
 
 
-class SqliteIndex(SqlQueries):
+class SqliteIndex(GithubQueries):
     """IndexStore on one SQLite file."""
 
     _mark = "?"
@@ -168,8 +168,8 @@ class SqliteIndex(SqlQueries):
                 envelope = merge_envelope(None, trace.envelope)
                 conn.execute(
                     "INSERT INTO traces (trace_id, repo_name, branch, pr_id, developer_id, owner, "
-                    "envelope, language, seq_mode, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "envelope, language, seq_mode, created_at, updated_at, needs_link) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
                     (
                         trace.trace_id,
                         trace.repo_name,
@@ -230,8 +230,9 @@ class SqliteIndex(SqlQueries):
             last_ts = max(filter(None, [current.last_ts, *stamps]), default=None)
 
             pr_id = trace.pr_id if trace.pr_id is not None else current.pr_id
+            relink = int(pr_id != current.pr_id)  # GitHub's facts for that PR apply now
             conn.execute(
-                "UPDATE traces SET envelope = ?, language = ?, pr_id = ?, "
+                "UPDATE traces SET envelope = ?, language = ?, pr_id = ?, needs_link = MAX(needs_link, ?), "
                 "event_count = event_count + ?, first_ts = ?, last_ts = ?, last_seq = ?, "
                 "last_server_seq = ?, seq_mode = COALESCE(seq_mode, ?), updated_at = ? "
                 "WHERE trace_id = ?",
@@ -239,6 +240,7 @@ class SqliteIndex(SqlQueries):
                     dumps(envelope),
                     dumps(languages_of(envelope)),
                     pr_id,
+                    relink,
                     len(outcome.accepted),
                     first_ts,
                     last_ts,

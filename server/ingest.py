@@ -38,6 +38,7 @@ __all__ = [
     "Candidate",
     "batch_object",
     "check_one",
+    "event_write",
     "index_columns",
     "ingest_batch",
     "plan_batch",
@@ -175,13 +176,18 @@ def plan_batch(trace_id: str, raw_events: Sequence[Any], *, seq_mode: SeqMode | 
     return plan
 
 
-def batch_object(trace_id: str, candidates: Sequence[Candidate]) -> tuple[str, bytes]:
+def batch_object(trace_id: str, candidates: Sequence[Candidate], *, origin: str | None = None) -> tuple[str, bytes]:
     """The immutable object for these events and its content-addressed key.
 
-    One line per event: the canonical JSON of what its id covers plus `event_id`. Nothing the
-    server stamps is in it, so the same events always give the same bytes and key.
+    One line per event: the canonical JSON of what its id covers plus `event_id` (and
+    `"origin": "server"` for the events the server made). Nothing the server stamps is in it,
+    so the same events always give the same bytes and key.
     """
-    lines = [_object_line(c) for c in candidates]
+    if origin is not None:
+        lines = [canonical_json({**orjson.loads(c.canonical), "event_id": c.event_id, "origin": origin}) + b"\n"
+                 for c in candidates]
+    else:
+        lines = [_object_line(c) for c in candidates]
     content = b"".join(lines)
     return f"batches/{trace_id}/{hashlib.sha256(content).hexdigest()}.ndjson", content
 
@@ -292,7 +298,7 @@ def ingest_batch(
                 merge_envelope(trace.envelope, envelope)
             key, content = batch_object(trace_id, fresh)
             blobs.put(key, content)
-            rows = [_event_write(c, key) for c in fresh]
+            rows = [event_write(c, key) for c in fresh]
         try:
             outcome = index.ingest(
                 trace=trace_write(envelope, plan.seq_mode),
@@ -322,7 +328,8 @@ def ingest_batch(
     }
 
 
-def _event_write(candidate: Candidate, object_key: str) -> EventWrite:
+def event_write(candidate: Candidate, object_key: str) -> EventWrite:
+    """The index row of a checked event stored in `object_key`."""
     raw = candidate.raw
     return EventWrite(
         event_id=candidate.event_id,

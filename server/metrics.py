@@ -50,6 +50,17 @@ class Metrics:
             "prtrace_store_unavailable", "Requests answered 503 because a store was down", registry=r
         )
         self.compactions = Counter("prtrace_compactions", "Traces whose compacted object was rewritten", registry=r)
+        self.queue_claimed = Counter(
+            "prtrace_compaction_claimed", "Queue messages claimed after being left unacknowledged (by a worker that stopped)", registry=r
+        )
+        self.queue_dropped = Counter(
+            "prtrace_compaction_hints_dropped",
+            "Batches whose queue message was not sent because Redis was down (the sweep compacts them)",
+            registry=r,
+        )
+        self.orphans_deleted = Counter(
+            "prtrace_orphans_deleted", "Batch objects deleted because no index row pointed at them", registry=r
+        )
 
     def count_batch(self, *, accepted: int, duplicate: int, rejected: int) -> None:
         self.events.labels("accepted").inc(accepted)

