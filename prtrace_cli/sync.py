@@ -12,23 +12,13 @@ if TYPE_CHECKING:
     from prtrace_daemon.buffer import Buffer
     from prtrace_daemon.config import Settings
     from prtrace_daemon.paths import Home
+    from prtrace_daemon.push import PushReport
 
 __all__ = ["is_loopback", "login", "push"]
 
 ServerOption = Annotated[
     str | None, typer.Option("--server", help="Server URL (default: PRTRACE_SERVER, then config.toml).")
 ]
-
-
-def _attempts() -> int:
-    import os
-
-    from prtrace_daemon.errors import ConfigError
-
-    raw = os.environ.get("PRTRACE_PUSH_ATTEMPTS", "6")
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"PRTRACE_PUSH_ATTEMPTS must be a whole number of at least 1, not {raw!r}")
-    return int(raw)
 
 
 def push(
@@ -43,12 +33,16 @@ def push(
 ) -> None:
     """Upload buffered events to the server; safe to run again at any time (the server dedups).
 
+    On a terminal a progress bar counts events and bytes sent. A server that cannot be reached or answers 429/502/503/504 is tried again with growing waits (as long as its Retry-After asks, at least), each wait said on stderr. If another push is running (yours, or the daemon's), this one waits for it, says so, and then sends what is left. Events the server rejects are set aside with its reason (`prtrace status` lists them) and never hold back the rest.
+
     --dry-run shows exactly what would leave the machine, trace by trace, without sending it or marking anything as pushed; add --json for the request bodies themselves.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from prtrace_cli.render import plain
+    from prtrace_core.text import printable
+    from prtrace_daemon.config import push_tuning
     from prtrace_daemon.errors import ConfigError
     from prtrace_daemon.push import ServerClient
     from prtrace_daemon.push import push as push_all
@@ -65,33 +59,50 @@ def push(
         raise ConfigError(
             "no server to push to", hint="pass --server URL, set PRTRACE_SERVER, or run `prtrace login`"
         )
-    console = Console(stderr=True, highlight=False)
+    tuning = push_tuning()
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def say(text: str) -> None:  # retries and waits: the server's words, one plain line
+        console.print(printable(text, one_line=True), style="yellow", markup=False)
+
+    def retrying(why: str, wait_s: float, attempt: int, attempts: int) -> None:
+        say(f"{why}, retrying in {_seconds(wait_s)} (try {attempt + 1} of {attempts})")
+
     with open_buffer(home) as buffer:
         recorder(home, buffer).drain()  # spooled commits go out with this push
         total = buffer.counts()["pending"]
         with (
-            ServerClient(conf.server, conf.token, attempts=_attempts()) as client,
+            ServerClient(conf.server, conf.token, attempts=tuning.attempts, retry_s=tuning.retry_s, on_retry=retrying) as client,
             Progress(
-                TextColumn("pushing"), BarColumn(), MofNCompleteColumn(), console=console, transient=True,
-                disable=not console.is_terminal,
+                TextColumn("pushing"), BarColumn(), MofNCompleteColumn(), TextColumn("events, {task.fields[sent]} sent"),
+                console=console, transient=True, disable=not console.is_terminal,
             ) as progress,
         ):
-            task = progress.add_task("push", total=total)
-            report = push_all(home, buffer, client, on_batch=lambda _r, n: progress.advance(task, n))
+            task = progress.add_task("push", total=total, sent=_size(0))
+
+            def sent(report: PushReport, events: int) -> None:
+                progress.update(task, advance=events, sent=_size(report.bytes_sent))
+
+            report = push_all(
+                home, buffer, client, on_batch=sent, wait=True, by="prtrace push",
+                on_wait=lambda holder: say(f"another push is running ({holder}); waiting for it to finish"),
+                max_events=tuning.batch_events, max_bytes=tuning.batch_bytes,
+            )
         left = buffer.counts()
     if report.busy:
         console.print("another push is running; it will send these events")
         return
-    out = Console(highlight=False)
+    out = Console(highlight=False, soft_wrap=True)
     out.print(
         f"pushed to {plain(conf.server)}: {report.accepted} new, {report.duplicate} already there"
         + (f", [red]{report.rejected} rejected[/]" if report.rejected else "")
-        + f" ({report.batches} batch{'es' * (report.batches != 1)}, {left['pending']} left)"
+        + f" ({report.batches} batch{'es' * (report.batches != 1)}, {_size(report.bytes_sent)} sent, {left['pending']} left)"
     )
     if report.rejected:
-        out.print("[yellow]rejected events are kept locally with the reason: prtrace show REF --local[/]")
+        for reason, count in report.rejected_reasons.most_common(3):
+            out.print(f"  {count} × {plain(reason)[:200]}")
+        out.print("[yellow]rejected events are set aside with the reason and not sent again; `prtrace status` lists them[/]")
     if report.failed:
-        from prtrace_core.text import printable
         from prtrace_daemon.errors import ServerError
 
         for trace_id, reason in report.failed:
@@ -103,6 +114,11 @@ def push(
         )
 
 
+def _seconds(value: float) -> str:
+    """A wait as people say it: `2 s`, `0.4 s`, `12 s`."""
+    return f"{value:.0f} s" if value >= 9.5 or abs(value - round(value)) < 0.05 else f"{value:.1f} s"
+
+
 def _dry_run(home: Home, buffer: Buffer, conf: Settings, *, as_json: bool) -> None:
     """What `push` would POST, read from the buffer as a push reads it; nothing is sent and
     nothing is marked. The spool is not drained (that would record into the buffer): lines
@@ -110,9 +126,15 @@ def _dry_run(home: Home, buffer: Buffer, conf: Settings, *, as_json: bool) -> No
     import json
     from collections import Counter
 
+    from prtrace_daemon.config import push_tuning
     from prtrace_daemon.push import outgoing, unrecorded_spool
 
-    batches = [batch for trace in buffer.pending_traces() for batch in outgoing(buffer, trace)]
+    tuning = push_tuning()  # the batch limits a push would use
+    batches = [
+        batch
+        for trace in buffer.pending_traces()
+        for batch in outgoing(buffer, trace, max_events=tuning.batch_events, max_bytes=tuning.batch_bytes)
+    ]
     spooled = unrecorded_spool(home, buffer)
     rejected = buffer.counts()["rejected"]
     url = f"{conf.server}/v1/batches" if conf.server else None

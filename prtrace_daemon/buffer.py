@@ -197,11 +197,22 @@ class Writer:
         ts: str | None = None,
         actor: dict[str, Any] | None = None,
     ) -> int:
-        """Store one event under the trace's next seq and return that seq."""
+        """Store one event under the trace's next seq and return that seq.
+
+        Its ts is never earlier than the event before it: an event recorded late (a spooled
+        line the daemon drains after it already recorded the edits a slow machine saw since)
+        takes the moment it was placed in the trace, so time never runs backwards along the seqs.
+        """
         (seq,) = self._conn.execute(
             "UPDATE traces SET last_seq = last_seq + 1 WHERE trace_id = ? RETURNING last_seq", (trace_id,)
         ).fetchone()
-        event: dict[str, Any] = {"seq": seq, "ts": ts or now_ts(), "type": type, "payload": payload}
+        ts = ts or now_ts()
+        previous = self._conn.execute(
+            "SELECT ts FROM events WHERE trace_id = ? AND seq = ?", (trace_id, seq - 1)
+        ).fetchone()
+        if previous is not None and _canonical(previous[0]) and _canonical(ts) and previous[0] > ts:
+            ts = previous[0]
+        event: dict[str, Any] = {"seq": seq, "ts": ts, "type": type, "payload": payload}
         if actor is not None:
             event["actor"] = actor
         self._conn.execute(
@@ -528,6 +539,25 @@ class Buffer:
         counts.update({r["state"]: r["n"] for r in rows})
         return counts
 
+    def has_pending(self, types: Collection[str]) -> bool:
+        """Whether an event of one of these types waits to be pushed (the daemon pushes soon
+        after a commit or a push)."""
+        marks = ",".join("?" * len(types))
+        rows = self._query(
+            f"SELECT EXISTS (SELECT 1 FROM events WHERE state = 'pending' AND type IN ({marks})) AS found", types
+        )
+        return bool(rows[0]["found"])
+
+    def rejected_reasons(self, limit: int = 1000) -> list[tuple[str, int]]:
+        """The reasons the server gave for the events it rejected, with how many each, the
+        most common first."""
+        rows = self._query(
+            "SELECT COALESCE(reason, '') AS reason, COUNT(*) AS n FROM events WHERE state = 'rejected'"
+            " GROUP BY reason ORDER BY n DESC, MIN(seq) LIMIT ?",
+            (limit,),
+        )
+        return [(r["reason"], r["n"]) for r in rows]
+
     def trace_counts(self, trace_id: str) -> dict[str, int]:
         rows = self._query("SELECT state, COUNT(*) AS n FROM events WHERE trace_id = ? GROUP BY state", (trace_id,))
         counts = {"pending": 0, "acked": 0, "rejected": 0}
@@ -631,3 +661,8 @@ class Buffer:
         """Fold the WAL into the database and empty it; best effort (a reader may hold it)."""
         with suppress(sqlite3.DatabaseError):
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+
+def _canonical(ts: object) -> bool:
+    """`2026-11-24T19:06:57.123Z`: the form whose text order is time order."""
+    return isinstance(ts, str) and len(ts) == 24 and ts.endswith("Z") and ts[10] == "T"

@@ -6,6 +6,9 @@ been quiet for the debounce window (editors write a temp file, rename it, touch 
 save must be one edit), then records those paths through the same `Recorder` the CLI uses.
 Nothing polls: with no events the loop waits without a timeout.
 
+With a server set, a third thread pushes (autopush.py): soon after a drain records a commit
+or a push, and every few minutes while events wait. Capture never waits for it.
+
 A drain or a record that fails (a full disk, no file handles, a bug) is logged and tried again
 RETRY_S later (a drain that keeps failing, less and less often); the daemon keeps running.
 daemon.log is a plain file: every record goes through the redactor first, since an exception's
@@ -34,6 +37,7 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 from prtrace_core.errors import PrtraceError
 from prtrace_core.redact import Redactor
 from prtrace_core.timestamps import now_ts
+from prtrace_daemon.autopush import AutoPusher
 from prtrace_daemon.buffer import Buffer
 from prtrace_daemon.capture import Recorder
 from prtrace_daemon.config import load_settings
@@ -52,6 +56,7 @@ MAX_DELAY_S = 2.0  # a file written without pause is still recorded this often
 RETRY_S = 5.0  # after a failed write (a full disk), try again this much later
 MAX_RETRY_S = 300.0  # a drain failing again and again is retried at least this often
 TARGETED_MAX = 256  # more changed paths than this at once: scan the whole tree instead
+PUSH_SOON_TYPES = ("commit", "push")  # recorded from the git hooks: the daemon pushes soon after
 
 
 @dataclass
@@ -89,6 +94,7 @@ class Daemon:
         # on with the rest of the rules.
         redactor = Redactor(load_settings(home.config, check=False).redact_patterns, skip_invalid=True)
         self.recorder = Recorder(home, self.buffer, redactor)
+        self.pusher = AutoPusher(home, redact=self.recorder.redactor.text)
         self.observer: BaseObserver = Observer()
         self.handler = _Handler(self)
         self.repos: dict[Path, _Repo] = {}
@@ -117,9 +123,11 @@ class Daemon:
             self._reload_repos()
             self._drain()
             self._write_state()
+            self.pusher.start()  # after the catch-up, so its first push carries it
             log.info("watching %d repo(s)", len(self.repos))
             self._loop()
         finally:
+            self.pusher.stop()
             self.observer.stop()
             self.observer.join(timeout=5)
             self.buffer.close()
@@ -297,6 +305,16 @@ class Daemon:
                 self._drain_later("a spool file is left")
             else:
                 self._drain_failures = 0
+            self._push_soon()
+
+    def _push_soon(self) -> None:
+        """Nudge the pusher while a commit or push waits to be pushed. Asked after every
+        drain, not only one that recorded it: a `prtrace` command may have drained the line."""
+        try:
+            if self.pusher.active() and self.buffer.has_pending(PUSH_SOON_TYPES):
+                self.pusher.nudge()
+        except PrtraceError as exc:  # the buffer is busy or damaged: the periodic push comes later
+            log.warning("could not look for commits to push: %s", exc)
 
     def _drain_later(self, why: str) -> None:
         delay = min(RETRY_S * 2 ** min(self._drain_failures, 10), MAX_RETRY_S)

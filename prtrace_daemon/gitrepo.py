@@ -31,15 +31,32 @@ for _var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX"):
     _ENV.pop(_var, None)
 
 
+_URL = re.compile(r"^(?P<scheme>[A-Za-z][\w.+-]*)://(?:[^/?#]*@)?[^/?#@]+(?P<path>/[^?#]*)")
+_SCP = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^:/]+):(?P<path>[^?#]+)$")  # git@host:owner/repo.git
+
+
 def repo_name_from_url(url: str) -> str | None:
-    """`owner/repo` from a remote URL in https, ssh or scp form, any host; None if it has no owner."""
-    url = url.strip().removesuffix("/").removesuffix(".git")
-    match = re.match(r"^[\w.+-]+://(?:[^@/]+@)?[^/]+(?::\d+)?/(?P<path>.+)$", url) or re.match(
-        r"^(?:[^@/]+@)?[^:/]+:(?P<path>.+)$", url
-    )
-    if not match:
-        return None
-    parts = [p for p in match["path"].split("/") if p]
+    """`owner/repo` from a remote URL — https (with or without `user:token@`, which is never
+    kept), ssh://, scp-like `git@host:owner/repo`, any host — from the last two parts of its
+    path, less `.git` and trailing slashes. None for a local path, file:// or a one-part path."""
+    url = url.strip()
+    match = _URL.match(url)
+    if match is not None:
+        if match["scheme"].lower() == "file":
+            return None
+        path = match["path"]
+    elif "://" in url:
+        return None  # a URL with no host (file:///srv/repo.git) or of a shape git does not take
+    else:
+        scp = _SCP.match(url)
+        # `C:/src/repo` is a Windows path, not host C
+        if scp is None or (len(scp["host"]) == 1 and scp["host"].isalpha()):
+            return None
+        path = scp["path"]
+    parts = [p for p in path.split("/") if p]
+    if parts:
+        parts[-1] = parts[-1].removesuffix(".git")
+    parts = [p for p in parts if p not in ("", ".", "..")]
     if len(parts) < 2:
         return None
     return f"{parts[-2]}/{parts[-1]}"

@@ -6,32 +6,62 @@ resend harmless. Rejected events are set aside with the reason and never block t
 
 `outgoing` is the one place a batch is put together: `push` sends what it yields, and
 `prtrace push --dry-run` shows it, so what the dry run shows is what a push sends.
+
+One push at a time per PRTRACE_HOME (`locks/push.lock`, which names its holder): `prtrace
+push` waits for the one running and says so; the daemon's push passes its turn. The last
+push that finished is kept in `push.json` for `prtrace status`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import json
 import os
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from prtrace_core.timestamps import now_ts
 from prtrace_daemon.buffer import Buffer, TraceRow
 from prtrace_daemon.envelope import envelope
 from prtrace_daemon.errors import ServerError, ServerUnreachable
-from prtrace_daemon.locks import file_lock
 from prtrace_daemon.paths import Home
 
-__all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_EVENTS", "Batch", "PushReport", "ServerClient", "outgoing", "push", "unrecorded_spool"]
+__all__ = [
+    "MAX_BATCH_BYTES",
+    "MAX_BATCH_EVENTS",
+    "Batch",
+    "PushReport",
+    "RetryHook",
+    "ServerClient",
+    "encode_batch",
+    "outgoing",
+    "public_url",
+    "push",
+    "push_lock",
+    "read_push_state",
+    "unrecorded_spool",
+    "update_push_state",
+]
 
 MAX_BATCH_EVENTS = 1000
 MAX_BATCH_BYTES = 1024 * 1024
 RETRY_STATUSES = {429, 502, 503, 504}
+MAX_WAIT_S = 30.0  # backoff stops doubling here
+MAX_RETRY_AFTER_S = 60.0  # a server asking for longer is waited on this long, then asked again
+PUSH_STATE = "push.json"
+
+# Told before each wait between tries: (why, seconds it waits, the try that failed, tries in all).
+RetryHook = Callable[[str, float, int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,19 +81,34 @@ class PushReport:
     accepted: int = 0
     duplicate: int = 0
     rejected: int = 0
-    busy: bool = False  # another push holds the lock
+    events_sent: int = 0  # in batches the server answered
+    bytes_sent: int = 0  # gzip bytes of those batches, as they crossed the wire
+    busy: bool = False  # another push holds the lock (and this one did not wait)
+    waited_for: str | None = None  # who held the lock while this push waited for it
     failed: list[tuple[str, str]] = field(default_factory=list)  # (trace_id, the server's reason)
+    rejected_reasons: Counter[str] = field(default_factory=Counter)  # the server's reason -> events
 
 
 class ServerClient:
     """The server's HTTP API, with retries for what may pass (connection errors, 429, 5xx busy)."""
 
-    def __init__(self, base_url: str, token: str | None, *, attempts: int = 6, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        attempts: int = 6,
+        timeout_s: float = 30.0,
+        retry_s: float = 0.5,
+        on_retry: RetryHook | None = None,
+    ) -> None:
         headers = {"User-Agent": "prtrace"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.base_url = base_url.rstrip("/")
         self.attempts = attempts
+        self.retry_s = retry_s
+        self.on_retry = on_retry
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s)
 
     def close(self) -> None:
@@ -76,23 +121,33 @@ class ServerClient:
         self.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        delay = 0.5
-        last: str = ""
-        for attempt in range(self.attempts):
+        """Send, retrying connection errors, 429, 502, 503 and 504 with exponential backoff
+        and jitter (at least as long as a Retry-After asks); ServerUnreachable when the tries
+        run out. Any other answer is returned as it is."""
+        backoff = self.retry_s
+        last = why = ""
+        for attempt in range(1, self.attempts + 1):
+            retry_after = None
             try:
                 response = self._http.request(method, path, **kwargs)
             except httpx.TransportError as exc:
-                last = f"cannot reach {self.base_url}: {exc or type(exc).__name__}"
+                reason = f"{exc or type(exc).__name__}"
+                last, why = f"cannot reach {self.base_url}: {reason}", f"cannot reach the server ({reason})"
             else:
                 if response.status_code not in RETRY_STATUSES:
                     return response
-                last = f"{self.base_url} answered {response.status_code}"
-                retry_after = response.headers.get("Retry-After", "")
-                if retry_after.isdigit():
-                    delay = max(delay, min(float(retry_after), 30.0))
-            if attempt + 1 < self.attempts:
-                time.sleep(delay * (0.5 + random.random()))  # jitter: replicas don't retry in step
-                delay = min(delay * 2, 30.0)
+                last, why = f"{self.base_url} answered {response.status_code}", f"server answered {response.status_code}"
+                retry_after = _retry_after(response.headers.get("Retry-After", ""))
+            if attempt < self.attempts:
+                # Equal jitter: clients that failed together spread out, and each wait is at
+                # least as long as the one before, so the backoff always shows.
+                wait = backoff / 2 + random.random() * backoff / 2
+                if retry_after is not None:
+                    wait = max(wait, retry_after)
+                if self.on_retry is not None:
+                    self.on_retry(why, wait, attempt, self.attempts)
+                time.sleep(wait)
+                backoff = min(backoff * 2, MAX_WAIT_S)
         raise ServerUnreachable(last)
 
     def get_json(self, path: str, **params: Any) -> Any:
@@ -122,7 +177,11 @@ class ServerClient:
             raise ServerUnreachable(f"the download from {self.base_url} broke off: {exc or type(exc).__name__}") from exc
 
     def post_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
-        body = gzip.compress(json.dumps(batch, ensure_ascii=False).encode("utf-8"), compresslevel=5)
+        """POST one batch body (a dict) and return the server's answer."""
+        return self.post_encoded(encode_batch(batch))
+
+    def post_encoded(self, body: bytes) -> dict[str, Any]:
+        """POST a batch already encoded by `encode_batch` and return the server's answer."""
         response = self.request(
             "POST",
             "/v1/batches",
@@ -134,6 +193,28 @@ class ServerClient:
         if not isinstance(answer, dict) or "accepted_event_ids" not in answer:
             raise ServerError(f"unexpected answer from {self.base_url}: {response.text[:200]}")
         return answer
+
+
+def encode_batch(batch: dict[str, Any]) -> bytes:
+    """A batch as it goes on the wire: JSON, gzip."""
+    return gzip.compress(json.dumps(batch, ensure_ascii=False).encode("utf-8"), compresslevel=5)
+
+
+def _retry_after(value: str) -> float | None:
+    """Seconds a Retry-After header asks for (a number or an HTTP date), within bounds."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -149,15 +230,15 @@ def _raise_for(response: httpx.Response) -> None:
     raise ServerError(f"server answered {response.status_code}: {str(detail)[:300]}", hint=hint)
 
 
-def _batches(buffer: Buffer, trace: TraceRow) -> Iterator[list[dict[str, Any]]]:
+def _batches(buffer: Buffer, trace: TraceRow, max_events: int, max_bytes: int) -> Iterator[list[dict[str, Any]]]:
     """Pending events within the count and size limits, oldest first (each with its event_id)."""
     after = 0
-    while events := buffer.pending_events(trace.trace_id, after_seq=after, limit=MAX_BATCH_EVENTS):
+    while events := buffer.pending_events(trace.trace_id, after_seq=after, limit=max_events):
         batch: list[dict[str, Any]] = []
         size = 0
         for event in events:
             event_size = len(json.dumps(event, ensure_ascii=False).encode("utf-8"))
-            if batch and size + event_size > MAX_BATCH_BYTES:
+            if batch and size + event_size > max_bytes:
                 break
             batch.append(event)
             size += event_size
@@ -165,13 +246,15 @@ def _batches(buffer: Buffer, trace: TraceRow) -> Iterator[list[dict[str, Any]]]:
         yield batch
 
 
-def outgoing(buffer: Buffer, trace: TraceRow) -> Iterator[Batch]:
+def outgoing(
+    buffer: Buffer, trace: TraceRow, *, max_events: int = MAX_BATCH_EVENTS, max_bytes: int = MAX_BATCH_BYTES
+) -> Iterator[Batch]:
     """The batches a push sends for the trace, in order: its pending events within the limits,
     or the envelope alone when only it changed (a PR linked, a language added). Reads only.
     Batches are cut by seq, so settling one (as a push does) never changes the next."""
     head = envelope(buffer, trace)
     sent_any = False
-    for events in _batches(buffer, trace):
+    for events in _batches(buffer, trace, max_events, max_bytes):
         ids = [event.pop("event_id") for event in events]
         yield Batch(trace, {**head, "events": events}, ids)
         sent_any = True
@@ -201,23 +284,71 @@ def unrecorded_spool(home: Home, buffer: Buffer) -> int:
     return waiting
 
 
+@contextmanager
+def push_lock(home: Home, *, wait: bool, holder: str, on_wait: Callable[[str], None] | None = None) -> Iterator[bool]:
+    """Hold the push lock (a flock the kernel drops if the holder dies), naming the holder in
+    the file. Without `wait`, yields False at once when another process holds it; with it,
+    tells `on_wait` who holds it (`pid 123 (the daemon)`) and waits for its turn."""
+    path = home.locks / "push.lock"
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                yield False
+                return
+            if on_wait is not None:
+                on_wait(_holder(fd))
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        with contextlib.suppress(OSError):  # the name is a courtesy; the flock is the lock
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {holder}\n".encode(), 0)
+        yield True
+    finally:
+        os.close(fd)
+
+
+def _holder(fd: int) -> str:
+    """Who holds the push lock, as its holder wrote it: `pid 123 (prtrace push)`."""
+    try:
+        pid, _, who = os.pread(fd, 200, 0).decode("utf-8", "replace").strip().partition(" ")
+    except OSError:
+        return "another process"
+    return f"pid {pid} ({who})" if pid.isdigit() and who else "another process"
+
+
 def push(
     home: Home,
     buffer: Buffer,
     client: ServerClient,
     *,
     on_batch: Callable[[PushReport, int], None] | None = None,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+    by: str = "prtrace push",
+    max_events: int = MAX_BATCH_EVENTS,
+    max_bytes: int = MAX_BATCH_BYTES,
 ) -> PushReport:
-    """Send every pending event; returns counts. Two pushes at once never send the same batch."""
+    """Send every pending event; returns counts. Two pushes at once never send the same batch:
+    with `wait` a push waits for the running one (then sends what is still pending), without
+    it it returns at once with `busy` set. `by` names this pusher in the lock and push.json."""
     report = PushReport()
-    with file_lock(home.locks / "push.lock", blocking=False) as held:
+
+    def waiting(holder: str) -> None:
+        report.waited_for = holder
+        if on_wait is not None:
+            on_wait(holder)
+
+    with push_lock(home, wait=wait, holder=by, on_wait=waiting) as held:
         if not held:
             report.busy = True
             return report
         for trace in buffer.pending_traces():
             report.traces += 1
             try:
-                for batch in outgoing(buffer, trace):
+                for batch in outgoing(buffer, trace, max_events=max_events, max_bytes=max_bytes):
                     _send(buffer, client, batch, report)
                     if on_batch is not None and batch.event_ids:
                         on_batch(report, len(batch.event_ids))
@@ -225,13 +356,60 @@ def push(
                 # The server refused this trace (its envelope, or it is someone else's): that
                 # must not keep every other trace from being pushed.
                 report.failed.append((trace.trace_id, str(exc)))
+        if report.batches:
+            update_push_state(home, last_push={
+                "at": now_ts(), "by": by, "server": public_url(client.base_url), "accepted": report.accepted,
+                "duplicate": report.duplicate, "rejected": report.rejected, "batches": report.batches,
+            })
     return report
+
+
+def public_url(url: str) -> str:
+    """The URL without a `user:password@` part, as it may be written to a file or a log."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if "@" not in parts.netloc:
+            return url
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    except ValueError:
+        return "(a URL that does not parse)"
+
+
+def read_push_state(home: Home) -> dict[str, Any]:
+    """push.json: the last push that sent something (`last_push`) and the daemon's view of
+    the server (`auto_push`); {} when there is none or it cannot be read."""
+    try:
+        data = json.loads((home.root / PUSH_STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def update_push_state(home: Home, **values: Any) -> None:
+    """Replace keys of push.json (written whole, atomically); a failure to write is ignored:
+    it only feeds `prtrace status`."""
+    data = {**read_push_state(home), **values}
+    target = home.root / PUSH_STATE
+    tmp = target.with_name(f".{PUSH_STATE}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(data))
+        os.replace(tmp, target)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def _send(buffer: Buffer, client: ServerClient, batch: Batch, report: PushReport) -> None:
     """Post one batch and settle each event by the answer (the server recomputes the ids)."""
     trace, local_ids = batch.trace, batch.event_ids
-    answer = client.post_batch(batch.body)
+    body = encode_batch(batch.body)
+    answer = client.post_encoded(body)
+    report.events_sent += len(local_ids)
+    report.bytes_sent += len(body)
     rejected = []
     for item in answer.get("rejected", []):
         index = item.get("index") if isinstance(item, dict) else None
@@ -244,3 +422,4 @@ def _send(buffer: Buffer, client: ServerClient, batch: Batch, report: PushReport
     report.accepted += len(accepted)
     report.duplicate += len(duplicate)
     report.rejected += len(rejected)
+    report.rejected_reasons.update(reason for _, reason in rejected)
