@@ -13,7 +13,7 @@ import os
 import re
 import sqlite3
 import uuid
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -509,16 +509,31 @@ class Buffer:
         acked: Iterable[str],
         rejected: Iterable[tuple[str, str]],
         envelope_sent: TraceRow | None,
+        seqs: Mapping[str, int] | None = None,
     ) -> None:
-        """Record the server's answer: acked events leave the queue, rejected ones are set aside."""
+        """Record the server's answer: acked events leave the queue, rejected ones are set aside.
+
+        Rows are found by their primary key: `seqs` (event id → seq, the batch as sent) names
+        them, and the few ids it lacks are looked up in one pass over the trace.
+        """
+        acked, rejected = list(acked), list(rejected)
+        where = dict(seqs or {})
         with self.write():
+            unknown = [eid for eid in [*acked, *(eid for eid, _ in rejected)] if eid not in where]
+            for start in range(0, len(unknown), 500):
+                chunk = unknown[start : start + 500]
+                rows = self._conn.execute(
+                    f"SELECT event_id, seq FROM events WHERE trace_id = ? AND event_id IN ({', '.join('?' * len(chunk))})",
+                    (trace_id, *chunk),
+                )
+                where.update((eid, seq) for eid, seq in rows)
             self._conn.executemany(
-                "UPDATE events SET state = 'acked' WHERE trace_id = ? AND event_id = ? AND state = 'pending'",
-                [(trace_id, eid) for eid in acked],
+                "UPDATE events SET state = 'acked' WHERE trace_id = ? AND seq = ? AND event_id = ? AND state = 'pending'",
+                [(trace_id, where[eid], eid) for eid in acked if eid in where],
             )
             self._conn.executemany(
-                "UPDATE events SET state = 'rejected', reason = ? WHERE trace_id = ? AND event_id = ?",
-                [(reason, trace_id, eid) for eid, reason in rejected],
+                "UPDATE events SET state = 'rejected', reason = ? WHERE trace_id = ? AND seq = ? AND event_id = ?",
+                [(reason, trace_id, where[eid], eid) for eid, reason in rejected if eid in where],
             )
             if envelope_sent is not None:
                 # Only if the PR link and languages are still what was sent: a `prtrace pr`

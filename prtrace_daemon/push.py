@@ -417,7 +417,8 @@ def _send(buffer: Buffer, client: ServerClient, batch: Batch, report: PushReport
             rejected.append((local_ids[index], f"{item.get('code', 'rejected')}: {item.get('error', '')}"))
     accepted = [i for i in answer.get("accepted_event_ids", []) if isinstance(i, str)]
     duplicate = [i for i in answer.get("duplicate_event_ids", []) if isinstance(i, str)]
-    buffer.settle(trace.trace_id, acked=accepted + duplicate, rejected=rejected, envelope_sent=trace)
+    seqs = {eid: event["seq"] for eid, event in zip(local_ids, batch.body["events"], strict=True)}
+    buffer.settle(trace.trace_id, acked=accepted + duplicate, rejected=rejected, envelope_sent=trace, seqs=seqs)
     report.batches += 1
     report.accepted += len(accepted)
     report.duplicate += len(duplicate)
