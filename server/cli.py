@@ -22,7 +22,9 @@ __all__ = ["app", "main"]
 app = typer.Typer(
     name="prtrace-server",
     help="The prtrace server: ingests trace batches and serves whole traces. "
-    "Configured by PRTRACE_DATA_DIR, PRTRACE_DATABASE_URL, PRTRACE_STORAGE_URL and PRTRACE_AUTH.",
+    "Configured by PRTRACE_DATA_DIR, PRTRACE_DATABASE_URL, PRTRACE_STORAGE_URL, PRTRACE_AUTH, "
+    "PRTRACE_GITHUB_WEBHOOK_SECRET (GitHub's webhooks) and PRTRACE_REDIS_URL (the compaction queue); "
+    "see docs/server.md.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
