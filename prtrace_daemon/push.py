@@ -29,6 +29,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import orjson
 
 from prtrace_core.timestamps import now_ts
 from prtrace_daemon.buffer import Buffer, TraceRow
@@ -197,7 +198,16 @@ class ServerClient:
 
 def encode_batch(batch: dict[str, Any]) -> bytes:
     """A batch as it goes on the wire: JSON, gzip."""
-    return gzip.compress(json.dumps(batch, ensure_ascii=False).encode("utf-8"), compresslevel=5)
+    return gzip.compress(json_bytes(batch), compresslevel=5)
+
+
+def json_bytes(value: Any) -> bytes:
+    """Compact UTF-8 JSON: orjson's, a tenth of the stdlib's time; the stdlib's for what orjson
+    refuses (an integer past 64 bits), so anything the buffer holds can be sent."""
+    try:
+        return orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _retry_after(value: str) -> float | None:
@@ -237,7 +247,7 @@ def _batches(buffer: Buffer, trace: TraceRow, max_events: int, max_bytes: int) -
         batch: list[dict[str, Any]] = []
         size = 0
         for event in events:
-            event_size = len(json.dumps(event, ensure_ascii=False).encode("utf-8"))
+            event_size = len(json_bytes(event)) + 1  # and its comma
             if batch and size + event_size > max_bytes:
                 break
             batch.append(event)
