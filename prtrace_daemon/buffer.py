@@ -554,14 +554,15 @@ class Buffer:
         counts.update({r["state"]: r["n"] for r in rows})
         return counts
 
-    def has_pending(self, types: Collection[str]) -> bool:
-        """Whether an event of one of these types waits to be pushed (the daemon pushes soon
-        after a commit or a push)."""
+    def pending_of_types(self, types: Collection[str], limit: int = 1000) -> set[tuple[str, int]]:
+        """(trace_id, seq) of the events of these types that wait to be pushed (the daemon
+        pushes soon after a new commit or push)."""
         marks = ",".join("?" * len(types))
         rows = self._query(
-            f"SELECT EXISTS (SELECT 1 FROM events WHERE state = 'pending' AND type IN ({marks})) AS found", types
+            f"SELECT trace_id, seq FROM events WHERE state = 'pending' AND type IN ({marks}) LIMIT ?",
+            (*types, limit),
         )
-        return bool(rows[0]["found"])
+        return {(row["trace_id"], int(row["seq"])) for row in rows}
 
     def rejected_reasons(self, limit: int = 1000) -> list[tuple[str, int]]:
         """The reasons the server gave for the events it rejected, with how many each, the

@@ -95,6 +95,7 @@ class Daemon:
         redactor = Redactor(load_settings(home.config, check=False).redact_patterns, skip_invalid=True)
         self.recorder = Recorder(home, self.buffer, redactor)
         self.pusher = AutoPusher(home, redact=self.recorder.redactor.text)
+        self._told_pusher: set[tuple[str, int]] = set()  # the commits and pushes it was nudged for
         self.observer: BaseObserver = Observer()
         self.handler = _Handler(self)
         self.repos: dict[Path, _Repo] = {}
@@ -308,11 +309,17 @@ class Daemon:
             self._push_soon()
 
     def _push_soon(self) -> None:
-        """Nudge the pusher while a commit or push waits to be pushed. Asked after every
-        drain, not only one that recorded it: a `prtrace` command may have drained the line."""
+        """Nudge the pusher when a commit or push it has not been told of waits to be pushed.
+        Asked after every drain, not only one that recorded it (a `prtrace` command may have
+        drained the line), but only a new one nudges: one that waits because the server is
+        away or refused its trace leaves the pusher to its backoff."""
         try:
-            if self.pusher.active() and self.buffer.has_pending(PUSH_SOON_TYPES):
+            if not self.pusher.active():
+                return
+            waiting = self.buffer.pending_of_types(PUSH_SOON_TYPES)
+            if waiting - self._told_pusher:
                 self.pusher.nudge()
+            self._told_pusher = waiting
         except PrtraceError as exc:  # the buffer is busy or damaged: the periodic push comes later
             log.warning("could not look for commits to push: %s", exc)
 

@@ -342,6 +342,9 @@ def _add_routes(app: FastAPI) -> None:
         secret = services.settings.github_webhook_secret
         if secret is None:
             raise NotFound("GitHub webhooks are not enabled on this server (PRTRACE_GITHUB_WEBHOOK_SECRET)")
+        if request.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity"):
+            # GitHub signs the body as sent and never compresses it: nothing is undone before the check
+            raise UnsupportedEncoding("GitHub's deliveries are not compressed; send the body as it was signed")
         body = await read_body(request)
         answer = await run_in_threadpool(
             handle_delivery,

@@ -37,6 +37,7 @@ _CONNECTIONS = 32  # about the size of the request thread pool
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _PAGE = 1000  # the most keys one ListObjectsV2 page holds
+_CHECKED_CHUNK = 20  # objects looked at, then deleted, at a time: the race window stays short
 _DELETE_CHUNK = 1000  # the most keys one DeleteObjects request takes
 _DENIED = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 
@@ -141,14 +142,17 @@ class S3Blobs:
             raise self._unavailable(f"cannot list objects under {prefix}", exc) from exc
 
     def delete(self, keys: Iterable[str], *, min_age_s: float = 0.0) -> list[str]:
-        # S3 has no delete-if-unmodified: look at each object just before deleting it, so one
-        # put since the caller listed it stays (a put landing between this look and the delete,
-        # milliseconds later, is not seen), and a key with no object is not counted as deleted.
-        names = [name for name in map(self._key, keys) if self._age_s(name) >= max(min_age_s, 0.0)]
+        # S3 has no delete-if-unmodified: look at each object just before deleting it, chunk by
+        # small chunk, so one put since the caller listed it stays (a put landing between this
+        # look and the delete, a chunk's HEAD requests later, is not seen), and a key with no
+        # object is not counted as deleted.
+        names = list(map(self._key, keys))
         deleted: list[str] = []
-        chunk_size = min(self.page_size, _DELETE_CHUNK)
+        chunk_size = min(self.page_size, _DELETE_CHUNK, _CHECKED_CHUNK)
         for start in range(0, len(names), chunk_size):
-            chunk = names[start : start + chunk_size]
+            chunk = [name for name in names[start : start + chunk_size] if self._age_s(name) >= max(min_age_s, 0.0)]
+            if not chunk:
+                continue
             try:
                 answer = self._client.delete_objects(
                     Bucket=self.bucket, Delete={"Objects": [{"Key": name} for name in chunk], "Quiet": True}

@@ -120,10 +120,10 @@ def pull_request(payload: Mapping[str, Any]) -> PullRequest:
     return PullRequest(
         repo_name=repo,
         number=_number(pr, "number", "pull_request.number"),
-        title=_text(pr, "title", "pull_request.title")[:_TEXT_MAX],
+        title=_capped(_text(pr, "title", "pull_request.title")),
         status="merged" if merged else ("open" if state == "open" else "closed"),
         head_repo=head_name if isinstance(head_name, str) and valid_repo_name(head_name) else repo,
-        head_branch=_text(head, "ref", "pull_request.head.ref")[:_TEXT_MAX],
+        head_branch=_capped(_text(head, "ref", "pull_request.head.ref")),
         head_sha=_optional_text(head.get("sha")),
         url=_optional_text(pr.get("html_url")),
         created_at=_ts(pr.get("created_at")),
@@ -181,7 +181,7 @@ def ci_run(event: str, payload: Mapping[str, Any], *, received_at: str) -> CiRun
         "provider": "github",
         "kind": event,
         "id": _int_or_none(run.get("id")),
-        "name": (name or event)[:_TEXT_MAX],
+        "name": _capped(name or event),
         "status": status,
         "conclusion": conclusion,
         "url": _optional_text(run.get("html_url")) or _optional_text(run.get("details_url")),
@@ -243,7 +243,14 @@ def _int_or_none(value: object) -> int | None:
 
 
 def _optional_text(value: object) -> str | None:
-    return value.replace("\x00", "")[:_TEXT_MAX] if isinstance(value, str) and value else None
+    return _capped(value.replace("\x00", "")) if isinstance(value, str) and value else None
+
+
+def _capped(text: str) -> str:
+    """At most _TEXT_MAX bytes of UTF-8 (PostgreSQL's btree counts bytes, not characters)."""
+    if len(text) * 4 <= _TEXT_MAX:
+        return text
+    return text.encode("utf-8")[:_TEXT_MAX].decode("utf-8", "ignore")
 
 
 def _ts(value: object) -> str | None:

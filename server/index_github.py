@@ -103,11 +103,11 @@ class GithubQueries(SqlQueries):
         return _pull_request(rows[0]) if rows else None
 
     def pull_requests_of_branch(self, repo_name: str, branch: str) -> list[PullRequest]:
-        """PRs whose head is this branch of this repository (its own, or a fork's), newest first."""
+        """PRs whose head is this branch of this repository (the PR's own or a fork), newest first."""
         rows = self._rows(
-            "SELECT * FROM pull_requests WHERE head_branch = ? AND (LOWER(head_repo) = ? OR LOWER(repo_name) = ?) "
+            "SELECT * FROM pull_requests WHERE head_branch = ? AND LOWER(head_repo) = ? "
             "ORDER BY created_at DESC, number DESC",
-            (branch, repo_name.lower(), repo_name.lower()),
+            (branch, repo_name.lower()),
         )
         return [_pull_request(row) for row in rows]
 
@@ -124,9 +124,9 @@ class GithubQueries(SqlQueries):
             )
 
     def ci_runs_of_branch(self, repo_name: str, branch: str, *, since: str | None) -> list[CiRun]:
-        """CI runs on this branch of this repository (as the base or as the head repository)."""
-        sql = ("SELECT * FROM ci_runs WHERE head_branch = ? AND (LOWER(repo_name) = ? OR LOWER(head_repo) = ?)")
-        args: list[Any] = [branch, repo_name.lower(), repo_name.lower()]
+        """CI runs on this branch of this repository (the repository the branch lives in)."""
+        sql = "SELECT * FROM ci_runs WHERE head_branch = ? AND LOWER(head_repo) = ?"
+        args: list[Any] = [branch, repo_name.lower()]
         if since is not None:
             sql += " AND ts >= ?"
             args.append(since)

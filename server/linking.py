@@ -22,6 +22,7 @@ from .index import IndexStore, TraceRecord
 from .ingest import Candidate, batch_object, check_one, event_write
 
 __all__ = [
+    "CI_AFTER",
     "CI_LOOKBACK",
     "apply_ci_run",
     "apply_pull_request",
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 # A branch's CI runs from before its trace began belong to earlier work on a branch of the
 # same name, except those just before (a push, then `prtrace start`): an hour's grace.
 CI_LOOKBACK = timedelta(hours=1)
+# …and CI runs more than a day after a trace's last event are later work on the branch (a
+# trace on `main` does not collect every run there ever is).
+CI_AFTER = timedelta(days=1)
 
 
 def new_mark() -> str:
@@ -50,9 +54,8 @@ def link_trace(
     to it. Returns the trace's PR id (now), for the caller to refresh that PR's document."""
     pr_id = trace.pr_id
     if pr_id is None:
-        found = index.pull_requests_of_branch(trace.repo_name, trace.branch)
-        if found:
-            pr = _best(found)
+        pr = _best(index.pull_requests_of_branch(trace.repo_name, trace.branch), trace)
+        if pr is not None:
             if index.set_trace_pr(trace.trace_id, pr):
                 pr_id = pr.pr_id
             else:
@@ -70,9 +73,9 @@ def apply_pull_request(
     """Store the PR and link the traces of its head branch (and those linked to it by their
     clients get its CI runs); returns the PR ids whose documents changed."""
     index.save_pull_request(pr)
-    traces = _distinct(
-        [*index.traces_of_branch({pr.repo_name, pr.head_repo}, pr.head_branch), *index.traces_of_pr(pr.pr_id)]
-    )
+    # The head branch lives in the head repository (a fork's, or the base's own): a trace of
+    # the base repository on a branch of the same name is other work.
+    traces = _distinct([*index.traces_of_branch({pr.head_repo}, pr.head_branch), *index.traces_of_pr(pr.pr_id)])
     changed = {pr.pr_id}
     for trace in traces:
         linked = link_trace(index, blobs, trace, now=now)
@@ -87,7 +90,7 @@ def apply_ci_run(index: IndexStore, blobs: BlobStore, run: CiRun, *, now: Callab
     index.save_ci_run(run)
     traces: list[TraceRecord] = []
     if run.head_branch:
-        traces += index.traces_of_branch({run.repo_name, run.head_repo}, run.head_branch)
+        traces += index.traces_of_branch({run.head_repo}, run.head_branch)
     for number in run.pr_numbers:
         traces += index.traces_of_pr(f"{run.repo_name}#{number}")
     changed = {f"{run.repo_name}#{number}" for number in run.pr_numbers}
@@ -126,6 +129,9 @@ def link_pending(index: IndexStore, blobs: BlobStore, *, limit: int = 100, mark:
         except (StoreUnavailable, StoreCorrupt) as exc:
             log.warning("linking %s to GitHub's facts postponed: %s", trace_id, exc)
             continue
+        except Exception:  # a bug, or data no check foresaw: never a stalled sweep
+            log.exception("linking %s to GitHub's facts failed; it is left unlinked", trace_id)
+            pr_id = trace.pr_id
         index.trace_linked(trace_id, pr_id)  # as linked now: a client's link since keeps the flag
         if pr_id:
             changed.add(pr_id)
@@ -134,25 +140,41 @@ def link_pending(index: IndexStore, blobs: BlobStore, *, limit: int = 100, mark:
     return done
 
 
-def _best(prs: list[PullRequest]) -> PullRequest:
-    """The PR a branch's trace belongs to: an open one first, else the newest."""
+def _best(prs: list[PullRequest], trace: TraceRecord) -> PullRequest | None:
+    """The PR a branch's trace belongs to: an open one first, else the newest that was still
+    open when the trace began (a branch name used again is not last month's merged PR)."""
     open_prs = [pr for pr in prs if pr.status == "open"]
-    return (open_prs or prs)[0]
+    if open_prs:
+        return open_prs[0]
+    began = _shifted(trace.first_ts, -CI_LOOKBACK)
+    closed = [pr for pr in prs if began is None or (pr.closed_at or pr.merged_at or pr.updated_at) >= began]
+    return closed[0] if closed else None
 
 
 def _runs_of(index: IndexStore, trace: TraceRecord, pr_id: str | None) -> list[CiRun]:
-    since = None
-    if trace.first_ts:
-        since = format_ts(parse_ts(trace.first_ts) - CI_LOOKBACK)
-    runs = index.ci_runs_of_branch(trace.repo_name, trace.branch, since=since)
+    """The CI runs that belong to a trace: those of its branch while it was active (from an
+    hour before its first event to CI_AFTER past its last), and those GitHub reports for its PR."""
+    since = _shifted(trace.first_ts, -CI_LOOKBACK)
+    until = _shifted(trace.last_ts, CI_AFTER)
+    runs = [r for r in index.ci_runs_of_branch(trace.repo_name, trace.branch, since=since)
+            if until is None or r.ts <= until]
     if pr_id is not None:
         repo, _, number = pr_id.rpartition("#")
-        runs += index.ci_runs_of_pr(repo, int(number))
-        pr = index.pull_request(pr_id)
-        if pr is not None and pr.head_branch != trace.branch:
-            runs += index.ci_runs_of_branch(pr.head_repo, pr.head_branch, since=since)
+        if number.isdigit() and len(number) <= 18:
+            runs += index.ci_runs_of_pr(repo, int(number))
     unique = {run.ci_id: run for run in runs}
     return sorted(unique.values(), key=lambda run: run.ts)
+
+
+def _shifted(ts: str | None, by: timedelta) -> str | None:
+    """ts moved by `by`, in the index's form; None when absent, clamped at the calendar's ends
+    (a client may send year 1)."""
+    if not ts:
+        return None
+    try:
+        return format_ts(parse_ts(ts) + by)
+    except (ValueError, OverflowError):
+        return ts
 
 
 def _store_ci_events(

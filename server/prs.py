@@ -18,7 +18,7 @@ from prtrace_core.timestamps import parse_ts
 
 from .assemble import order_events, trace_summary
 from .auth import Principal
-from .blobs import BlobStore
+from .blobs import BlobStore, check_key
 from .errors import BadQuery, NotFound
 from .github import CiRun, PullRequest, valid_repo_name
 from .index import IndexStore, TraceRecord, TraceSummary
@@ -40,10 +40,12 @@ def split_pr_id(pr_id: str) -> tuple[str, str, int] | None:
 
 
 def pr_key(owner: str, repo: str, number: int) -> str:
-    """The PR document's object key, `prs/<owner>/<repo>/<n>.json` (validated names only)."""
+    """The PR document's object key, `prs/<owner>/<repo>/<n>.json`, lower-cased as GitHub
+    compares names (one document however a client spells them); ValueError for a name no
+    object key may hold (`org/.github`: a leading dot)."""
     if not valid_repo_name(f"{owner}/{repo}"):
         raise ValueError(f"not a repository name: {owner}/{repo}")
-    return f"prs/{owner}/{repo}/{number}.json"
+    return check_key(f"prs/{owner.lower()}/{repo.lower()}/{number}.json")
 
 
 def pr_document(

@@ -316,3 +316,110 @@ def test_the_sweep_links_a_trace_whose_link_was_interrupted(hooks: TestClient) -
     Compactor(index, blobs, github=True).run_pass()
     assert trace(hooks, trace_id)["pr"]["pr_id"] == "acme/webapp#123"
     assert index.traces_to_link(10) == []
+
+
+# what must not match, and what must not stall
+
+
+def test_a_fork_pr_from_main_does_not_claim_the_base_repository_s_main(hooks: TestClient) -> None:
+    base_main = push_trace(hooks, branch="main")
+    deliver(hooks, "pull_request", gh.pull_request(number=777, head_repo="mallory/webapp", head_ref="main"))
+    deliver(hooks, "workflow_run", gh.workflow_run(head_repo="mallory/webapp", head_branch="main", pull_requests=[]))
+    document = trace(hooks, base_main)
+    assert document["pr"] is None
+    assert ci_events(document) == []
+
+
+def test_last_month_s_merged_pr_is_not_a_new_trace_s_pr(hooks: TestClient) -> None:
+    deliver(hooks, "pull_request", gh.pull_request(
+        "closed", number=5, state="closed", merged=True, created_at="2026-10-01T09:00:00Z",
+        merged_at="2026-10-02T09:00:00Z", closed_at="2026-10-02T09:00:00Z", updated_at="2026-10-02T09:00:00Z",
+    ))
+    fresh = push_trace(hooks, ts="2026-11-24T19:05:00.000Z")
+    assert trace(hooks, fresh)["pr"] is None
+    deliver(hooks, "pull_request", gh.pull_request(number=9, created_at="2026-11-24T19:30:00Z",
+                                                   updated_at="2026-11-24T19:30:00Z"))
+    assert trace(hooks, fresh)["pr"]["pr_id"] == "acme/webapp#9"
+
+
+def test_ci_long_after_a_trace_s_last_event_stays_out_unless_its_pr_names_it(hooks: TestClient) -> None:
+    trace_id = push_trace(hooks, ts="2026-11-24T19:05:00.000Z")
+    deliver(hooks, "check_run", gh.check_run(started_at="2026-12-01T10:00:00Z", completed_at="2026-12-01T10:05:00Z",
+                                              pull_requests=[]))
+    assert ci_events(trace(hooks, trace_id)) == []
+    deliver(hooks, "check_run", gh.check_run(run_id=5, started_at="2026-12-01T11:00:00Z",
+                                              completed_at="2026-12-01T11:05:00Z", pull_requests=[123]))
+    assert ci_events(trace(hooks, trace_id)) == []  # not linked to #123: nothing ties the two
+    deliver(hooks, "pull_request", gh.pull_request())
+    assert [e["payload"]["id"] for e in ci_events(trace(hooks, trace_id))] == [5]
+
+
+def test_a_trace_from_year_one_never_stalls_linking_or_webhooks(hooks: TestClient) -> None:
+    ancient = push_trace(hooks, ts="0001-01-01T00:00:00.000Z")
+    assert deliver(hooks, "pull_request", gh.pull_request()).status_code == 200
+    assert deliver(hooks, "check_run", gh.check_run()).status_code == 200
+    assert trace(hooks, ancient)["pr"]["pr_id"] == "acme/webapp#123"
+    index, blobs = index_of(hooks), blobs_of(hooks)
+    Compactor(index, blobs, github=True).run_pass()
+    assert index.traces_to_link(10) == []
+    assert index.prs_pending(10) == []
+
+
+def test_a_pr_no_object_key_can_hold_never_stops_the_others_documents(hooks: TestClient) -> None:
+    push_trace(hooks, repo="acme/.github", pr={"pr_id": "acme/.github#1", "status": "open"})
+    push_trace(hooks, pr={"pr_id": "acme/webapp#2", "status": "open"})
+    index, blobs = index_of(hooks), blobs_of(hooks)
+    Compactor(index, blobs, github=True).run_pass()
+    assert orjson.loads(blobs.get("prs/acme/webapp/2.json"))["pr_id"] == "acme/webapp#2"
+    assert index.prs_pending(10) == []
+
+
+def test_a_pr_spelled_in_two_cases_has_one_document(hooks: TestClient) -> None:
+    push_trace(hooks, repo="Acme/WebApp", pr={"pr_id": "Acme/WebApp#3", "status": "open"})
+    index, blobs = index_of(hooks), blobs_of(hooks)
+    Compactor(index, blobs, github=True).run_pass()
+    assert orjson.loads(blobs.get("prs/acme/webapp/3.json"))["traces"]
+
+
+def test_a_compressed_delivery_is_refused_before_anything_is_undone(hooks: TestClient) -> None:
+    import gzip
+
+    body, headers = gh.delivery("ping", gh.ping())
+    response = hooks.post("/v1/webhooks/github", content=gzip.compress(body),
+                          headers={**headers, "Content-Encoding": "gzip"})
+    assert response.status_code == 415
+
+
+def test_paging_a_trace_s_events_keeps_its_ci_runs(hooks: TestClient) -> None:
+    trace_id = push_trace(hooks, ts="2026-11-24T19:05:00.000Z")
+    hooks.post("/v1/batches", json=make_batch(trace_id, [note(n, f"n{n}", f"2026-11-24T19:0{n + 4}:00.000Z")
+                                                         for n in (2, 3, 4)],
+                                             repo={"name": "acme/webapp", "branch": BRANCH}))
+    deliver(hooks, "check_run", gh.check_run(started_at="2026-11-24T19:06:30Z", completed_at="2026-11-24T19:06:40Z"))
+    seen: list[str] = []
+    after = None
+    while True:
+        params = {"limit": 2, **({"after_seq": after} if after is not None else {})}
+        page = hooks.get(f"/v1/traces/{trace_id}/events", params=params).json()
+        seen += [e["type"] for e in page["events"]]
+        after = page["next_after_seq"]
+        if after is None:
+            break
+    assert sorted(seen) == ["annotation"] * 4 + ["ci"]
+    only_ci = hooks.get(f"/v1/traces/{trace_id}/events", params={"type": "ci", "limit": 1}).json()
+    assert [e["type"] for e in only_ci["events"]] == ["ci"]
+
+
+def test_events_after_a_ci_run_are_appended_to_the_compacted_trace_in_order(hooks: TestClient) -> None:
+    trace_id = push_trace(hooks, ts="2026-11-24T19:05:00.000Z")
+    deliver(hooks, "check_run", gh.check_run(started_at="2026-11-24T19:06:00Z", completed_at="2026-11-24T19:06:30Z"))
+    index, blobs = index_of(hooks), blobs_of(hooks)
+    compactor = Compactor(index, blobs, github=True)
+    compactor.run_pass()
+    for n in (2, 3):
+        hooks.post("/v1/batches", json=make_batch(trace_id, [note(n, f"n{n}", f"2026-11-24T19:1{n}:00.000Z")],
+                                                 repo={"name": "acme/webapp", "branch": BRANCH}))
+        compactor.run_pass()
+    raw = [orjson.loads(line) for line in blobs.get(f"raw/{trace_id}.ndjson").splitlines()]
+    assert [e["event_id"] for e in raw] == [e["event_id"] for e in trace(hooks, trace_id)["events"]]
+    assert [e["type"] for e in raw] == ["annotation", "ci", "annotation", "annotation"]
