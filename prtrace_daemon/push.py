@@ -19,17 +19,19 @@ import fcntl
 import gzip
 import json
 import os
+import queue
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 
 from prtrace_core.timestamps import now_ts
 from prtrace_daemon.buffer import Buffer, TraceRow
@@ -202,12 +204,11 @@ def encode_batch(batch: dict[str, Any]) -> bytes:
 
 
 def json_bytes(value: Any) -> bytes:
-    """Compact UTF-8 JSON: orjson's, a tenth of the stdlib's time; the stdlib's for what orjson
-    refuses (an integer past 64 bits), so anything the buffer holds can be sent."""
-    try:
-        return orjson.dumps(value)
-    except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON as the server reads it. The stdlib's, not orjson's: orjson writes a
+    NaN as null, which would change an event the server must see as it was recorded (and
+    reject on its own); the cost is hidden, as batches are encoded while the one before is on
+    the wire (`_read_ahead`)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _retry_after(value: str) -> float | None:
@@ -358,8 +359,8 @@ def push(
         for trace in buffer.pending_traces():
             report.traces += 1
             try:
-                for batch in outgoing(buffer, trace, max_events=max_events, max_bytes=max_bytes):
-                    _send(buffer, client, batch, report)
+                for batch, body in _read_ahead(buffer.path, trace, max_events=max_events, max_bytes=max_bytes):
+                    _send(buffer, client, batch, body, report)
                     if on_batch is not None and batch.event_ids:
                         on_batch(report, len(batch.event_ids))
             except ServerError as exc:
@@ -413,10 +414,51 @@ def update_push_state(home: Home, **values: Any) -> None:
             tmp.unlink()
 
 
-def _send(buffer: Buffer, client: ServerClient, batch: Batch, report: PushReport) -> None:
+def _read_ahead(
+    path: Path, trace: TraceRow, *, max_events: int, max_bytes: int, depth: int = 2
+) -> Iterator[tuple[Batch, bytes]]:
+    """The trace's batches (as `outgoing` cuts them) and their encoded bodies, read and encoded
+    by a thread with its own connection to the buffer while the batch before is on the wire,
+    so the client's work overlaps the server's instead of adding to it. Batches are cut by
+    seq, so settling one meanwhile never changes the next."""
+    ready: queue.Queue[tuple[Batch, bytes] | BaseException | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: tuple[Batch, bytes] | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            with Buffer(path) as own:
+                for batch in outgoing(own, trace, max_events=max_events, max_bytes=max_bytes):
+                    if not offer((batch, encode_batch(batch.body))):
+                        return
+        except BaseException as exc:  # handed to the consumer, which raises it as its own
+            offer(exc)
+            return
+        offer(None)
+
+    worker = threading.Thread(target=produce, name="prtrace-push-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+
+
+def _send(buffer: Buffer, client: ServerClient, batch: Batch, body: bytes, report: PushReport) -> None:
     """Post one batch and settle each event by the answer (the server recomputes the ids)."""
     trace, local_ids = batch.trace, batch.event_ids
-    body = encode_batch(batch.body)
     answer = client.post_encoded(body)
     report.events_sent += len(local_ids)
     report.bytes_sent += len(body)
