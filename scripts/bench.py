@@ -1332,8 +1332,20 @@ def main() -> int:
     redact = sub.add_parser("redact", help="redaction: hostile megabytes per rule, cost per event, corpus precision and recall")
     redact.add_argument("--runs", type=int, default=5, help="runs per figure (the median is kept)")
     redact.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    push = sub.add_parser("push", help="prtrace push of 100,000 buffered events; ingest to compacted raw/ with Redis and without")
+    push.add_argument("--events", type=int, default=100_000, help="events buffered and pushed per server")
+    push.add_argument("--samples", type=int, default=20, help="ingests timed to their compacted object per queue")
+    push.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     options = parser.parse_args()
     command = "scripts/bench " + " ".join(sys.argv[1:])
+    if options.what == "push":
+        from scripts.bench_push import bench_push, push_section
+
+        section = push_section(bench_push(options.events, options.samples), command, machine(), f"{datetime.now(UTC):%Y-%m-%d}")
+        print(section)
+        if not options.no_write:
+            write_section("Push", section)
+            print("written to docs/benchmarks.md")
     if options.what == "redact":
         from scripts.bench_redact import bench_redact, redact_section
 
