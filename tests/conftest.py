@@ -11,17 +11,35 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from prtrace_server.devstack import LocalPostgres
 
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture(autouse=True)
-def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A private PRTRACE_HOME and git config; no server, token or hook setting leaks in; a
-    daemon that the test started (`prtrace start`) is stopped when it ends."""
-    home = tmp_path_factory.mktemp("prtrace-home")
+def pytest_configure(config: pytest.Config) -> None:
+    """Child processes (`prtrace`, the daemon, `prtrace-server`) start thousands of times in a
+    run. With bytecode writing off (PYTHONDONTWRITEBYTECODE) each would compile prtrace's own
+    modules again, installed packages having theirs: compile them once, here, into the
+    __pycache__ folders git ignores. Checked against the source's hash, not its mtime, so a file
+    edited during the run is never run from a stale copy; nothing else is written."""
+    if os.environ.get("PYTHONDONTWRITEBYTECODE") and not hasattr(config, "workerinput"):
+        import compileall
+        import py_compile
+
+        root = Path(__file__).resolve().parent.parent
+        for package in ("prtrace_core", "prtrace_daemon", "prtrace_cli", "server"):
+            compileall.compile_dir(root / package, quiet=2, force=True,
+                                   invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+
+
+def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """Make `home` the PRTRACE_HOME, with a git config of its own; unset what would leak in.
+    Also for fixtures wider than a test, through `pytest.MonkeyPatch.context()`."""
     gitconfig = home / "gitconfig"
     gitconfig.write_text("[user]\n\tname = Test Dev\n\temail = dev@example.com\n[init]\n\tdefaultBranch = main\n")
     monkeypatch.setenv("PRTRACE_HOME", str(home))
@@ -33,6 +51,14 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.setattr("platformdirs.user_data_dir", refuse)
     for var in ("PRTRACE_SERVER", "PRTRACE_TOKEN", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
         monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private PRTRACE_HOME and git config; no server, token or hook setting leaks in; a
+    daemon that the test started (`prtrace start`) is stopped when it ends."""
+    home = tmp_path_factory.mktemp("prtrace-home")
+    isolate(monkeypatch, home)
     yield home
     from prtrace_daemon.paths import Home
     from prtrace_daemon.process import stop
@@ -52,7 +78,11 @@ def git(repo: Path, *args: str) -> str:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A git repo with one commit, in its own temp folder."""
-    root = tmp_path / "repo"
+    return make_repo(tmp_path / "repo")
+
+
+def make_repo(root: Path) -> Path:
+    """A git repo with one commit at `root` (a new folder)."""
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
     (root / "calc.py").write_text("def add(a, b):\n    return a + b\n")
@@ -162,6 +192,19 @@ class S3Endpoint:
         )
 
 
+def start_postgres_cluster(pgdata: Path) -> LocalPostgres:
+    """devstack's start_postgres, one at a time across parallel test workers: the first start
+    as root also creates the system user PostgreSQL runs as, which two at once would both try."""
+    import fcntl
+    import tempfile
+
+    from prtrace_server.devstack import start_postgres
+
+    with open(Path(tempfile.gettempdir()) / "prtrace-test-postgres.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return start_postgres(pgdata)
+
+
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A PostgreSQL server URL (database `postgres`): PRTRACE_TEST_DATABASE_URL, or embedded."""
@@ -169,9 +212,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if given:
         yield given
         return
-    from prtrace_server.devstack import start_postgres
-
-    pg = start_postgres(tmp_path_factory.mktemp("postgres") / "pgdata")
+    pg = start_postgres_cluster(tmp_path_factory.mktemp("postgres") / "pgdata")
     try:
         yield pg.url()
     finally:
@@ -191,7 +232,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
     try:
         yield S3Endpoint(s3.endpoint, S3_ACCESS_KEY, S3_SECRET_KEY)
     finally:
-        s3.stop()
+        s3.kill()  # its data is thrown away: no need to wait seconds for a clean shutdown
 
 
 @pytest.fixture

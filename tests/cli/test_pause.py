@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +55,16 @@ def test_a_paused_repo_is_left_alone_by_the_daemon(repo: Path, prtrace_home: Pat
     run_prtrace("start", cwd=repo, check=True)
     try:
         run_prtrace("pause", cwd=repo, check=True)
-        (repo / "calc.py").write_text("typed while paused\n")
-        time.sleep(1.5)  # several debounce windows: a watching daemon would have recorded it
-        assert [e["type"] for e in events(prtrace_home, repo)] == ["start", "pause"]
+        (repo / "notes.txt").write_text("typed while paused\n")
         run_prtrace("resume", cwd=repo, check=True)
+        # The save after resume is the barrier: a daemon that recorded the paused one would have
+        # done so before this one falls due (a path is recorded a debounce window after its last
+        # event), so no fixed sleep is needed to see that it did not.
         (repo / "calc.py").write_text("typed after resume\n")
         found = wait_until(
             lambda: [e for e in events(prtrace_home, repo) if e["type"] == "edit"], what="the edit after resume"
         )
-        assert "typed after resume" in found[0]["payload"]["diff"]
+        assert [e["type"] for e in events(prtrace_home, repo)] == ["start", "pause", "resume", "edit"]
+        assert found[0]["payload"]["file"] == "calc.py" and "typed after resume" in found[0]["payload"]["diff"]
     finally:
         run_prtrace("stop", cwd=repo)

@@ -4,18 +4,23 @@ repository, and one clear line and a non-zero exit for every kind of bad input."
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import io
 import json
+import sqlite3
 import subprocess
 import tarfile
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import git, run_prtrace
+from prtrace_core.tracefile import NotATraceFile, parse_trace_file
+from tests.conftest import git, isolate, make_repo, run_prtrace
 
 
 def _record(repo: Path, branch: str = "feature") -> dict[str, Any]:
@@ -34,6 +39,40 @@ def _record(repo: Path, branch: str = "feature") -> dict[str, Any]:
     return dict(json.loads(shown.stdout))
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """A recorded session: its repository (on branch `feature`), the PRTRACE_HOME holding it,
+    and its trace as `show --json` gave it."""
+
+    repo: Path
+    home: Path
+    trace: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def recorded_once(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
+    """`_record`, once for the tests that only read what it recorded."""
+    root = tmp_path_factory.mktemp("recorded")
+    home = root / "home"
+    home.mkdir()
+    with pytest.MonkeyPatch.context() as env:
+        isolate(env, home)
+        repo = make_repo(root / "repo")
+        trace = _record(repo)
+    return Recorded(repo, home, trace)
+
+
+@pytest.fixture
+def recorded(recorded_once: Recorded, monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorded]:
+    """The shared recording, its PRTRACE_HOME this test's; afterwards, the buffer must still
+    hold just what was recorded (the tests that use it only read)."""
+    monkeypatch.setenv("PRTRACE_HOME", str(recorded_once.home))
+    yield replace(recorded_once, trace=copy.deepcopy(recorded_once.trace))
+    with contextlib.closing(sqlite3.connect(recorded_once.home / "buffer.db")) as db:
+        (count,) = db.execute("SELECT count(*) FROM events").fetchone()
+    assert count == len(recorded_once.trace["events"]), "a reading test changed the shared recording"
+
+
 def _one_line_error(proc: subprocess.CompletedProcess[str], code: int, text: str) -> None:
     assert proc.returncode == code, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr
@@ -41,8 +80,8 @@ def _one_line_error(proc: subprocess.CompletedProcess[str], code: int, text: str
     assert first.startswith("error:") and text in first, proc.stderr
 
 
-def test_verify_a_clean_trace_exits_0_and_names_each_check(repo: Path) -> None:
-    _record(repo)
+def test_verify_a_clean_trace_exits_0_and_names_each_check(recorded: Recorded) -> None:
+    repo = recorded.repo
     out = run_prtrace("verify", "feature", "--local", cwd=repo)
     assert out.returncode == 0, out.stdout + out.stderr
     for check in ("seq_gap", "ts_order", "start", "file_chain", "diff_apply", "commit_state", "clean"):
@@ -51,8 +90,8 @@ def test_verify_a_clean_trace_exits_0_and_names_each_check(repo: Path) -> None:
     assert report["ok"] is True and report["faults"] == [] and "commit_state" in report["checked"]
 
 
-def test_verify_a_trace_file_with_a_fault_exits_1_naming_check_and_seq(repo: Path, tmp_path: Path) -> None:
-    trace = _record(repo)
+def test_verify_a_trace_file_with_a_fault_exits_1_naming_check_and_seq(recorded: Recorded, tmp_path: Path) -> None:
+    repo, trace = recorded.repo, recorded.trace
     edit = [e for e in trace["events"] if e["type"] == "edit" and e["payload"]["file"] == "calc.py"][-1]
     edit["payload"]["before_sha"] = "f" * 40
     bad = tmp_path / "trace.json"
@@ -65,8 +104,8 @@ def test_verify_a_trace_file_with_a_fault_exits_1_naming_check_and_seq(repo: Pat
     assert any("not inside a repository" in note for note in report["notes"])
 
 
-def test_verify_against_a_repository_without_the_base_commit_exits_2(repo: Path, tmp_path: Path) -> None:
-    trace = _record(repo)
+def test_verify_against_a_repository_without_the_base_commit_exits_2(recorded: Recorded, tmp_path: Path) -> None:
+    trace = recorded.trace
     path = tmp_path / "trace.json"
     path.write_text(json.dumps(trace))
     other = tmp_path / "shallow"
@@ -75,8 +114,8 @@ def test_verify_against_a_repository_without_the_base_commit_exits_2(repo: Path,
     _one_line_error(run_prtrace("verify", str(path), "--repo", str(other), cwd=tmp_path), 2, "does not have")
 
 
-def test_replay_to_a_folder_is_the_commit_and_refuses_what_it_cannot_do(repo: Path, tmp_path: Path) -> None:
-    trace = _record(repo)
+def test_replay_to_a_folder_is_the_commit_and_refuses_what_it_cannot_do(recorded: Recorded, tmp_path: Path) -> None:
+    repo, trace = recorded.repo, recorded.trace
     commit = next(e for e in trace["events"] if e["type"] == "commit")
     out = tmp_path / "replayed"
     run_prtrace("replay", "feature", "--local", "--at", str(commit["seq"]), "--to", str(out), cwd=repo, check=True)
@@ -97,25 +136,28 @@ def test_replay_to_a_folder_is_the_commit_and_refuses_what_it_cannot_do(repo: Pa
     assert not (tmp_path / "x").exists()
 
 
-def test_replay_without_to_prints_the_timeline_with_diffs(repo: Path) -> None:
-    _record(repo)
-    out = run_prtrace("replay", "feature", "--local", cwd=repo, check=True).stdout
+def test_replay_without_to_prints_the_timeline_with_diffs(recorded: Recorded) -> None:
+    out = run_prtrace("replay", "feature", "--local", cwd=recorded.repo, check=True).stdout
     assert "seq 1" in out and "+def mul(a, b):" in out and "took mul out again" in out
 
 
 @pytest.mark.parametrize(
-    ("content", "message"),
-    [(b"{not json", "is not JSON"), (b'{"hello": "world"}', "neither an event"), (b"\xff\xfe", "not UTF-8"), (b"", "empty")],
+    ("content", "message", "command"),
+    [(b"{not json", "is not JSON", "show"), (b'{"hello": "world"}', "neither an event", "verify"),
+     (b"\xff\xfe", "not UTF-8", "replay"), (b"", "empty", "stats")],
 )
-def test_a_file_that_is_not_a_trace_is_one_line(tmp_path: Path, content: bytes, message: str) -> None:
+def test_a_file_that_is_not_a_trace_is_one_line(tmp_path: Path, content: bytes, message: str, command: str) -> None:
+    # Every reading command reads a file through parse_trace_file: each kind of bad file is
+    # refused there, and said in one line by a real command (a different one for each kind).
     path = tmp_path / "bad.json"
     path.write_bytes(content)
-    for command in ("show", "verify", "replay", "stats"):
-        _one_line_error(run_prtrace(command, str(path), cwd=tmp_path), 1, message)
+    with pytest.raises(NotATraceFile, match=message):
+        parse_trace_file(content, str(path))
+    _one_line_error(run_prtrace(command, str(path), cwd=tmp_path), 1, message)
 
 
-def test_a_ref_that_matches_nothing_is_one_line(repo: Path, tmp_path: Path) -> None:
-    _record(repo)
+def test_a_ref_that_matches_nothing_is_one_line(recorded: Recorded, tmp_path: Path) -> None:
+    repo = recorded.repo
     for command in ("show", "verify", "replay", "stats"):
         _one_line_error(run_prtrace(command, "no-such-branch", "--local", cwd=repo), 1, "no trace matches")
     _one_line_error(run_prtrace("verify", str(tmp_path / "missing.json"), cwd=repo), 1, "cannot read")
@@ -141,10 +183,10 @@ def test_a_pr_with_two_traces_is_one_for_stats_and_ambiguous_for_verify(repo: Pa
     assert "red→green" in table and "total" in table
 
 
-def test_export_round_trips_through_duckdb_and_pandas(repo: Path, tmp_path: Path) -> None:
+def test_export_round_trips_through_duckdb_and_pandas(recorded: Recorded, tmp_path: Path) -> None:
     duckdb = pytest.importorskip("duckdb")
     pandas = pytest.importorskip("pandas")
-    trace = _record(repo)
+    repo, trace = recorded.repo, recorded.trace
     by_type = Counter(e["type"] for e in trace["events"])
     jsonl, parquet, folder = tmp_path / "t.jsonl", tmp_path / "t.parquet", tmp_path / "lake"
     run_prtrace("export", "feature", "--local", "--out", str(jsonl), cwd=repo, check=True)
@@ -170,8 +212,8 @@ def test_export_round_trips_through_duckdb_and_pandas(repo: Path, tmp_path: Path
     _one_line_error(run_prtrace("export", "feature", "--local", "--format", "jsonl", "--out", str(folder), cwd=repo), 1, "folder")
 
 
-def test_a_trace_file_of_export_rows_reads_back_as_the_trace(repo: Path, tmp_path: Path) -> None:
-    trace = _record(repo)
+def test_a_trace_file_of_export_rows_reads_back_as_the_trace(recorded: Recorded, tmp_path: Path) -> None:
+    repo, trace = recorded.repo, recorded.trace
     jsonl = tmp_path / "rows.jsonl"
     run_prtrace("export", "feature", "--local", "--out", str(jsonl), cwd=repo, check=True)
     report = json.loads(run_prtrace("verify", str(jsonl), "--json", cwd=repo, check=True).stdout)
@@ -187,9 +229,9 @@ def test_a_trace_file_of_export_rows_reads_back_as_the_trace(repo: Path, tmp_pat
     assert not (tmp_path / "b.jsonl").exists()
 
 
-def test_export_writes_a_dataset_to_s3(repo: Path, tmp_path: Path, s3_server: Any, s3_bucket: str) -> None:
+def test_export_writes_a_dataset_to_s3(recorded: Recorded, tmp_path: Path, s3_server: Any, s3_bucket: str) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
-    trace = _record(repo)
+    repo, trace = recorded.repo, recorded.trace
     run_prtrace("export", "feature", "--local", "--out", f"s3://{s3_bucket}/lake/", cwd=repo, check=True, env=s3_server.env())
     client = s3_server.client()
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_bucket, Prefix="lake/")["Contents"]]
@@ -202,7 +244,7 @@ def test_export_writes_a_dataset_to_s3(repo: Path, tmp_path: Path, s3_server: An
     assert rows == len(trace["events"])
 
 
-def test_replay_in_a_terminal_waits_for_a_key_between_events(repo: Path) -> None:
+def test_replay_in_a_terminal_waits_for_a_key_between_events(recorded: Recorded) -> None:
     import os
     import pty
     import select
@@ -210,7 +252,7 @@ def test_replay_in_a_terminal_waits_for_a_key_between_events(repo: Path) -> None
 
     from tests.conftest import BIN
 
-    trace = _record(repo)
+    repo, trace = recorded.repo, recorded.trace
     pid, fd = pty.fork()
     if pid == 0:  # the child: prtrace in a terminal
         os.chdir(repo)

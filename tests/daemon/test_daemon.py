@@ -40,6 +40,14 @@ def edits(prtrace_home: Path, repo: Path, branch: str = "main") -> list[dict[str
     return [e["payload"] for e in events(prtrace_home, repo, branch) if e["type"] == "edit"]
 
 
+def barrier(prtrace_home: Path, repo: Path, branch: str = "main", name: str = "barrier.txt") -> None:
+    """Save one more file and wait for its edit. The daemon records a path once its last event
+    is a debounce window old, so whatever earlier saves would have recorded is in by then: a
+    check that nothing else happened needs no fixed sleep."""
+    (repo / name).write_text("the last save\n")
+    wait_until(lambda: name in {e["file"] for e in edits(prtrace_home, repo, branch)}, what=f"the edit of {name}")
+
+
 @pytest.fixture
 def live(repo: Path, prtrace_home: Path) -> Iterator[Path]:
     """The repo, registered, with a daemon watching it; the daemon is stopped afterwards."""
@@ -64,8 +72,8 @@ def test_an_editor_style_save_is_one_edit(live: Path, prtrace_home: Path) -> Non
     os.utime(live / "calc.py")
     (live / "calc.py").touch()
     wait_until(lambda: edits(prtrace_home, live), what="the edit")
-    time.sleep(1.0)  # anything else would have landed by now
-    assert [e["file"] for e in edits(prtrace_home, live)] == ["calc.py"]
+    barrier(prtrace_home, live)
+    assert [e["file"] for e in edits(prtrace_home, live)] == ["calc.py", "barrier.txt"]
 
 
 def test_ignored_generated_and_binary_files_produce_nothing(live: Path, prtrace_home: Path) -> None:
@@ -80,9 +88,9 @@ def test_ignored_generated_and_binary_files_produce_nothing(live: Path, prtrace_
     (live / "real.py").write_text("x = 1\n")  # a marker: once it is in, the rest had their chance
     wait_until(lambda: {"real.py", "secrets/key.txt"} <= {e["file"] for e in edits(prtrace_home, live)},
                what="real.py and the withheld secrets/key.txt")
-    time.sleep(0.5)
+    barrier(prtrace_home, live)
     recorded = {e["file"]: e for e in edits(prtrace_home, live)}
-    assert sorted(recorded) == [".prtraceignore", "real.py", "secrets/key.txt"]
+    assert sorted(recorded) == [".prtraceignore", "barrier.txt", "real.py", "secrets/key.txt"]
     withheld = recorded["secrets/key.txt"]  # .prtraceignore'd: that it changed, not what it holds
     assert withheld["withheld"] is True and "diff" not in withheld and "after_sha" not in withheld
 
@@ -124,8 +132,8 @@ def test_a_branch_switch_moves_the_stream_and_the_checkout_is_not_an_edit(live: 
     wait_until(
         lambda: any(e["type"] == "checkout" for e in events(prtrace_home, live, "main")), what="the checkout"
     )
-    time.sleep(1.0)
-    assert edits(prtrace_home, live, "main") == []
+    barrier(prtrace_home, live, "main")
+    assert [e["file"] for e in edits(prtrace_home, live, "main")] == ["barrier.txt"]
     assert [e["file"] for e in edits(prtrace_home, live, "feature")] == ["feature.py"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import uuid
 from typing import Any
 
 import pytest
@@ -94,58 +95,58 @@ def test_repeat_within_a_batch_is_stored_once(client: TestClient) -> None:
     assert len(client.get(f"/v1/traces/{TRACE_A}").json()["events"]) == 1
 
 
-BAD_EVENTS = [
-    pytest.param("not an event", "schema", "event", id="not-an-object"),
-    pytest.param({"seq": 2, "type": "annotation", "payload": {"text": "x"}}, "schema", "ts", id="no-ts"),
-    pytest.param({"seq": 2, "ts": "yesterday", "type": "annotation", "payload": {"text": "x"}}, "schema", "ts", id="bad-ts"),
-    pytest.param({"seq": 2, "ts": "2026-11-24T19:00:00Z", "type": "Bad Type", "payload": {}}, "schema", "type", id="bad-type"),
-    pytest.param({"seq": 2, "ts": "2026-11-24T19:00:00Z", "type": "note", "payload": []}, "schema", "payload", id="payload-list"),
-    pytest.param({"seq": "2", "ts": "2026-11-24T19:00:00Z", "type": "note", "payload": {}}, "schema", "seq", id="seq-string"),
-    pytest.param({"seq": 2**63, "ts": "2026-11-24T19:00:00Z", "type": "note", "payload": {}}, "schema", "seq", id="seq-over-bigint"),
-    pytest.param(
+BAD_EVENTS: list[tuple[Any, str, str, str]] = [  # (event, code, field named, name)
+    ("not an event", "schema", "event", "not-an-object"),
+    ({"seq": 2, "type": "annotation", "payload": {"text": "x"}}, "schema", "ts", "no-ts"),
+    ({"seq": 2, "ts": "yesterday", "type": "annotation", "payload": {"text": "x"}}, "schema", "ts", "bad-ts"),
+    ({"seq": 2, "ts": "2026-11-24T19:00:00Z", "type": "Bad Type", "payload": {}}, "schema", "type", "bad-type"),
+    ({"seq": 2, "ts": "2026-11-24T19:00:00Z", "type": "note", "payload": []}, "schema", "payload", "payload-list"),
+    ({"seq": "2", "ts": "2026-11-24T19:00:00Z", "type": "note", "payload": {}}, "schema", "seq", "seq-string"),
+    ({"seq": 2**63, "ts": "2026-11-24T19:00:00Z", "type": "note", "payload": {}}, "schema", "seq", "seq-over-bigint"),
+    (
         {"seq": 2, "ts": "2026-11-24T19:00:00Z", "type": "commit", "payload": {"sha": "abcdef1", "message": "m", "files_changed": "two"}},
         "schema",
         "payload.files_changed",
-        id="commit-files-changed-text",
+        "commit-files-changed-text",
     ),
-    pytest.param(
+    (
         {"seq": 2, "ts": "2026-11-24T19:00:00Z", "type": "command", "payload": {"command": "make"}},
         "schema",
         "payload.exit_code",
-        id="command-without-exit-code",
+        "command-without-exit-code",
     ),
-    pytest.param(
+    (
         {"seq": 2, "ts": "2026-11-24T19:00:00Z", "type": "note", "payload": {"blob": "x" * (300 * 1024)}},
         "event_too_large",
         "event",
-        id="over-256-kib",
+        "over-256-kib",
     ),
-    pytest.param(
+    (
         {"seq": 2, "ts": "2026-11-24T19:00:00Z", "type": "note", "payload": {"text": "a\ud800b"}},
         "schema",
         "payload.text",
-        id="lone-surrogate",
+        "lone-surrogate",
     ),
-    pytest.param(
+    (
         {"seq": 2, "ts": "2026-11-24T19:00:00Z", "type": "note", "payload": {"big": -(2**63) - 1}},
         "schema",
         "payload.big",
-        id="integer-out-of-range",
+        "integer-out-of-range",
     ),
 ]
 
 
-@pytest.mark.parametrize(("event", "code", "field"), BAD_EVENTS)
-def test_bad_event_is_rejected_with_code_naming_the_field(
-    client: TestClient, event: Any, code: str, field: str
-) -> None:
-    good = note(1, "kept")
-    answer = post(client, make_batch(TRACE_A, [good, event]))
-    assert answer["accepted_event_ids"] == [event_id(TRACE_A, good)]
-    [rejected] = answer["rejected"]
-    assert rejected["index"] == 1
-    assert rejected["code"] == code
-    assert rejected["error"].startswith(field), rejected["error"]
+def test_bad_event_is_rejected_with_code_naming_the_field(client: TestClient, subtests: pytest.Subtests) -> None:
+    for event, code, field, name in BAD_EVENTS:  # one app for them all, a trace each
+        with subtests.test(name):
+            trace_id = str(uuid.uuid4())
+            good = note(1, "kept")
+            answer = post(client, make_batch(trace_id, [good, event]))
+            assert answer["accepted_event_ids"] == [event_id(trace_id, good)]
+            [rejected] = answer["rejected"]
+            assert rejected["index"] == 1
+            assert rejected["code"] == code
+            assert rejected["error"].startswith(field), rejected["error"]
 
 
 def test_deeply_nested_payload_is_rejected_not_a_server_error(client: TestClient) -> None:
@@ -301,42 +302,44 @@ def test_object_lines_are_the_canonical_event_with_its_id(actor: dict[str, str] 
     assert content == canonical_json({**id_document(TRACE_A, event), "event_id": candidate.event_id}) + b"\n"
 
 
-NUMBERS_NO_EVENT_MAY_HOLD = [
-    pytest.param("1e400", "payload.n", id="overflows-a-double"),
-    pytest.param("-1e400", "payload.n", id="overflows-negative"),
-    pytest.param("1" + "0" * 400 + ".5", "payload.n", id="long-decimal-overflows"),
-    pytest.param("NaN", "payload.n", id="nan"),
-    pytest.param("Infinity", "payload.n", id="infinity"),
-    pytest.param("-Infinity", "payload.n", id="minus-infinity"),
-    pytest.param("[1, 2, 1e999]", "payload.n[2]", id="inside-a-list"),
-    pytest.param(str(2**64), "payload.n", id="integer-over-64-bits"),
-    pytest.param(str(-(2**63) - 1), "payload.n", id="integer-under-64-bits"),
-    pytest.param("9" * 400, "payload.n", id="integer-of-400-digits"),
+NUMBERS_NO_EVENT_MAY_HOLD = [  # (number as JSON, field named, name)
+    ("1e400", "payload.n", "overflows-a-double"),
+    ("-1e400", "payload.n", "overflows-negative"),
+    ("1" + "0" * 400 + ".5", "payload.n", "long-decimal-overflows"),
+    ("NaN", "payload.n", "nan"),
+    ("Infinity", "payload.n", "infinity"),
+    ("-Infinity", "payload.n", "minus-infinity"),
+    ("[1, 2, 1e999]", "payload.n[2]", "inside-a-list"),
+    (str(2**64), "payload.n", "integer-over-64-bits"),
+    (str(-(2**63) - 1), "payload.n", "integer-under-64-bits"),
+    ("9" * 400, "payload.n", "integer-of-400-digits"),
 ]
 
 
-@pytest.mark.parametrize(("number", "field"), NUMBERS_NO_EVENT_MAY_HOLD)
-def test_a_number_no_event_may_hold_rejects_that_event_alone(client: TestClient, number: str, field: str) -> None:
-    body = (
-        '{"trace_id": "TRACE", "repo": {"name": "acme/webapp", "branch": "main"},'
-        ' "developer": {"user_id": "dev-1"}, "events": ['
-        '{"seq": 1, "ts": "2026-11-24T19:00:00.000Z", "type": "annotation", "payload": {"text": "before"}},'
-        '{"seq": 2, "ts": "2026-11-24T19:00:01.000Z", "type": "metric", "payload": {"n": NUMBER}},'
-        '{"seq": 3, "ts": "2026-11-24T19:00:02.000Z", "type": "annotation", "payload": {"text": "after", "ok": 1.5e300}}'
-        "]}"
-    ).replace("TRACE", TRACE_A).replace("NUMBER", number)
-    response = client.post("/v1/batches", content=body, headers={"Content-Type": "application/json"})
-    assert response.status_code == 200, response.text
-    answer = response.json()
-    assert len(answer["accepted_event_ids"]) == 2
-    [rejected] = answer["rejected"]
-    assert (rejected["index"], rejected["code"]) == (1, "schema")
-    assert rejected["error"].startswith(f"{field}: "), rejected["error"]
-    assert "finite" in rejected["error"] or "64-bit" in rejected["error"]
-    # nothing of it was stored, not even as null
-    stored = client.get(f"/v1/traces/{TRACE_A}").json()["events"]
-    assert [e["seq"] for e in stored] == [1, 3]
-    assert stored[1]["payload"] == {"text": "after", "ok": 1.5e300}
+def test_a_number_no_event_may_hold_rejects_that_event_alone(client: TestClient, subtests: pytest.Subtests) -> None:
+    for number, field, name in NUMBERS_NO_EVENT_MAY_HOLD:  # one app for them all, a trace each
+        with subtests.test(name):
+            trace_id = str(uuid.uuid4())
+            body = (
+                '{"trace_id": "TRACE", "repo": {"name": "acme/webapp", "branch": "main"},'
+                ' "developer": {"user_id": "dev-1"}, "events": ['
+                '{"seq": 1, "ts": "2026-11-24T19:00:00.000Z", "type": "annotation", "payload": {"text": "before"}},'
+                '{"seq": 2, "ts": "2026-11-24T19:00:01.000Z", "type": "metric", "payload": {"n": NUMBER}},'
+                '{"seq": 3, "ts": "2026-11-24T19:00:02.000Z", "type": "annotation", "payload": {"text": "after", "ok": 1.5e300}}'
+                "]}"
+            ).replace("TRACE", trace_id).replace("NUMBER", number)
+            response = client.post("/v1/batches", content=body, headers={"Content-Type": "application/json"})
+            assert response.status_code == 200, response.text
+            answer = response.json()
+            assert len(answer["accepted_event_ids"]) == 2
+            [rejected] = answer["rejected"]
+            assert (rejected["index"], rejected["code"]) == (1, "schema")
+            assert rejected["error"].startswith(f"{field}: "), rejected["error"]
+            assert "finite" in rejected["error"] or "64-bit" in rejected["error"]
+            # nothing of it was stored, not even as null
+            stored = client.get(f"/v1/traces/{trace_id}").json()["events"]
+            assert [e["seq"] for e in stored] == [1, 3]
+            assert stored[1]["payload"] == {"text": "after", "ok": 1.5e300}
 
 
 def test_a_non_finite_seq_or_event_is_rejected_on_its_own(client: TestClient) -> None:

@@ -89,9 +89,9 @@ def test_a_malformed_url_is_a_config_error_that_keeps_the_password_out(url: str)
 def test_a_socket_directory_url_is_passed_to_psycopg_as_given(tmp_path: Path) -> None:
     # Embedded PostgreSQL listens on a Unix socket in its data folder; pydantic's PostgresDsn
     # would refuse this URL, psycopg takes it.
-    from prtrace_server.devstack import start_postgres
+    from tests.conftest import start_postgres_cluster
 
-    pg = start_postgres(tmp_path / "pgdata")
+    pg = start_postgres_cluster(tmp_path / "pgdata")
     try:
         index = open_index(f"postgresql://postgres:@/postgres?host={pg.pgdata}&port={pg.port}")
         try:
