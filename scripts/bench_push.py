@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 import os
@@ -24,18 +25,30 @@ from typing import Any
 
 import httpx
 
+if __package__ in (None, ""):  # run as a file: the repository root is what `scripts.` needs
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from prtrace_daemon.buffer import Buffer
 from prtrace_daemon.push import outgoing
-from prtrace_server.devstack import (
+from scripts.bench_common import (
+    BIN,
     S3_ACCESS_KEY,
     S3_SECRET_KEY,
+    command_line,
+    envelope,
+    machine,
+    make_events,
+    serving,
     start_postgres,
     start_redis,
     start_s3,
+    today,
+    write_section,
 )
-from scripts.bench import BIN, envelope, make_events, serving
 
-__all__ = ["bench_push", "push_section"]
+__all__ = ["bench_push", "main", "push_section"]
+
+SUMMARY = "prtrace push of 100,000 buffered events; ingest to compacted raw/ with Redis and without"
 
 
 def _fill_buffer(home: Path, n_events: int) -> tuple[int, int, int]:
@@ -171,5 +184,19 @@ def push_section(r: dict[str, Any], command: str, machine: str, date: str) -> st
     return "\n".join(lines) + "\n"
 
 
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench push", description=SUMMARY)
+    parser.add_argument("--events", type=int, default=100_000, help="events buffered and pushed per server")
+    parser.add_argument("--samples", type=int, default=20, help="ingests timed to their compacted object per queue")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    options = parser.parse_args(argv)
+    section = push_section(bench_push(options.events, options.samples), command_line("push", argv), machine(), today())
+    print(section)
+    if not options.no_write:
+        write_section("Push", section)
+        print("written to docs/benchmarks.md")
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit("run it as `scripts/bench push`")
+    sys.exit(main(sys.argv[1:]))

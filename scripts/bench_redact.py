@@ -9,16 +9,25 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+if __package__ in (None, ""):  # run as a file: the repository root is what `scripts.` needs
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from prtrace_core.redact import Redactor
+from scripts.bench_common import command_line, machine, today, write_section
 from tests.fixtures.adversarial import ADVERSARIAL, adversarial, every_rule, repeated
 from tests.fixtures.secrets_corpus import LOOKALIKES, SECRETS
 
-__all__ = ["bench_redact", "corpus_scores", "redact_section"]
+__all__ = ["bench_redact", "corpus_scores", "main", "redact_section"]
+
+SUMMARY = "redaction: hostile megabytes per rule, cost per event, corpus precision and recall"
 
 MIB = 1 << 20
 
@@ -133,3 +142,20 @@ def redact_section(r: dict[str, Any], command: str, machine: str, date: str) -> 
         lines.append(f"| detect-secrets (default plugins) | {ds['recall']:.1%} | {ds['precision']:.1%} | "
                      f"{ds['secrets'] - ds['caught']} | {ds['damaged']} |")
     return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench redact", description=SUMMARY)
+    parser.add_argument("--runs", type=int, default=5, help="runs per figure (the median is kept)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    options = parser.parse_args(argv)
+    section = redact_section(bench_redact(options.runs), command_line("redact", argv), machine(), today())
+    print(section)
+    if not options.no_write:
+        write_section("Redaction", section)
+        print("written to docs/benchmarks.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

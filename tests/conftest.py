@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,8 +13,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support.server import serving as serve_process
+
 if TYPE_CHECKING:
-    from prtrace_server.devstack import LocalPostgres
+    from tests.support.stack import LocalPostgres
 
 BIN = Path(sys.executable).parent
 
@@ -92,12 +92,6 @@ def make_repo(root: Path) -> Path:
     return root
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def run_prtrace(*args: str, cwd: Path, check: bool = False, env: dict[str, str] | None = None,
                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """The real `prtrace` process, as a user runs it."""
@@ -112,41 +106,12 @@ def run_prtrace(*args: str, cwd: Path, check: bool = False, env: dict[str, str] 
 
 @contextmanager
 def serving(data: Path, *, auth: str = "off", env: dict[str, str] | None = None) -> Iterator[str]:
-    """A real `prtrace-server serve` process on a free loopback port; yields its base URL."""
-    import httpx
-
-    port = free_port()
+    """A real `prtrace-server serve` process on a free loopback port; yields its base URL. Its
+    log is `<data>-server.log` beside the data folder."""
     data.mkdir(parents=True, exist_ok=True)
-    log_path = data.parent / f"{data.name}-server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(BIN / "prtrace-server"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env={**os.environ, "PRTRACE_AUTH": auth, "PRTRACE_DATA_DIR": str(data), **(env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited: {log_path.read_text(errors='replace')}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("server did not start in 30 s")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    server_env = {"PRTRACE_AUTH": auth, "PRTRACE_DATA_DIR": str(data), **(env or {})}
+    with serve_process(server_env, data.parent / f"{data.name}-server.log") as server:
+        yield server.url
 
 
 @pytest.fixture
@@ -193,12 +158,12 @@ class S3Endpoint:
 
 
 def start_postgres_cluster(pgdata: Path) -> LocalPostgres:
-    """devstack's start_postgres, one at a time across parallel test workers: the first start
-    as root also creates the system user PostgreSQL runs as, which two at once would both try."""
+    """start_postgres, one at a time across parallel test workers: the first start as root
+    also creates the system user PostgreSQL runs as, which two at once would both try."""
     import fcntl
     import tempfile
 
-    from prtrace_server.devstack import start_postgres
+    from tests.support.stack import start_postgres
 
     with open(Path(tempfile.gettempdir()) / "prtrace-test-postgres.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -226,7 +191,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
     if given:
         yield S3Endpoint(given, os.environ.get("AWS_ACCESS_KEY_ID", "test"), os.environ.get("AWS_SECRET_ACCESS_KEY", "test"))
         return
-    from prtrace_server.devstack import S3_ACCESS_KEY, S3_SECRET_KEY, start_s3
+    from tests.support.stack import S3_ACCESS_KEY, S3_SECRET_KEY, start_s3
 
     s3 = start_s3(tmp_path_factory.mktemp("s3"))
     try:

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_prtrace
-from tests.daemon.test_daemon import events, wait_until
+from tests.daemon.test_daemon import events
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +29,7 @@ def _recorded(prtrace_home: Path, repo: Path, type: str, count: int = 1) -> list
         all_events = events(prtrace_home, repo)
         return all_events if sum(e["type"] == type for e in all_events) >= count else []
 
-    return wait_until(found, what=f"{count} {type} event(s) from the daemon")
+    return wait_for(found, what=f"{count} {type} event(s) from the daemon")
 
 
 def test_a_note_made_right_after_a_save_comes_after_its_edit(live: Path, prtrace_home: Path) -> None:
@@ -68,6 +69,6 @@ def test_a_handed_over_note_leaves_nothing_in_the_spool_once_recorded(live: Path
         assert run_prtrace("note", text, cwd=live, check=True).stdout.strip() == "noted"
     found = _recorded(prtrace_home, live, "annotation", count=2)
     assert [e["payload"]["text"] for e in found if e["type"] == "annotation"] == ["first", "second"]
-    wait_until(
+    wait_for(
         lambda: not [p for p in (prtrace_home / "spool").iterdir() if p.is_file()], what="the spool files removed"
     )

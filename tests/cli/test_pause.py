@@ -10,7 +10,8 @@ import pytest
 
 from prtrace_core.gitblob import blob_sha
 from tests.conftest import git, run_prtrace
-from tests.daemon.test_daemon import events, wait_until
+from tests.daemon.test_daemon import events
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +62,7 @@ def test_a_paused_repo_is_left_alone_by_the_daemon(repo: Path, prtrace_home: Pat
         # done so before this one falls due (a path is recorded a debounce window after its last
         # event), so no fixed sleep is needed to see that it did not.
         (repo / "calc.py").write_text("typed after resume\n")
-        found = wait_until(
+        found = wait_for(
             lambda: [e for e in events(prtrace_home, repo) if e["type"] == "edit"], what="the edit after resume"
         )
         assert [e["type"] for e in events(prtrace_home, repo)] == ["start", "pause", "resume", "edit"]

@@ -21,7 +21,6 @@ import pty
 import queue
 import re
 import select
-import signal
 import sqlite3
 import subprocess
 import threading
@@ -36,9 +35,11 @@ import httpx
 import pytest
 
 from prtrace_daemon.buffer import Buffer
-from tests.conftest import BIN, free_port, run_prtrace, serving
+from tests.conftest import BIN, run_prtrace, serving
+from tests.support.server import ServerProcess
+from tests.support.stack import free_port
 
-__all__ = ["FaultProxy", "LiveServer", "StderrLines", "add_notes", "server_events"]
+__all__ = ["FaultProxy", "StderrLines", "add_notes", "server_events"]
 
 pytestmark = pytest.mark.e2e
 
@@ -334,7 +335,7 @@ def test_503s_are_retried_with_growing_waits_and_every_event_arrives_once(
     said = [line for line in result.stderr.splitlines() if "retrying" in line]
     assert len(said) == 4 and all(line.startswith("server answered 503, retrying in ") for line in said)
     assert said[0].endswith("(try 2 of 6)") and said[-1].endswith("(try 5 of 6)")
-    assert "21 new" in result.stdout and "0 left" in result.stdout
+    assert ": 21 new," in result.stdout and " 0 left)" in result.stdout
     posts = proxy.posts()
     assert [p.status for p in posts] == [503, 503, 503, 503, 200]
     # The waits it announced: each within its backoff (0.1–0.2 s, 0.2–0.4 s, 0.4–0.8 s,
@@ -377,7 +378,7 @@ def test_refused_connections_are_retried_until_the_server_listens_again(
     assert proc.returncode == 0, said
     waits = waits_said(said)
     assert len(waits) >= 3 and waits[2] > waits[0], waits
-    assert "11 new" in out
+    assert ": 11 new," in out
     assert_each_once(upstream, trace_id, list(range(1, 12)))
 
 
@@ -420,53 +421,12 @@ def test_the_server_stopping_mid_push_is_survived(started: Path, prtrace_home: P
     proxy.start()
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, "".join(stderr.rest())
-    assert "61 new" in out and "0 left" in out
+    assert ": 61 new," in out and " 0 left)" in out
     assert [p.status for p in proxy.posts()[:4]] == [200, 200, 200, 0]
     assert_each_once(upstream, trace_id, list(range(1, 62)))
 
 
 # kill -9 of the server, restart on the same data
-
-
-class LiveServer:
-    """A real `prtrace-server serve` on a fixed port: killed with SIGKILL, started again."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = {**os.environ, "PRTRACE_AUTH": "off", **env}
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [str(BIN / "prtrace-server"), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.proc.poll() is None, self.log.read_text(errors="replace")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def index_rows(backend: dict[str, str], trace_id: str) -> tuple[int, int]:
@@ -490,8 +450,7 @@ def test_server_killed_mid_push_then_restarted_on_its_data_has_every_event_once(
 ) -> None:
     total = 5000
     trace_id = add_notes(prtrace_home, started, total)
-    server = LiveServer(backend, tmp_path / "server.log")
-    server.start()
+    server = ServerProcess({"PRTRACE_AUTH": "off", **backend}, tmp_path / "server.log").start()
     try:
         env = {"PRTRACE_PUSH_BATCH_EVENTS": "100", "PRTRACE_PUSH_ATTEMPTS": "2", "PRTRACE_PUSH_RETRY_S": "0.1"}
         proc = popen_prtrace("push", "--server", server.url, cwd=started, env=env)
@@ -534,7 +493,7 @@ def test_rejected_events_are_set_aside_with_the_reason_and_block_nothing(
     small = {"PRTRACE_PUSH_BATCH_EVENTS": "8"}  # the rejected ones sit mid-batch, mid-queue
     result = run_prtrace("push", "--server", upstream, cwd=started, env=small)
     assert result.returncode == 0, result.stderr
-    assert "28 new" in result.stdout and "2 rejected" in result.stdout and "0 left" in result.stdout
+    assert ": 28 new," in result.stdout and ", 2 rejected" in result.stdout and " 0 left)" in result.stdout
     assert "event_too_large" in result.stdout and "schema" in result.stdout
     assert_each_once(upstream, trace.trace_id, [n for n in range(1, 31) if n not in (10, 20)])
 
@@ -551,7 +510,7 @@ def test_rejected_events_are_set_aside_with_the_reason_and_block_nothing(
         tx.append(trace.trace_id, "annotation", {"text": "bad again", "score": float("inf")})
         tx.append(trace.trace_id, "annotation", {"text": "after it"})
     again = run_prtrace("push", "--server", upstream, cwd=started, env=small, check=True)
-    assert "1 new" in again.stdout and "1 rejected" in again.stdout
+    assert ": 1 new," in again.stdout and ", 1 rejected" in again.stdout
     assert_each_once(upstream, trace.trace_id, [n for n in range(1, 33) if n not in (10, 20, 31)])
     status = run_prtrace("status", cwd=started, check=True).stdout
     assert "3 rejected by the server" in status and "rejected: 2 × schema, e.g. " in status
@@ -575,7 +534,8 @@ def test_a_second_push_waits_for_the_first_says_so_and_nothing_is_sent_twice(
     out_first, err_first = first.communicate(timeout=120)
     out_second, _ = second.communicate(timeout=120)
     assert first.returncode == 0 and second.returncode == 0, err_first
-    assert "301 new" in out_first and "0 new" in out_second and "(0 batches" in out_second
+    # ": N new," as the summary words it, so that "0 new" cannot be the tail of "10 new"
+    assert ": 301 new," in out_first and ": 0 new," in out_second and "(0 batches" in out_second
     answered = [p for p in proxy.posts() if p.status == 200]
     assert sum(len(p.answer["accepted_event_ids"]) for p in answered) == 301
     assert sum(len(p.answer["duplicate_event_ids"]) for p in answered) == 0  # no batch twice
@@ -610,4 +570,4 @@ def test_on_a_terminal_a_bar_counts_events_and_bytes(started: Path, prtrace_home
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode("utf-8", "replace"))  # colours, cursor moves
     assert "pushing" in text and " 0/41 events, 0 bytes sent" in text
     assert re.search(r"41/41 events, [0-9.]+ KiB sent", text), text
-    assert "41 new" in text
+    assert ": 41 new," in text

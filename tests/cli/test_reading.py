@@ -251,6 +251,7 @@ def test_replay_in_a_terminal_waits_for_a_key_between_events(recorded: Recorded)
     import time
 
     from tests.conftest import BIN
+    from tests.support.waiting import blocked_reading, wait_for
 
     repo, trace = recorded.repo, recorded.trace
     pid, fd = pty.fork()
@@ -272,7 +273,9 @@ def test_replay_in_a_terminal_waits_for_a_key_between_events(recorded: Recorded)
 
     try:
         read_until(b"seq 1")
-        time.sleep(0.3)
+        wait_for(lambda: blocked_reading(pid), "replay to wait for a key")
+        while select.select([fd], [], [], 0)[0]:  # all it printed before it blocked
+            seen += os.read(fd, 65536)
         assert b"seq 2" not in seen  # it waits for a key
         os.write(fd, b" ")
         read_until(b"seq 2")

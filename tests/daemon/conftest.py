@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from prtrace_daemon.buffer import Buffer
-from prtrace_daemon.capture import Recorder
 from prtrace_daemon.gitrepo import GitRepo
 from prtrace_daemon.hooks import install_hooks
 from prtrace_daemon.paths import home
+from prtrace_daemon.recorder import Recorder
 
 
 @pytest.fixture

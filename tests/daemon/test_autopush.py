@@ -9,8 +9,7 @@ checked on their own first.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +17,13 @@ import httpx
 import pytest
 
 from prtrace_daemon.buffer import Buffer
-from tests.cli.test_push_faults import LiveServer, server_events
+from tests.cli.test_push_faults import server_events
 from tests.conftest import git, run_prtrace
+from tests.support.server import ServerProcess
+from tests.support.waiting import wait_for
 
 OFFLINE = "is unreachable"
 BACK = "is reachable again"
-
-
-def wait_until(check: Callable[[], Any], timeout_s: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def trace_of(home: Path, repo: Path) -> tuple[str, int, dict[str, int]]:
@@ -71,16 +62,16 @@ def log_lines(home: Path, words: str) -> list[str]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer({"PRTRACE_DATA_DIR": str(tmp_path / "server-data")}, tmp_path / "server.log")
-    live.start()
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    env = {"PRTRACE_AUTH": "off", "PRTRACE_DATA_DIR": str(tmp_path / "server-data")}
+    live = ServerProcess(env, tmp_path / "server.log").start()
     try:
         yield live
     finally:
         live.stop()
 
 
-def quick(monkeypatch: pytest.MonkeyPatch, server: LiveServer, **more: str) -> None:
+def quick(monkeypatch: pytest.MonkeyPatch, server: ServerProcess, **more: str) -> None:
     """The daemon's environment (it inherits `prtrace start`'s): this server, short waits."""
     for key, value in {
         "PRTRACE_SERVER": server.url,
@@ -115,8 +106,8 @@ def test_auto_push_is_on_by_default_and_the_variable_wins_over_config_toml(
 def test_an_auto_push_value_that_is_not_a_yes_or_no_is_refused(
     prtrace_home: Path, monkeypatch: pytest.MonkeyPatch, config: str, env: str
 ) -> None:
+    from prtrace_core.errors import ConfigError
     from prtrace_daemon.config import load_settings
-    from prtrace_daemon.errors import ConfigError
 
     (prtrace_home / "config.toml").write_text(config)
     if env:
@@ -164,7 +155,7 @@ def test_the_pace_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
 
 @pytest.mark.e2e
 def test_the_daemon_pushes_through_an_outage_logging_only_when_it_goes_and_returns(
-    repo: Path, prtrace_home: Path, server: LiveServer, monkeypatch: pytest.MonkeyPatch
+    repo: Path, prtrace_home: Path, server: ServerProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A long interval: what is pushed here is pushed by a commit, or by the retries after one.
     quick(monkeypatch, server, PRTRACE_AUTO_PUSH_INTERVAL_S="3600")
@@ -172,17 +163,17 @@ def test_the_daemon_pushes_through_an_outage_logging_only_when_it_goes_and_retur
     (repo / "calc.py").write_text("def add(a, b):\n    return b + a\n")
     git(repo, "commit", "-qam", "swap")
     trace_id, _, _ = trace_of(prtrace_home, repo)
-    wait_until(lambda: trace_of(prtrace_home, repo)[2]["pending"] == 0 and trace_of(prtrace_home, repo)[1] >= 3,
-               what="the commit pushed by the daemon")
+    wait_for(lambda: trace_of(prtrace_home, repo)[2]["pending"] == 0 and trace_of(prtrace_home, repo)[1] >= 3,
+             timeout_s=60, what="the commit pushed by the daemon")
     assert "commit" in [e["type"] for e in server_events(server.url, trace_id)]
 
     server.stop()  # the server goes away
     run_prtrace("note", "offline work", cwd=repo, check=True)
     git(repo, "commit", "-q", "--allow-empty", "-m", "while offline")
-    wait_until(lambda: log_lines(prtrace_home, OFFLINE), what="the offline line")
+    wait_for(lambda: log_lines(prtrace_home, OFFLINE), timeout_s=60, what="the offline line")
     # Capture goes on while the pusher backs off: an edit is recorded as ever.
     (repo / "calc.py").write_text("def add(a, b):\n    return a + b\n")
-    wait_until(lambda: ("edit", "pending") in states(prtrace_home, trace_id), what="the edit")
+    wait_for(lambda: ("edit", "pending") in states(prtrace_home, trace_id), timeout_s=60, what="the edit")
     # Several tries fail while it is away (each sets a new time for the next), one line in all.
     tries: set[str] = set()
 
@@ -192,12 +183,12 @@ def test_the_daemon_pushes_through_an_outage_logging_only_when_it_goes_and_retur
             tries.add(at)
         return len(tries) >= 3
 
-    wait_until(three_tries, what="three tries while offline")
+    wait_for(three_tries, timeout_s=60, what="three tries while offline")
     status = run_prtrace("status", cwd=repo, check=True).stdout
     assert "server unreachable since" in status and "the daemon tries again at" in status
 
     server.start()  # back, on the same port and data
-    wait_until(lambda: trace_of(prtrace_home, repo)[2]["pending"] == 0, what="everything pushed after the outage")
+    wait_for(lambda: trace_of(prtrace_home, repo)[2]["pending"] == 0, timeout_s=60, what="everything pushed after the outage")
     _, last_seq, counts = trace_of(prtrace_home, repo)
     assert counts == {"pending": 0, "acked": last_seq, "rejected": 0}
     events = server_events(server.url, trace_id)
@@ -213,13 +204,13 @@ def test_the_daemon_pushes_through_an_outage_logging_only_when_it_goes_and_retur
 
 @pytest.mark.e2e
 def test_events_that_wait_are_pushed_every_interval_without_a_commit(
-    repo: Path, prtrace_home: Path, server: LiveServer, monkeypatch: pytest.MonkeyPatch
+    repo: Path, prtrace_home: Path, server: ServerProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     quick(monkeypatch, server, PRTRACE_AUTO_PUSH_INTERVAL_S="0.5")
     run_prtrace("start", cwd=repo, check=True)
     run_prtrace("note", "no commit here", cwd=repo, check=True)
     trace_id, _, _ = trace_of(prtrace_home, repo)
-    wait_until(lambda: len(on_server(server.url, trace_id)) >= 2, what="the periodic push")
+    wait_for(lambda: len(on_server(server.url, trace_id)) >= 2, timeout_s=60, what="the periodic push")
     assert [e["type"] for e in server_events(server.url, trace_id)][:2] == ["start", "annotation"]
 
 
@@ -229,7 +220,7 @@ def test_events_that_wait_are_pushed_every_interval_without_a_commit(
     [("config", "auto_push = false in config.toml"), ("env", "PRTRACE_AUTO_PUSH=0")],
 )
 def test_auto_push_turned_off_pushes_nothing_and_status_says_what_turned_it_off(
-    repo: Path, prtrace_home: Path, server: LiveServer, monkeypatch: pytest.MonkeyPatch, how: str, said: str
+    repo: Path, prtrace_home: Path, server: ServerProcess, monkeypatch: pytest.MonkeyPatch, how: str, said: str
 ) -> None:
     quick(monkeypatch, server, PRTRACE_AUTO_PUSH_INTERVAL_S="0.2")
     if how == "config":
@@ -240,9 +231,9 @@ def test_auto_push_turned_off_pushes_nothing_and_status_says_what_turned_it_off(
     git(repo, "commit", "-q", "--allow-empty", "-m", "not pushed")
     trace_id, _, _ = trace_of(prtrace_home, repo)
     # The barrier: the commit is recorded and the pusher has looked since (several intervals).
-    wait_until(lambda: trace_of(prtrace_home, repo)[1] >= 2, what="the commit recorded")
-    first = wait_until(lambda: auto_push_state(prtrace_home).get("checked_at"), what="the pusher's look")
-    wait_until(lambda: auto_push_state(prtrace_home).get("checked_at", "") > first, what="another look")
+    wait_for(lambda: trace_of(prtrace_home, repo)[1] >= 2, timeout_s=60, what="the commit recorded")
+    first = wait_for(lambda: auto_push_state(prtrace_home).get("checked_at"), timeout_s=60, what="the pusher's look")
+    wait_for(lambda: auto_push_state(prtrace_home).get("checked_at", "") > first, timeout_s=60, what="another look")
     assert auto_push_state(prtrace_home)["on"] is False
     assert on_server(server.url, trace_id) == []
     assert trace_of(prtrace_home, repo)[2]["acked"] == 0
@@ -252,7 +243,7 @@ def test_auto_push_turned_off_pushes_nothing_and_status_says_what_turned_it_off(
 
 @pytest.mark.e2e
 def test_status_says_auto_push_is_on_with_a_server_and_how_to_turn_it_off(
-    repo: Path, prtrace_home: Path, server: LiveServer, monkeypatch: pytest.MonkeyPatch
+    repo: Path, prtrace_home: Path, server: ServerProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     quick(monkeypatch, server, PRTRACE_AUTO_PUSH_INTERVAL_S="300")
     run_prtrace("start", cwd=repo, check=True)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +15,9 @@ from prtrace_daemon.buffer import Buffer
 from prtrace_daemon.paths import home
 from prtrace_daemon.process import running
 from tests.conftest import git, run_prtrace
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_until(check: Callable[[], Any], timeout_s: float = 15, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def events(prtrace_home: Path, repo: Path, branch: str = "main") -> list[dict[str, Any]]:
@@ -45,7 +35,7 @@ def barrier(prtrace_home: Path, repo: Path, branch: str = "main", name: str = "b
     is a debounce window old, so whatever earlier saves would have recorded is in by then: a
     check that nothing else happened needs no fixed sleep."""
     (repo / name).write_text("the last save\n")
-    wait_until(lambda: name in {e["file"] for e in edits(prtrace_home, repo, branch)}, what=f"the edit of {name}")
+    wait_for(lambda: name in {e["file"] for e in edits(prtrace_home, repo, branch)}, what=f"the edit of {name}")
 
 
 @pytest.fixture
@@ -59,7 +49,7 @@ def live(repo: Path, prtrace_home: Path) -> Iterator[Path]:
 
 def test_a_save_becomes_an_edit_with_no_prtrace_command(live: Path, prtrace_home: Path) -> None:
     (live / "calc.py").write_text("def add(a, b):\n    return b + a\n")
-    [edit] = wait_until(lambda: edits(prtrace_home, live), what="the edit")
+    [edit] = wait_for(lambda: edits(prtrace_home, live), what="the edit")
     assert edit["file"] == "calc.py" and edit["op"] == "modify"
     assert edit["after_sha"] == blob_sha((live / "calc.py").read_bytes())
     assert "+    return b + a" in edit["diff"]
@@ -71,14 +61,14 @@ def test_an_editor_style_save_is_one_edit(live: Path, prtrace_home: Path) -> Non
     os.replace(tmp, live / "calc.py")
     os.utime(live / "calc.py")
     (live / "calc.py").touch()
-    wait_until(lambda: edits(prtrace_home, live), what="the edit")
+    wait_for(lambda: edits(prtrace_home, live), what="the edit")
     barrier(prtrace_home, live)
     assert [e["file"] for e in edits(prtrace_home, live)] == ["calc.py", "barrier.txt"]
 
 
 def test_ignored_generated_and_binary_files_produce_nothing(live: Path, prtrace_home: Path) -> None:
     (live / ".prtraceignore").write_text("secrets/\n")
-    wait_until(lambda: edits(prtrace_home, live), what="the .prtraceignore edit")
+    wait_for(lambda: edits(prtrace_home, live), what="the .prtraceignore edit")
     (live / "app.log").write_text("ignored by .gitignore\n")
     (live / "secrets").mkdir()
     (live / "secrets" / "key.txt").write_text("ignored by .prtraceignore\n")
@@ -86,8 +76,8 @@ def test_ignored_generated_and_binary_files_produce_nothing(live: Path, prtrace_
     (live / "node_modules" / "pkg" / "index.js").write_text("generated\n")
     (live / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\0\0")
     (live / "real.py").write_text("x = 1\n")  # a marker: once it is in, the rest had their chance
-    wait_until(lambda: {"real.py", "secrets/key.txt"} <= {e["file"] for e in edits(prtrace_home, live)},
-               what="real.py and the withheld secrets/key.txt")
+    wait_for(lambda: {"real.py", "secrets/key.txt"} <= {e["file"] for e in edits(prtrace_home, live)},
+             what="real.py and the withheld secrets/key.txt")
     barrier(prtrace_home, live)
     recorded = {e["file"]: e for e in edits(prtrace_home, live)}
     assert sorted(recorded) == [".prtraceignore", "barrier.txt", "real.py", "secrets/key.txt"]
@@ -105,7 +95,7 @@ def test_kill_9_mid_burst_loses_nothing_and_a_restart_catches_up(live: Path, prt
             info = running(home())
             assert info is not None
             os.kill(info.pid, signal.SIGKILL)
-            wait_until(lambda: running(home()) is None, what="the daemon to die")
+            wait_for(lambda: running(home()) is None, what="the daemon to die")
     run_prtrace("start", cwd=live, check=True)  # a new daemon catches up on the third round
     final = {f"src/{p.name}": blob_sha(p.read_bytes()) for p in files}
 
@@ -113,7 +103,7 @@ def test_kill_9_mid_burst_loses_nothing_and_a_restart_catches_up(live: Path, prt
         last = {e["file"]: e["after_sha"] for e in edits(prtrace_home, live)}
         return all(last.get(name) == sha for name, sha in final.items())
 
-    wait_until(caught_up, timeout_s=30, what="every file's last content")
+    wait_for(caught_up, timeout_s=30, what="every file's last content")
     recorded = events(prtrace_home, live)
     assert [e["seq"] for e in recorded] == list(range(1, len(recorded) + 1))
     chains: dict[str, str | None] = {}
@@ -125,11 +115,11 @@ def test_kill_9_mid_burst_loses_nothing_and_a_restart_catches_up(live: Path, prt
 def test_a_branch_switch_moves_the_stream_and_the_checkout_is_not_an_edit(live: Path, prtrace_home: Path) -> None:
     git(live, "checkout", "-q", "-b", "feature")
     (live / "feature.py").write_text("FEATURE = True\n")
-    wait_until(lambda: edits(prtrace_home, live, "feature"), what="the edit on feature")
+    wait_for(lambda: edits(prtrace_home, live, "feature"), what="the edit on feature")
     git(live, "add", "feature.py")
     git(live, "commit", "-qm", "feature")
     git(live, "checkout", "-q", "main")  # removes feature.py from the work tree
-    wait_until(
+    wait_for(
         lambda: any(e["type"] == "checkout" for e in events(prtrace_home, live, "main")), what="the checkout"
     )
     barrier(prtrace_home, live, "main")
@@ -161,5 +151,5 @@ def test_a_deleted_repo_does_not_stop_the_daemon(tmp_path: Path, live: Path, prt
 
     shutil.rmtree(other)
     (live / "calc.py").write_text("still watched\n")
-    wait_until(lambda: edits(prtrace_home, live), what="the edit in the surviving repo")
+    wait_for(lambda: edits(prtrace_home, live), what="the edit in the surviving repo")
     assert running(home()) is not None

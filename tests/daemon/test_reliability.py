@@ -23,15 +23,16 @@ import pytest
 
 from prtrace_cli import hot
 from prtrace_daemon.buffer import Writer
-from prtrace_daemon.capture import Recorder
-from prtrace_daemon.errors import BufferUnavailable
+from prtrace_daemon.client_errors import BufferUnavailable
 from prtrace_daemon.gitrepo import GitRepo
 from prtrace_daemon.handoff import hand_off
 from prtrace_daemon.paths import home as state_home
 from prtrace_daemon.process import daemon_lock, running, stop
+from prtrace_daemon.recorder import Recorder
 from prtrace_daemon.spool import QUARANTINE, SpoolDeferred, quarantined, spool_waiting
+from prtrace_daemon.spool_events import SpoolInterpreter
 from tests.conftest import run_prtrace
-from tests.daemon.test_daemon import wait_until
+from tests.support.waiting import wait_for
 
 TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0" * 2  # the shape of a GitHub token (40 characters)
 
@@ -108,7 +109,7 @@ def test_a_full_disk_or_no_file_handles_leaves_the_lines_for_the_next_drain(
 def test_a_deferred_drain_is_an_error_with_a_hint_not_a_crash(rec: Recorder, repo: Path) -> None:
     _started(rec, repo)
     with pytest.MonkeyPatch.context() as mp, pytest.raises(SpoolDeferred) as caught:
-        mp.setattr("prtrace_daemon.capture.take_lines", _raise(OSError(errno.EMFILE, "Too many open files")))
+        mp.setattr("prtrace_daemon.spool_events.take_lines", _raise(OSError(errno.EMFILE, "Too many open files")))
         rec.drain()
     assert "Too many open files" in str(caught.value) and caught.value.hint
 
@@ -127,9 +128,9 @@ def test_a_line_whose_handler_fails_is_set_aside_and_the_lines_behind_it_are_rec
     rec: Recorder, repo: Path, failure: Exception
 ) -> None:
     _started(rec, repo)
-    real = Recorder._command_line
+    real = SpoolInterpreter._command_line
 
-    def flaky(self: Recorder, git: GitRepo, line: Any, ts: str) -> int:
+    def flaky(self: SpoolInterpreter, git: GitRepo, line: Any, ts: str) -> int:
         if line.fields[-1].startswith("deploy"):
             raise failure
         return real(self, git, line, ts)
@@ -137,7 +138,7 @@ def test_a_line_whose_handler_fails_is_set_aside_and_the_lines_behind_it_are_rec
     _spool_file(rec, "shell.1.1.spool", _command_line(repo, f"deploy --token={TOKEN}", "1795600001.000000"))
     _spool_file(rec, "shell.1.2.spool", _command_line(repo, "make test", "1795600002.000000"))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(Recorder, "_command_line", flaky)
+        mp.setattr(SpoolInterpreter, "_command_line", flaky)
         assert rec.drain() == 1
     assert [c["command"] for c in _events(rec, repo, "command")] == ["make test"]
     assert _spool_names(rec) == []
@@ -186,7 +187,7 @@ def test_a_confirmed_note_survives_a_bug_in_its_handler(
     with _daemon_seen_alive(rec):
         assert hot.note("why the parser changed") == "noted"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(Recorder, "_handoff_line", _raise(RuntimeError("a bug")))
+        mp.setattr(SpoolInterpreter, "_handoff_line", _raise(RuntimeError("a bug")))
         assert rec.drain() == 0
     assert _events(rec, repo, "annotation") == [] and quarantined(rec.home.spool) == 1
     for kept in (rec.home.spool / QUARANTINE).glob("*.spool"):
@@ -332,12 +333,12 @@ def test_spool_files_are_removed_only_after_a_synced_commit(rec: Recorder, repo:
 
 _PATCHED_DAEMON = r"""
 import errno, os, sys
-from prtrace_daemon import capture, daemon
+from prtrace_daemon import daemon, recorder, spool_events
 
 daemon.RETRY_S = 0.2
 mode = os.environ["PRTRACE_TEST_FAILURE"]
 if mode == "drain":  # the first drains fail as a full file table makes them
-    real_drain = capture.Recorder.drain
+    real_drain = recorder.Recorder.drain
     left = [3]
 
     def drain(self):
@@ -346,12 +347,12 @@ if mode == "drain":  # the first drains fail as a full file table makes them
             raise OSError(errno.EMFILE, "Too many open files")
         return real_drain(self)
 
-    capture.Recorder.drain = drain
+    recorder.Recorder.drain = drain
 else:  # a bug whose message quotes the line, secrets and all
     def handoff_line(self, repo, line, ts):
         raise RuntimeError(f"cannot record {line.fields!r}")
 
-    capture.Recorder._handoff_line = handoff_line
+    spool_events.SpoolInterpreter._handoff_line = handoff_line
 sys.argv = ["prtrace", "daemon"]
 from prtrace_cli.main import main
 
@@ -373,7 +374,7 @@ def _patched_daemon(prtrace_home: Path, failure: str) -> Iterator[subprocess.Pop
             start_new_session=True,
         )
     try:
-        wait_until(lambda: (read_state(state_home()) or {}).get("pid") == proc.pid or proc.poll() is not None, what="the daemon")
+        wait_for(lambda: (read_state(state_home()) or {}).get("pid") == proc.pid or proc.poll() is not None, what="the daemon")
         assert proc.poll() is None, log.read_text()
         yield proc
     finally:
@@ -392,7 +393,7 @@ def test_the_daemon_survives_failed_drains_logs_them_and_retries(repo: Path, prt
     run_prtrace("start", "--no-daemon", cwd=repo, check=True)
     with _patched_daemon(prtrace_home, "drain") as proc:
         assert run_prtrace("note", "while the file table was full", cwd=repo, check=True).stdout.strip() == "noted"
-        wait_until(lambda: _note_events(prtrace_home, repo), what="the note, once the drains succeed again")
+        wait_for(lambda: _note_events(prtrace_home, repo), what="the note, once the drains succeed again")
         assert proc.poll() is None and running(state_home()) is not None
     log = (prtrace_home / "daemon.log").read_text()
     assert "Too many open files" in log and "will retry" in log
@@ -406,7 +407,7 @@ def test_no_token_reaches_daemon_log_or_the_quarantine_when_a_run_fails_to_recor
     with _patched_daemon(prtrace_home, "bug"):
         proc = run_prtrace("run", "--", "true", "-H", f"Authorization: Bearer {TOKEN}", cwd=repo)
         assert proc.returncode == 0
-        wait_until(lambda: quarantined(prtrace_home / "spool"), what="the line set aside")
+        wait_for(lambda: quarantined(prtrace_home / "spool"), what="the line set aside")
     log = (prtrace_home / "daemon.log").read_text()
     assert "set spool line" in log and "cannot record" in log
     assert TOKEN not in log

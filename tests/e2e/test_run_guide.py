@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.support.stack import free_port
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ def test_run_guide_steps_hold_against_the_stack(tmp_path: Path) -> None:
     log = tmp_path / "stack.log"
     with log.open("wb") as out:
         stack = subprocess.Popen(
-            [sys.executable, "-m", "prtrace_server.devstack", "--dir", str(tmp_path / "stack"), "--port", str(port)],
+            [sys.executable, str(ROOT / "scripts" / "stack.py"), "--dir", str(tmp_path / "stack"), "--port", str(port)],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PRTRACE_AUTH": "off"},
         )
     try:
@@ -62,7 +62,7 @@ def test_run_guide_steps_hold_against_the_stack(tmp_path: Path) -> None:
         import boto3
         from botocore.config import Config
 
-        from prtrace_server.devstack import S3_ACCESS_KEY, S3_SECRET_KEY
+        from tests.support.stack import S3_ACCESS_KEY, S3_SECRET_KEY
 
         s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=S3_ACCESS_KEY,
                           aws_secret_access_key=S3_SECRET_KEY, region_name="us-east-1",

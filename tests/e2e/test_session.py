@@ -61,7 +61,7 @@ def test_session_is_shown_without_a_server_then_pushed_once_and_shown_back_from_
     for word in ("start", "annotation", "edit", "test", "commit", "1 failed", "1 passed"):
         assert word in timeline
     again = run_prtrace("push", "--server", server_url, cwd=repo, check=True)
-    assert "0 new" in again.stdout  # a second push sends nothing new
+    assert ": 0 new," in again.stdout  # a second push sends nothing new (not the tail of "10 new")
 
 
 NOTES = 1200

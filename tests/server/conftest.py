@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_helpers import ServerProcess, TestClient, index_of, load_sample, loopback_client
 
 from prtrace_server.app import create_app
-from prtrace_server.devstack import free_port
 from prtrace_server.index import Role
 from prtrace_server.settings import ServerSettings
 from prtrace_server.tokens import issue_token
+from tests.server.server_helpers import TestClient, index_of, load_sample, loopback_client
+from tests.support.server import ServerProcess
+from tests.support.stack import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -91,7 +92,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if given:
         yield given
         return
-    from prtrace_server.devstack import start_redis
+    from tests.support.stack import start_redis
 
     redis = start_redis(tmp_path_factory.mktemp("redis"))
     try:

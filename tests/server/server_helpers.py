@@ -1,19 +1,15 @@
-"""Helpers the server tests share (fixtures live in conftest.py)."""
+"""Helpers the server tests share (fixtures live in conftest.py; a real server process is
+tests.support.server's)."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 
 # Starlette's test client prefers the `httpx2` package and warns when it falls back to httpx;
@@ -31,7 +27,6 @@ __all__ = [
     "LOOPBACK_PEER",
     "LOOPBACK_URL",
     "SAMPLE_BATCH",
-    "ServerProcess",
     "TestClient",
     "assert_index_and_objects_agree",
     "blobs_of",
@@ -45,7 +40,6 @@ __all__ = [
 
 SAMPLE_BATCH = Path(__file__).parent.parent / "fixtures" / "sample_batch.json"
 TRACE_A = "0b9f8a52-6c1e-4d3a-9f57-2a4c1e8d7b10"
-SERVER = Path(sys.executable).parent / "prtrace-server"
 # How a test client reaches an auth-off app: that mode answers only loopback peers asking
 # for a loopback host name (the test client's defaults are neither).
 LOOPBACK_URL = "http://127.0.0.1"
@@ -140,56 +134,3 @@ def note(seq: int | None, text: str, ts: str = "2026-11-24T19:00:00.000Z") -> di
     if seq is not None:
         event["seq"] = seq
     return event
-
-
-class ServerProcess:
-    """A real `prtrace-server serve` on a fixed loopback port, which a test may kill -9 and start
-    again on the same port."""
-
-    def __init__(self, env: dict[str, str], log: Path, port: int) -> None:
-        self.env = env
-        self.log = log
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout_s: float = 30) -> None:
-        """Start the process and wait until /healthz answers."""
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(SERVER), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-                env={**os.environ, **self.env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if self.process.poll() is not None:
-                raise AssertionError(f"the server exited:\n{self.log.read_text(errors='replace')}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the server did not start in {timeout_s:.0f} s")
-            time.sleep(0.05)
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def kill(self) -> None:
-        """SIGKILL: the crash no handler sees."""
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()

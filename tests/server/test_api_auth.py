@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from server_helpers import TestClient, index_of, make_batch, note
 
 from prtrace_server.tokens import revoke
+from tests.server.server_helpers import TestClient, index_of, make_batch, note
 
 JSON = {"Content-Type": "application/json"}
 Tokens = Callable[..., dict[str, str]]

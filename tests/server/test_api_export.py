@@ -6,7 +6,6 @@ import gzip
 import io
 import json
 import os
-import subprocess
 import threading
 import time
 import uuid
@@ -21,11 +20,11 @@ import httpx
 import orjson
 import pyarrow.parquet as pq
 import pytest
-from server_helpers import SERVER, TestClient, make_batch, note
 
 from prtrace_core.export import COLUMNS, arrow_schema, event_row
 from prtrace_server import export as export_module
-from prtrace_server.devstack import free_port
+from tests.server.server_helpers import TestClient, make_batch, note
+from tests.support.server import serving
 
 JSON = {"Content-Type": "application/json"}
 NAMES = [name for name, _ in COLUMNS]
@@ -257,29 +256,9 @@ def _kib(pid: int, field: str) -> int:
 def _serving(data: Path, log: Path, processes: int = 1) -> Iterator[tuple[str, int]]:
     """`prtrace-server serve --no-worker` on the embedded stores: its URL and pid. No worker,
     so that compaction (which reads a whole trace) is not part of what is measured."""
-    port = free_port()
-    env = {**os.environ, "PRTRACE_AUTH": "off", "PRTRACE_DATA_DIR": str(data)}
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [str(SERVER), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-worker", "--processes", str(processes)],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, log.read_text(errors="replace")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start in 30 s"
-            time.sleep(0.05)
-        yield url, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    env = {"PRTRACE_AUTH": "off", "PRTRACE_DATA_DIR": str(data)}
+    with serving(env, log, options=["--no-worker", "--processes", str(processes)]) as server:
+        yield server.url, server.pid
 
 
 class _RssSampler(threading.Thread):

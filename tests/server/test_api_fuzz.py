@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from server_helpers import TestClient, make_batch, note
 
 from prtrace_server.app import create_app
 from prtrace_server.settings import ServerSettings
 from prtrace_server.tokens import issue_token
+from tests.server.server_helpers import TestClient, make_batch, note
 
 EXAMPLES = 30  # per operation and generation mode: seconds in all, on a busy machine
 

@@ -9,11 +9,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from server_helpers import TRACE_A, TestClient, blobs_of, make_batch, note
 
 from prtrace_core.canonical import event_id
 from prtrace_server.blobs_folder import FolderBlobs
 from prtrace_server.blobs_s3 import S3Blobs
+from tests.server.server_helpers import TRACE_A, TestClient, blobs_of, make_batch, note
 
 JSON = {"Content-Type": "application/json"}
 

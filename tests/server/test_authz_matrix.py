@@ -15,10 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from server_helpers import LOOPBACK_URL, TestClient, make_batch, note
 
 from prtrace_server.app import create_app
 from prtrace_server.settings import ServerSettings
+from tests.server.server_helpers import LOOPBACK_URL, TestClient, make_batch, note
 
 JSON = {"Content-Type": "application/json"}
 PR = {"pr_id": "acme/webapp#5", "title": "t", "status": "open"}

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_helpers import object_keys
 
 from prtrace_server.blobs import BlobStore
 from prtrace_server.errors import StoreCorrupt
 from prtrace_server.stores import open_blobs
 from tests.conftest import S3Endpoint
+from tests.server.server_helpers import object_keys
 
 
 @pytest.fixture(params=["folder", "s3"])

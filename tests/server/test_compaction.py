@@ -11,11 +11,19 @@ from typing import Any
 
 import orjson
 import pytest
-from server_helpers import SERVER, TestClient, blobs_of, index_of, loopback_client, make_batch, note
 
 from prtrace_server.app import create_app
 from prtrace_server.compaction import Compactor, raw_key
 from prtrace_server.settings import ServerSettings
+from tests.server.server_helpers import (
+    TestClient,
+    blobs_of,
+    index_of,
+    loopback_client,
+    make_batch,
+    note,
+)
+from tests.support.server import SERVER
 
 
 def _raw(client: TestClient, trace_id: str) -> list[dict[str, Any]]:
@@ -96,14 +104,34 @@ def test_worker_command_compacts_every_trace_that_is_behind(backend: dict[str, s
     assert index_of(client).traces_behind(10) == []
 
 
+def _counters(client: TestClient, *names: str) -> dict[str, float]:
+    """The samples of the named metrics in /metrics, keyed by name and labels as exposed."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name in names:
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+                values[f"{sample.name}{{{labels}}}"] = sample.value
+    return values
+
+
 def test_metrics_count_requests_and_events(client: TestClient, sample_batch: dict[str, Any]) -> None:
+    names = ("prtrace_http_requests_total", "prtrace_ingest_events_total", "prtrace_ingest_batch_events_count")
+    before = _counters(client, *names)
     client.post("/ingest", json=sample_batch)
     client.post("/ingest", json=sample_batch)
-    text = client.get("/metrics").text
+    after = _counters(client, *names)
+    moved = {key: value - before.get(key, 0.0) for key, value in after.items() if value != before.get(key, 0.0)}
     accepted = len(sample_batch["events"])
-    assert f'prtrace_ingest_events_total{{outcome="accepted"}} {accepted}.0' in text
-    assert f'prtrace_ingest_events_total{{outcome="duplicate"}} {accepted}.0' in text
-    assert 'prtrace_http_requests_total{method="POST",route="/ingest",status="200"} 2.0' in text
+    assert moved == {
+        'prtrace_ingest_events_total{outcome="accepted"}': accepted,  # the first post, every event
+        'prtrace_ingest_events_total{outcome="duplicate"}': accepted,  # the second, every one again
+        "prtrace_ingest_batch_events_count{}": 2,
+        'prtrace_http_requests_total{method="POST",route="/ingest",status="200"}': 2,
+        'prtrace_http_requests_total{method="GET",route="/metrics",status="200"}': 1,  # the first look
+    }
 
 
 @pytest.mark.parametrize("path", ["/v1/traces/0b9f8a52-6c1e-4d3a-9f57-2a4c1e8d7b10", "/nope"])

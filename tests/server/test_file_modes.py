@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_helpers import SERVER, loopback_client, make_batch, note
 
 from prtrace_server.app import create_app
 from prtrace_server.settings import ServerSettings
+from tests.server.server_helpers import loopback_client, make_batch, note
+from tests.support.server import SERVER
 
 
 def mode(path: Path) -> int:

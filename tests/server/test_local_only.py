@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from server_helpers import TestClient, index_of, make_batch, note
 
 from prtrace_server.loopback import is_loopback_client, is_loopback_host
+from tests.server.server_helpers import TestClient, index_of, make_batch, note
 
 JSON = {"Content-Type": "application/json"}
 Tokens = Callable[..., dict[str, str]]

@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Callable
 
 from prometheus_client.parser import text_string_to_metric_families
-from server_helpers import TestClient
 
 from prtrace_server.metrics import METHODS, OTHER_METHOD, UNMATCHED_ROUTE
+from tests.server.server_helpers import TestClient
 
 Tokens = Callable[..., dict[str, str]]
 

@@ -12,11 +12,15 @@ import os
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
-from server_helpers import (
-    SERVER,
+from prtrace_server.app import create_app
+from prtrace_server.blobs import BlobStore
+from prtrace_server.blobs_s3 import S3Blobs
+from prtrace_server.metrics import Metrics
+from prtrace_server.orphans import OrphanSweeper
+from prtrace_server.settings import ServerSettings
+from tests.server.server_helpers import (
     TestClient,
     blobs_of,
     index_of,
@@ -25,13 +29,8 @@ from server_helpers import (
     note,
     object_keys,
 )
-
-from prtrace_server.app import create_app
-from prtrace_server.blobs import BlobStore
-from prtrace_server.blobs_s3 import S3Blobs
-from prtrace_server.metrics import Metrics
-from prtrace_server.orphans import OrphanSweeper
-from prtrace_server.settings import ServerSettings
+from tests.support.server import SERVER
+from tests.support.waiting import wait_for
 
 GRACE_S = 2.0
 
@@ -148,10 +147,3 @@ def test_the_in_process_worker_sweeps_in_a_thread_of_its_own(backend: dict[str, 
         wait_for(lambda: not blobs.exists(orphan), "the sweep")
         text = client.get("/metrics").text
         assert "prtrace_orphans_deleted_total 1.0" in text
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)

@@ -17,9 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
-from server_helpers import SERVER, ServerProcess, make_batch, note
 
-from prtrace_server.devstack import (
+from tests.conftest import S3Endpoint, start_postgres_cluster
+from tests.server.server_helpers import make_batch, note
+from tests.support.server import SERVER, ServerProcess
+from tests.support.stack import (
     S3_ACCESS_KEY,
     S3_SECRET_KEY,
     LocalPostgres,
@@ -27,7 +29,6 @@ from prtrace_server.devstack import (
     free_port,
     start_s3,
 )
-from tests.conftest import S3Endpoint, start_postgres_cluster
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,10 @@ import httpx
 import orjson
 import pytest
 import redis
-from server_helpers import SERVER, ServerProcess, loopback_client, make_batch, note
 
 from prtrace_server.app import create_app
 from prtrace_server.blobs import BlobStore
 from prtrace_server.compaction import Compactor, Worker, raw_key
-from prtrace_server.devstack import LocalRedis, free_port, start_redis
 from prtrace_server.errors import StoreCorrupt
 from prtrace_server.index import IndexStore
 from prtrace_server.metrics import Metrics
@@ -35,19 +33,10 @@ from prtrace_server.queue import GROUP, RedisQueue
 from prtrace_server.settings import ServerSettings
 from prtrace_server.stores import open_blobs, open_index
 from tests.conftest import S3Endpoint
-
-DEADLINE_S = 30
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout_s: float = DEADLINE_S) -> Any:
-    """Poll until `condition()` is truthy (a barrier, not a speed check); its value."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+from tests.server.server_helpers import loopback_client, make_batch, note
+from tests.support.server import SERVER, ServerProcess
+from tests.support.stack import LocalRedis, free_port, start_redis
+from tests.support.waiting import wait_for
 
 
 def raw_seqs(blobs: BlobStore, trace_id: str) -> list[int]:
@@ -184,31 +173,6 @@ def test_a_worker_killed_before_its_ack_leaves_the_message_to_another(
         assert [c["name"] for c in consumers(redis_client, stream) if c["pending"]] == []
 
 
-class Replica(ServerProcess):
-    """A real `prtrace-server serve` with options of its own (`--no-worker`)."""
-
-    def __init__(self, env: dict[str, str], log: Path, *options: str) -> None:
-        super().__init__(env, log, free_port())
-        self.options = options
-
-    def start(self, timeout_s: float = 30) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(SERVER), "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.options],
-                env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
-            )
-        wait_for(lambda: self._healthy(), "the server to start", timeout_s)
-
-    def _healthy(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"the server exited:\n{self.log.read_text(errors='replace')}")
-        try:
-            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-
 @pytest.mark.e2e
 def test_a_batch_taken_by_one_replica_is_compacted_by_the_worker_of_another(
     s3_server: S3Endpoint, postgres_url: str, s3_bucket: str, redis_env: dict[str, str],
@@ -219,8 +183,8 @@ def test_a_batch_taken_by_one_replica_is_compacted_by_the_worker_of_another(
         "PRTRACE_STORAGE_URL": f"s3://{s3_bucket}", "PRTRACE_AUTH": "off", **s3_server.env(), **redis_env,
     }
     stream = redis_env["PRTRACE_REDIS_STREAM"]
-    taker = Replica(env, tmp_path / "taker.log", "--no-worker")
-    other = Replica(env, tmp_path / "other.log")
+    taker = ServerProcess(env, tmp_path / "taker.log", options=["--no-worker"])
+    other = ServerProcess(env, tmp_path / "other.log")
     try:
         taker.start()
         other.start()

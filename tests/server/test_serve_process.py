@@ -5,18 +5,16 @@ from __future__ import annotations
 import copy
 import gzip
 import json
-import os
 import signal
-import subprocess
 import threading
-import time
 import zlib
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from server_helpers import SERVER, ServerProcess
+
+from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -88,33 +86,16 @@ def test_real_server_stores_each_event_once_under_concurrent_pushes(
 
 
 def test_several_server_processes_share_the_port_and_the_stores(tmp_path: Path, sample_batch: dict[str, Any]) -> None:
-    from tests.conftest import free_port
-
-    port = free_port()
-    env = {**os.environ, "PRTRACE_AUTH": "off", "PRTRACE_DATA_DIR": str(tmp_path / "data")}
-    with (tmp_path / "serve.log").open("wb") as log:
-        process = subprocess.Popen(
-            [str(SERVER), "serve", "--port", str(port), "--processes", "2"],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
+    env = {"PRTRACE_AUTH": "off", "PRTRACE_DATA_DIR": str(tmp_path / "data")}
+    server = ServerProcess(env, tmp_path / "serve.log", options=["--processes", "2"], ready_path="/readyz")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, "serve --processes 2 did not come up"
-            time.sleep(0.1)
+        server.start()
         with httpx.Client() as client:
-            answers = [client.post(f"{url}/ingest", json=sample_batch).json() for _ in range(4)]
+            answers = [client.post(f"{server.url}/ingest", json=sample_batch).json() for _ in range(4)]
             assert sum(len(a["accepted_event_ids"]) for a in answers) == len(sample_batch["events"])
-            trace = client.get(f"{url}/v1/traces/{sample_batch['trace_id']}").json()
+            trace = client.get(f"{server.url}/v1/traces/{sample_batch['trace_id']}").json()
         assert len(trace["events"]) == len(sample_batch["events"])
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
+        status = server.stop(signal.SIGINT, timeout_s=30)
+    assert status != -signal.SIGKILL, "serve --processes 2 did not stop on SIGINT within 30 s"
     assert "Traceback" not in (tmp_path / "serve.log").read_text()

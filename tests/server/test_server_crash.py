@@ -18,11 +18,12 @@ import orjson
 import psycopg
 import pytest
 from botocore.config import Config
-from server_helpers import SERVER, ServerProcess, make_batch, note
 
 from prtrace_core.canonical import event_id, id_document
 from prtrace_server.blobs_s3 import s3_location
-from prtrace_server.devstack import free_port
+from tests.server.server_helpers import make_batch, note
+from tests.support.server import SERVER, ServerProcess
+from tests.support.stack import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from prtrace_server.devstack import free_port
 from prtrace_server.errors import ConfigError, StoreUnavailable
 from prtrace_server.index import EventWrite, IndexStore, TraceWrite
 from prtrace_server.index_postgres import PostgresIndex
 from prtrace_server.migrate import load_migrations
 from prtrace_server.stores import open_index
+from tests.support.stack import free_port
 
 TRACE = "0b9f8a52-6c1e-4d3a-9f57-2a4c1e8d7b10"
 

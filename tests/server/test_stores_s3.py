@@ -8,10 +8,10 @@ import time
 import pytest
 
 from prtrace_server.blobs_s3 import S3Blobs, s3_location
-from prtrace_server.devstack import free_port
 from prtrace_server.errors import ConfigError, StoreUnavailable
 from prtrace_server.stores import open_blobs
 from tests.conftest import S3Endpoint
+from tests.support.stack import free_port
 
 
 @pytest.fixture

