@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
-import typer
+from typing import Annotated
 
-from prtrace_cli import capture, daemon, export, purge, replay, shell, show, stats, sync, verify
+import typer
+from typer.core import TyperGroup
+
+from prtrace_cli import (
+    daemon_commands,
+    export,
+    purge,
+    recording,
+    replay,
+    shell,
+    show,
+    stats,
+    sync,
+    verify,
+)
+from prtrace_core.guard import guarded_group
 
 __all__ = ["app"]
 
@@ -13,14 +28,35 @@ app = typer.Typer(
     help="Record how a pull request is really made: edits, commands, tests, commits and notes, in order.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=guarded_group(TyperGroup),  # Ctrl-C: one line, exit 130
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-app.command()(capture.start)
-app.command()(capture.note)
-app.command(context_settings={"allow_interspersed_args": False})(capture.run)
-app.command()(capture.status)
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        from prtrace_cli.main import version_line
+
+        typer.echo(version_line())
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    ] = False,
+) -> None:
+    """Record how a pull request is really made: edits, commands, tests, commits and notes, in order."""
+
+
+app.command()(recording.start)
+app.command()(recording.note)
+app.command(context_settings={"allow_interspersed_args": False})(recording.run)
+app.command()(recording.status)
 app.command()(sync.push)
 app.command()(sync.login)
 app.command()(show.show)
@@ -28,11 +64,11 @@ app.command()(verify.verify)
 app.command()(replay.replay)
 app.command()(stats.stats)
 app.command()(export.export)
-app.command()(capture.pr)
-app.command()(capture.pause)
-app.command()(capture.resume)
-app.command()(capture.uninstall)
+app.command()(recording.pr)
+app.command()(recording.pause)
+app.command()(recording.resume)
+app.command()(recording.uninstall)
 app.command()(purge.purge)
 app.command(name="shell-init")(shell.shell_init)
-app.command()(daemon.stop)
-app.command()(daemon.daemon)
+app.command()(daemon_commands.stop)
+app.command()(daemon_commands.daemon)

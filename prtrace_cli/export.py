@@ -27,7 +27,7 @@ def export(
     and the whole payload as JSON. See docs/export.md."""
     from rich.console import Console
 
-    from prtrace_daemon.errors import UnknownRef
+    from prtrace_daemon.client_errors import UnknownRef
     from prtrace_daemon.exporting import ExportError, write_dataset, write_file
 
     folder = out.endswith("/") or out.startswith("s3://") or Path(out).is_dir()

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from prtrace_daemon.buffer import Buffer
-    from prtrace_daemon.capture import Recorder
     from prtrace_daemon.config import Settings
     from prtrace_daemon.gitrepo import GitRepo
     from prtrace_daemon.paths import Home
+    from prtrace_daemon.recorder import Recorder
 
 __all__ = ["current_repo", "open_buffer", "open_home", "recorder", "settings"]
 
@@ -42,8 +42,8 @@ def recorder(home: Home, buffer: Buffer) -> Recorder:
     import sys
 
     from prtrace_core.redact import Redactor
-    from prtrace_daemon.capture import Recorder
     from prtrace_daemon.config import load_settings
+    from prtrace_daemon.recorder import Recorder
 
     redactor = Redactor(load_settings(home.config, check=False).redact_patterns, skip_invalid=True)
     for refused in redactor.refused:

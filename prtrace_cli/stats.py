@@ -36,7 +36,7 @@ def stats(
     red→green cycles, edits between test runs, commits and rewrites, agent share — per trace
     and in total. With no REF and no --repo: the current repository's traces."""
     from prtrace_core.stats import combine, trace_stats
-    from prtrace_daemon.errors import UnknownRef
+    from prtrace_daemon.client_errors import UnknownRef
 
     if not refs and repo is None:
         from prtrace_cli.traces import _need_repo

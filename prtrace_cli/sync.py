@@ -41,9 +41,9 @@ def push(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from prtrace_cli.render import plain
+    from prtrace_core.errors import ConfigError
     from prtrace_core.text import printable
     from prtrace_daemon.config import push_tuning
-    from prtrace_daemon.errors import ConfigError
     from prtrace_daemon.push import ServerClient
     from prtrace_daemon.push import push as push_all
 
@@ -103,12 +103,12 @@ def push(
             out.print(f"  {count} × {plain(reason)[:200]}")
         out.print("[yellow]rejected events are set aside with the reason and not sent again; `prtrace status` lists them[/]")
     if report.failed:
-        from prtrace_daemon.errors import ServerError
+        from prtrace_daemon.client_errors import ServerRefused
 
         for trace_id, reason in report.failed:
             line = printable(f"trace {trace_id}: {reason}", one_line=True)  # the server's words
             Console(stderr=True, highlight=False).print(line, style="red", markup=False)
-        raise ServerError(
+        raise ServerRefused(
             f"{len(report.failed)} trace(s) were refused by the server; the others were pushed",
             hint="their events stay buffered; fix the cause above and push again",
         )
@@ -244,8 +244,8 @@ def login(
     from rich.console import Console
 
     from prtrace_cli.render import line, plain
+    from prtrace_core.errors import ConfigError
     from prtrace_daemon.config import save_settings
-    from prtrace_daemon.errors import ConfigError
     from prtrace_daemon.push import ServerClient
 
     try:

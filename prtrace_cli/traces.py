@@ -40,7 +40,7 @@ def source_for(*, local: bool, server: str | None) -> Source:
 
 
 def _repo_name() -> str | None:
-    from prtrace_daemon.errors import NotAGitRepo
+    from prtrace_daemon.client_errors import NotAGitRepo
 
     try:
         return current_repo().name()
@@ -49,7 +49,7 @@ def _repo_name() -> str | None:
 
 
 def _need_repo(ref_text: str) -> str:
-    from prtrace_daemon.errors import UnknownRef
+    from prtrace_daemon.client_errors import UnknownRef
 
     name = _repo_name()
     if name is None:
@@ -82,7 +82,7 @@ def _local(buffer: Buffer, ref: Ref, text: str) -> list[dict[str, Any]]:
         rows = buffer.traces(pr_id=ref.pr_id(ref.repo or _need_repo(text)))
     else:
         assert isinstance(ref, BranchRef)
-        from prtrace_daemon.errors import NotAGitRepo
+        from prtrace_daemon.client_errors import NotAGitRepo
 
         try:
             repo_path: str | None = str(current_repo().root)
@@ -134,7 +134,7 @@ def _client(source: Source) -> ServerClient:
 def load_traces(ref: str, source: Source) -> list[dict[str, Any]]:
     """Every trace REF names (a PR may have several); UnknownRef when it names none."""
     from prtrace_core.refs import FileRef, parse_ref
-    from prtrace_daemon.errors import UnknownRef
+    from prtrace_daemon.client_errors import UnknownRef
 
     parsed = parse_ref(ref)
     if isinstance(parsed, FileRef):
@@ -161,7 +161,7 @@ def load_pr(ref: str, source: Source) -> dict[str, Any] | None:
     """The pull request REF names as one timeline (its traces merged by time, each event with
     its `trace_id`, and, from a server, its CI runs); None when REF is no PR."""
     from prtrace_core.refs import PrRef, parse_ref
-    from prtrace_daemon.errors import UnknownRef
+    from prtrace_daemon.client_errors import UnknownRef
 
     parsed = parse_ref(ref)
     if not isinstance(parsed, PrRef):
@@ -207,7 +207,7 @@ def _local_pr(pr_id: str, traces: list[dict[str, Any]]) -> dict[str, Any]:
 
 def load_one(ref: str, source: Source) -> dict[str, Any]:
     """The one trace REF names; AmbiguousRef, listing them, when it names several."""
-    from prtrace_daemon.errors import AmbiguousRef
+    from prtrace_daemon.client_errors import AmbiguousRef
 
     traces = load_traces(ref, source)
     if len(traces) > 1:

@@ -18,7 +18,7 @@ __all__ = ["repo_for", "verify"]
 def repo_for(trace: dict[str, Any], repo: Path | None) -> tuple[GitRepo | None, str | None]:
     """The repository to check against: `--repo`, else the current one when it is the trace's
     own (by name); (None, why) when there is none."""
-    from prtrace_daemon.errors import NotAGitRepo
+    from prtrace_daemon.client_errors import NotAGitRepo
     from prtrace_daemon.gitrepo import find_repo
 
     if repo is not None:

@@ -27,8 +27,8 @@ from datetime import UTC, datetime, timedelta
 from prtrace_core.errors import PrtraceError
 from prtrace_core.timestamps import format_ts, now_ts
 from prtrace_daemon.buffer import Buffer
+from prtrace_daemon.client_errors import ServerUnreachable
 from prtrace_daemon.config import PushTuning, Settings, load_settings, push_tuning
-from prtrace_daemon.errors import ServerUnreachable
 from prtrace_daemon.paths import Home
 from prtrace_daemon.push import PushReport, ServerClient, public_url, push, update_push_state
 

@@ -22,7 +22,7 @@ from typing import Any
 from prtrace_core.canonical import event_id
 from prtrace_core.languages import language_of
 from prtrace_core.timestamps import now_ts
-from prtrace_daemon.errors import BufferCorrupt, BufferUnavailable
+from prtrace_daemon.client_errors import BufferCorrupt, BufferUnavailable
 
 __all__ = ["Buffer", "RepoRow", "Snapshot", "TraceRow", "Writer"]
 

@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prtrace_daemon.errors import ConfigError
+from prtrace_core.errors import ConfigError
 
 __all__ = ["AUTO_PUSH_ENV", "PushTuning", "Settings", "load_settings", "push_tuning", "save_settings"]
 
@@ -150,32 +150,30 @@ def push_tuning() -> PushTuning:
     return tuning
 
 
-def _toml_string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    escaped = "".join(ch if ch >= " " or ch == "\t" else f"\\u{ord(ch):04x}" for ch in escaped)
-    return f'"{escaped}"'
-
-
 def save_settings(path: Path, **values: str | None) -> None:
-    """Update keys in config.toml, written 0600 and atomically (it may hold a token)."""
-    data = _read(path)
+    """Set (or, with None, remove) top-level keys in config.toml, keeping the user's other keys,
+    comments and order; written 0600 and atomically (it may hold a token)."""
+    import tomlkit  # only writes need it: reads stay on tomllib, off `note`'s start-up
+    from tomlkit.exceptions import TOMLKitError
+
+    try:
+        document = tomlkit.parse(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        document = tomlkit.document()
+    except (TOMLKitError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}", hint="fix or remove the file") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     for key, new in values.items():
         if new is None:
-            data.pop(key, None)
+            document.pop(key, None)
         else:
-            data[key] = new
-    lines = []
-    for key, value in data.items():
-        if isinstance(value, bool):  # before int: a bool is one
-            lines.append(f"{key} = {'true' if value else 'false'}")
-        elif isinstance(value, int | float):
-            lines.append(f"{key} = {value!r}")
-        elif isinstance(value, str):
-            lines.append(f"{key} = {_toml_string(value)}")
-        elif isinstance(value, list):
-            lines.append(f"{key} = [{', '.join(_toml_string(str(v)) for v in value)}]")
+            document[key] = new
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
+        os.fchmod(fd, 0o600)  # a leftover .tmp keeps its mode through O_CREAT
+        fh.write(tomlkit.dumps(document))
+        fh.flush()
+        os.fsync(fd)
     os.replace(tmp, path)

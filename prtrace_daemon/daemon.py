@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -39,11 +38,11 @@ from prtrace_core.redact import Redactor
 from prtrace_core.timestamps import now_ts
 from prtrace_daemon.autopush import AutoPusher
 from prtrace_daemon.buffer import Buffer
-from prtrace_daemon.capture import Recorder
+from prtrace_daemon.client_errors import BufferUnavailable, GitFailed, NotAGitRepo, NotRegistered
 from prtrace_daemon.config import load_settings
-from prtrace_daemon.errors import BufferUnavailable, NotAGitRepo, NotRegistered
 from prtrace_daemon.gitrepo import GitRepo
 from prtrace_daemon.paths import Home
+from prtrace_daemon.recorder import Recorder
 from prtrace_daemon.spool import spool_waiting
 from prtrace_daemon.watchplan import ALWAYS_PRUNED, plan_watches
 
@@ -273,7 +272,7 @@ class Daemon:
         except NotRegistered:
             with self._cond:
                 self._repos_dirty = True
-        except (NotAGitRepo, subprocess.CalledProcessError, OSError) as exc:
+        except (NotAGitRepo, GitFailed, OSError) as exc:
             if (repo.root / ".git").exists():
                 # The repo is still there: a passing failure (a git command that failed once).
                 log.warning("could not record %s (will retry): %s", repo.root, exc)
@@ -347,7 +346,7 @@ class Daemon:
                 git_dir = root / ".git"
                 if git_dir.is_dir():
                     repo.watches.append(self.observer.schedule(self.handler, str(git_dir), recursive=False))
-            except (OSError, subprocess.CalledProcessError) as exc:
+            except (OSError, GitFailed) as exc:
                 log.warning("cannot watch %s: %s", root, exc)
                 self._unwatch(repo)
                 continue

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prtrace_core.gitblob import EMPTY_TREE
-from prtrace_daemon.errors import NotAGitRepo
+from prtrace_daemon.client_errors import GitFailed, NotAGitRepo
 
 __all__ = [
     "GitRepo",
@@ -90,7 +90,8 @@ class GitRepo:
         self.root = root
 
     def git(self, *args: str, check: bool = True, input: bytes | None = None) -> bytes:
-        """Run git in the work tree and return stdout."""
+        """Run git in the work tree and return stdout; with `check`, a failure is GitFailed,
+        quoting git's stderr."""
         proc = subprocess.run(
             ["git", *args],
             cwd=self.root,
@@ -100,7 +101,7 @@ class GitRepo:
             check=False,
         )
         if check and proc.returncode != 0:
-            raise subprocess.CalledProcessError(proc.returncode, ["git", *args], proc.stdout, proc.stderr)
+            raise GitFailed(["git", *args], proc.returncode, proc.stderr)
         return proc.stdout
 
     def head(self) -> tuple[str | None, str]:
@@ -216,13 +217,20 @@ class GitRepo:
         return changes
 
     def commit_info(self, sha: str) -> dict[str, object]:
-        """Message, parents and line counts of a commit, as the `commit` payload holds them."""
-        meta = self.git("show", "-s", "--format=%H%x00%P%x00%B", sha).decode("utf-8", "replace")
-        full, parents, message = meta.split("\0", 2)
-        numstat = self.git("diff-tree", "-r", "--numstat", "-z", "--root", "--no-renames", "--no-commit-id", sha)
+        """Message, parents and line counts of a commit, as the `commit` payload holds them.
+
+        One `git diff-tree` gives both the header and the counts: 3.0 ms a commit against 6.2
+        for `git show` + `git diff-tree` and 4.2 for GitPython (docs/architecture.md)."""
+        out = self.git(
+            "diff-tree", "-r", "-z", "--numstat", "--root", "--always", "--no-renames",
+            "--format=%H%x00%P%x00%B%x00", sha,
+        ).decode("utf-8", "replace")
+        # sha NUL parents NUL message NUL, then -z's NUL and a newline before the counts; a count
+        # starts with a digit or `-`, so stripping those never eats a path.
+        full, parents, message, numstat = out.split("\0", 3)
         files: list[str] = []
         insertions = deletions = 0
-        for entry in numstat.decode("utf-8", "replace").split("\0"):
+        for entry in numstat.lstrip("\0\n").split("\0"):
             if not entry.strip():
                 continue
             added, removed, path = entry.split("\t", 2)

@@ -1,13 +1,13 @@
 """The daemon as a background process: one per user, found by its lock and pid file.
 
-The lock (`daemon.lock`, flock) is the truth: the kernel drops it when the daemon dies, so a
-stale `daemon.pid` after a crash or kill -9 never blocks a new daemon.
+The lock (`daemon.lock`, a flock taken through `prtrace_daemon.locks`) is the truth: the kernel
+drops it when the daemon dies, so a stale `daemon.pid` after a crash or kill -9 never blocks a
+new daemon.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
 import sys
@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from prtrace_core.errors import PrtraceError
+from prtrace_daemon.locks import LockFile
 from prtrace_daemon.paths import DAEMON_LOCK, DAEMON_PID, Home
 
 TYPE_CHECKING = False
@@ -58,17 +59,14 @@ def _pid_path(home: Home) -> Path:
 @contextmanager
 def daemon_lock(home: Home) -> Iterator[bool]:
     """Held for the daemon's whole life; yields False when another daemon holds it."""
-    fd = os.open(_lock_path(home), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
+    with LockFile(_lock_path(home)) as lock:
         for attempt in range(20):  # `running()` may hold it shared for an instant
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if lock.acquire(blocking=False):
                 break
-            except BlockingIOError:
-                if attempt == 19:
-                    yield False
-                    return
-                time.sleep(0.05)
+            if attempt == 19:
+                yield False
+                return
+            time.sleep(0.05)
         pid_file = _pid_path(home)
         tmp = pid_file.with_suffix(".tmp")
         tmp.write_text(f"{os.getpid()}\n", encoding="ascii")
@@ -77,25 +75,17 @@ def daemon_lock(home: Home) -> Iterator[bool]:
             yield True
         finally:
             pid_file.unlink(missing_ok=True)
-    finally:
-        os.close(fd)
 
 
 def daemon_alive(root: str) -> bool:
     """Whether a daemon holds the lock in the state folder `root` (a path string: `note` and
     `run` ask this before anything else is loaded)."""
     try:
-        fd = os.open(os.path.join(root, DAEMON_LOCK), os.O_RDWR)
+        lock = LockFile(os.path.join(root, DAEMON_LOCK), create=False)
     except OSError:
         return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True  # held: a daemon lives
-    else:
-        return False
-    finally:
-        os.close(fd)
+    with lock:
+        return not lock.acquire(blocking=False, shared=True)  # held: a daemon lives
 
 
 def running(home: Home) -> DaemonInfo | None:

@@ -28,7 +28,7 @@ from pathlib import Path
 from prtrace_core.timestamps import format_ts
 from prtrace_daemon.blobs import BlobCache
 from prtrace_daemon.buffer import Buffer, TraceRow
-from prtrace_daemon.errors import UnknownRef
+from prtrace_daemon.client_errors import UnknownRef
 from prtrace_daemon.locks import file_lock, repo_lock_path
 from prtrace_daemon.paths import Home
 from prtrace_daemon.spool import appended_for_life

@@ -15,7 +15,6 @@ push that finished is kept in `push.json` for `prtrace status`.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import gzip
 import json
 import os
@@ -35,8 +34,9 @@ import httpx
 
 from prtrace_core.timestamps import now_ts
 from prtrace_daemon.buffer import Buffer, TraceRow
+from prtrace_daemon.client_errors import ServerRefused, ServerUnreachable
 from prtrace_daemon.envelope import envelope
-from prtrace_daemon.errors import ServerError, ServerUnreachable
+from prtrace_daemon.locks import LockFile
 from prtrace_daemon.paths import Home
 
 __all__ = [
@@ -126,7 +126,16 @@ class ServerClient:
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send, retrying connection errors, 429, 502, 503 and 504 with exponential backoff
         and jitter (at least as long as a Retry-After asks); ServerUnreachable when the tries
-        run out. Any other answer is returned as it is."""
+        run out. Any other answer is returned as it is.
+
+        A loop of our own rather than stamina or tenacity, because what it must do is the part
+        they leave to hooks: a busy answer is a response, not an exception; the wait is known,
+        and told to this client's `on_retry` (the CLI says it on stderr, the daemon's push
+        thread keeps quiet) before it is slept, where stamina reports retries through
+        process-wide instrumentation; a Retry-After is a floor under the backoff; and equal
+        jitter keeps every wait at least half its backoff, so the backoff shows until its cap.
+        Wrapped around those, a library would add an import and save no lines.
+        (tests/daemon/test_push_retry.py holds it to each of these.)"""
         backoff = self.retry_s
         last = why = ""
         for attempt in range(1, self.attempts + 1):
@@ -143,7 +152,7 @@ class ServerClient:
                 retry_after = _retry_after(response.headers.get("Retry-After", ""))
             if attempt < self.attempts:
                 # Equal jitter: clients that failed together spread out, and each wait is at
-                # least as long as the one before, so the backoff always shows.
+                # least half its backoff, so below the cap no wait is shorter than the one before.
                 wait = backoff / 2 + random.random() * backoff / 2
                 if retry_after is not None:
                     wait = max(wait, retry_after)
@@ -194,7 +203,7 @@ class ServerClient:
         _raise_for(response)
         answer = response.json()
         if not isinstance(answer, dict) or "accepted_event_ids" not in answer:
-            raise ServerError(f"unexpected answer from {self.base_url}: {response.text[:200]}")
+            raise ServerRefused(f"unexpected answer from {self.base_url}: {response.text[:200]}")
         return answer
 
 
@@ -238,7 +247,7 @@ def _raise_for(response: httpx.Response) -> None:
     hint = None
     if response.status_code == 401:
         hint = "log in with `prtrace login --server URL` (it reads the token from stdin or asks for it)"
-    raise ServerError(f"server answered {response.status_code}: {str(detail)[:300]}", hint=hint)
+    raise ServerRefused(f"server answered {response.status_code}: {str(detail)[:300]}", hint=hint)
 
 
 def _batches(buffer: Buffer, trace: TraceRow, max_events: int, max_bytes: int) -> Iterator[list[dict[str, Any]]]:
@@ -300,25 +309,18 @@ def push_lock(home: Home, *, wait: bool, holder: str, on_wait: Callable[[str], N
     """Hold the push lock (a flock the kernel drops if the holder dies), naming the holder in
     the file. Without `wait`, yields False at once when another process holds it; with it,
     tells `on_wait` who holds it (`pid 123 (the daemon)`) and waits for its turn."""
-    path = home.locks / "push.lock"
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    with LockFile(home.locks / "push.lock") as lock:
+        if not lock.acquire(blocking=False):
             if not wait:
                 yield False
                 return
             if on_wait is not None:
-                on_wait(_holder(fd))
-            fcntl.flock(fd, fcntl.LOCK_EX)
+                on_wait(_holder(lock.fd))
+            lock.acquire()
         with contextlib.suppress(OSError):  # the name is a courtesy; the flock is the lock
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()} {holder}\n".encode(), 0)
+            os.ftruncate(lock.fd, 0)
+            os.pwrite(lock.fd, f"{os.getpid()} {holder}\n".encode(), 0)
         yield True
-    finally:
-        os.close(fd)
 
 
 def _holder(fd: int) -> str:
@@ -363,7 +365,7 @@ def push(
                     _send(buffer, client, batch, body, report)
                     if on_batch is not None and batch.event_ids:
                         on_batch(report, len(batch.event_ids))
-            except ServerError as exc:
+            except ServerRefused as exc:
                 # The server refused this trace (its envelope, or it is someone else's): that
                 # must not keep every other trace from being pushed.
                 report.failed.append((trace.trace_id, str(exc)))

@@ -1,23 +1,31 @@
-"""The `prtrace-server` command: serve the API, manage tokens."""
+"""The `prtrace-server` command: serve the API, manage tokens.
+
+It runs under the same guarded entry as `prtrace` (`prtrace_core.guard`): an expected error is
+one red line and a hint, Ctrl-C exits 130, anything else exits 3 naming a crash log in the data
+folder (redacted: a traceback may quote a database URL with its password).
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from typing import Annotated, NoReturn
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
-from prtrace_core.errors import PrtraceError
+from prtrace_core.errors import Interrupted
+from prtrace_core.guard import CrashLog, guarded_group, run_guarded
 
 from .index import IndexStore, Role
 from .private_files import private_data_dir
 from .settings import check_bind_host, load_settings
 from .stores import open_index
 
-__all__ = ["app", "main"]
+__all__ = ["CRASH_LOG", "app", "main"]
 
 app = typer.Typer(
     name="prtrace-server",
@@ -28,6 +36,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=guarded_group(TyperGroup),  # Ctrl-C: one line, exit 130
 )
 token_app = typer.Typer(
     help="Create, list and revoke API tokens (stored in the index as hashes).",
@@ -36,31 +45,33 @@ token_app = typer.Typer(
 app.add_typer(token_app, name="token")
 
 
-def _fail(exc: PrtraceError) -> NoReturn:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    if exc.hint:
-        typer.echo(f"hint: {exc.hint}", err=True)
-    raise typer.Exit(1)
+def _version(shown: bool) -> None:
+    if shown:
+        from importlib.metadata import version
+
+        typer.echo(f"prtrace-server {version('prtrace')}")
+        raise typer.Exit()
 
 
-@contextmanager
-def _expected_errors() -> Iterator[None]:
-    try:
-        yield
-    except PrtraceError as exc:
-        _fail(exc)
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    ] = False,
+) -> None:
+    """The prtrace server."""
 
 
 @contextmanager
 def _index() -> Iterator[IndexStore]:
-    with _expected_errors():
-        settings = load_settings()
-        private_data_dir(settings)
-        index = open_index(settings.index_url)
-        try:
-            yield index
-        finally:
-            index.close()
+    settings = load_settings()
+    private_data_dir(settings)
+    index = open_index(settings.index_url)
+    try:
+        yield index
+    finally:
+        index.close()
 
 
 @app.command()
@@ -90,16 +101,18 @@ def serve(
 
     from .app import create_app
 
-    with _expected_errors():
-        settings = load_settings()
-        check_bind_host(settings, host)
-        # Opened here even with several processes: a bad setting or an unreachable store is
-        # reported once, now, and the migrations run before any process serves.
-        application = create_app(settings, worker=not no_worker)
+    settings = load_settings()
+    check_bind_host(settings, host)
+    # Opened here even with several processes: a bad setting or an unreachable store is
+    # reported once, now, and the migrations run before any process serves.
+    application = create_app(settings, worker=not no_worker)
     typer.echo(f"prtrace-server: index {_safe(settings.index_url)}, objects {_safe(settings.blob_url)}, "
                f"auth {settings.auth}, {processes} process(es)", err=True)
     if processes == 1:
-        uvicorn.run(application, host=host, port=port, log_level="info")
+        with _noting_ctrl_c() as ctrl_c:
+            uvicorn.run(application, host=host, port=port, log_level="info")
+        if ctrl_c:
+            raise Interrupted("interrupted")
         return
     services = application.state.services  # each process opens its own stores
     services.index.close()
@@ -112,6 +125,30 @@ def serve(
 
 
 _WORKER_ENV = "PRTRACE_SERVE_COMPACTION"
+
+
+@contextmanager
+def _noting_ctrl_c() -> Iterator[list[int]]:
+    """Yields a list that holds SIGINT once Ctrl-C was pressed inside the block.
+
+    uvicorn shuts down gracefully on Ctrl-C, raises the signal again for the handler it found,
+    and then swallows the KeyboardInterrupt: this handler notes it, so `serve` can still exit
+    130 like every command. (With --processes N uvicorn's supervisor keeps the signal to
+    itself, and `serve` exits 0.)
+    """
+    import signal
+
+    seen: list[int] = []
+
+    def note(signum: int, frame: object) -> None:
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, note)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def app_from_environment() -> object:
@@ -142,35 +179,35 @@ def worker(
     from .queue import RedisQueue, open_queue
     from .stores import open_blobs
 
-    with _expected_errors():
-        settings = load_settings()
-        private_data_dir(settings)
-        index = open_index(settings.index_url)
-        try:
-            blobs = open_blobs(settings.blob_url)
-        except BaseException:
-            index.close()
-            raise
+    settings = load_settings()
+    private_data_dir(settings)
+    index = open_index(settings.index_url)
+    try:
+        blobs = open_blobs(settings.blob_url)
+    except BaseException:
+        index.close()
+        raise
     compactor = Compactor(index, blobs, github=settings.github_webhook_secret is not None)
     orphans = OrphanSweeper(index, blobs, grace_s=settings.orphan_grace_s, every_s=settings.orphan_interval_s)
     try:
         if once:
-            with _expected_errors():
-                done = compactor.run_pass(limit=1_000_000)
-                swept = orphans.sweep()
+            done = compactor.run_pass(limit=1_000_000)
+            swept = orphans.sweep()
             typer.echo(f"compacted {done} trace(s)", err=True)
             typer.echo(f"deleted {swept} orphaned batch object(s)", err=True)
             return
-        with _expected_errors():
-            queue = open_queue(settings, in_process_worker=False)
+        queue = open_queue(settings, in_process_worker=False)
         loop = Worker(compactor, queue=queue, orphans=orphans, interval_s=interval)
         signal.signal(signal.SIGTERM, lambda *_: loop.stop(timeout_s=0))
         heard = f"Redis {queue.where} stream {queue.stream}" if isinstance(queue, RedisQueue) else "none (passes only)"
         typer.echo(f"prtrace-server worker: index {_safe(settings.index_url)}, objects {_safe(settings.blob_url)}, "
                    f"queue {heard}", err=True)
         try:
-            with suppress(KeyboardInterrupt):
-                loop.run()
+            loop.run()
+        except KeyboardInterrupt:
+            # The loop stops cleanly (a pass in flight is finished or left for the next run);
+            # then the worker exits 130 like every command.
+            raise Interrupted("interrupted") from None
         finally:
             if queue is not None:
                 queue.close()
@@ -189,7 +226,7 @@ def token_create(
     """Create a token and print it once, alone on the last line of stdout."""
     from .tokens import issue_token
 
-    with _index() as index, _expected_errors():
+    with _index() as index:
         record, token = issue_token(index, user=user, role=role)
     typer.echo(f"Created token {record.token_id} for {record.user} ({record.role}). "
                "It is shown only now; keep it somewhere safe.", err=True)
@@ -199,7 +236,7 @@ def token_create(
 @token_app.command("list")
 def token_list() -> None:
     """List tokens: id, user, role, when created, when revoked. Tokens themselves are never shown."""
-    with _index() as index, _expected_errors():
+    with _index() as index:
         tokens = index.list_tokens()
     if not tokens:
         typer.echo("no tokens", err=True)
@@ -221,7 +258,7 @@ def token_revoke(
     from .errors import BadArgument
     from .tokens import revoke
 
-    with _index() as index, _expected_errors():
+    with _index() as index:
         if (token_id is None) == (user is None):
             raise BadArgument("give a TOKEN_ID or --user NAME, not both")
         count = revoke(index, token_id=token_id, user=user)
@@ -236,9 +273,19 @@ def _safe(url: str) -> str:
     return f"{scheme}{sep}{rest}"
 
 
-def main() -> None:
-    """Console entry point."""
+def _data_folder() -> Path:
+    """The data folder for the crash log; the state folder when the settings do not read."""
     try:
-        app()
-    except KeyboardInterrupt:
-        sys.exit(130)
+        return load_settings().data_dir
+    except Exception:
+        from platformdirs import user_state_path
+
+        return user_state_path("prtrace-server")
+
+
+CRASH_LOG = CrashLog("prtrace-server", _data_folder, hint="the stores are unchanged; please report this with the log")
+
+
+def main() -> None:
+    """Console entry point, under the guarded entry both commands share."""
+    sys.exit(run_guarded(app, CRASH_LOG))

@@ -1,9 +1,11 @@
 """What the server can refuse or fail with. Each class is one answer a client can get; the app
-turns them into status codes in one place (`app.STATUS_CODES`), the CLI into one red line."""
+turns them into status codes in one place (`app.STATUS_CODES`), the guarded entry into one red
+line. `ConfigError` (a setting that cannot be honoured, met at start) is the one the client
+shares: it is defined in `prtrace_core.errors` and only named here."""
 
 from __future__ import annotations
 
-from prtrace_core.errors import PrtraceError
+from prtrace_core.errors import ConfigError, PrtraceError
 
 __all__ = [
     "BadArgument",
@@ -27,11 +29,8 @@ __all__ = [
 
 
 class ServerError(PrtraceError):
-    """Base of the errors the server answers with."""
-
-
-class ConfigError(ServerError):
-    """The server's settings are wrong, or name a backend this version does not have."""
+    """Base of the errors the server answers with (what a client meets as a refusal is
+    `prtrace_daemon.client_errors.ServerRefused`)."""
 
 
 class BadArgument(ServerError):

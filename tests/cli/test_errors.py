@@ -71,14 +71,22 @@ def test_run_of_a_script_without_a_shebang_runs_it_with_sh(repo: Path) -> None:
     assert result.returncode == 5 and "from sh" in result.stdout
 
 
-def test_run_with_stdout_closed_still_runs_and_records(repo: Path) -> None:
+def test_run_with_stdout_closed_still_runs_and_records(repo: Path, prtrace_home: Path) -> None:
     import subprocess
 
+    from prtrace_daemon.buffer import Buffer
     from tests.conftest import BIN
 
     run_prtrace("start", "--no-daemon", cwd=repo, check=True)
     code = subprocess.run(f"{BIN / 'prtrace'} run -- sh -c 'exit 3' >&-", shell=True, cwd=repo).returncode
     assert code == 3
+    with Buffer(prtrace_home / "buffer.db") as buffer:
+        trace = buffer.trace_for(str(repo), "main")
+        assert trace is not None
+        recorded = [e for e in buffer.events(trace.trace_id) if e["type"] != "start"]
+    assert [(e["type"], e["payload"]["command"], e["payload"]["exit_code"]) for e in recorded] == [
+        ("command", "sh -c exit 3", 3)  # the argv, joined
+    ]
 
 
 def test_every_command_has_help_text() -> None:
@@ -96,8 +104,9 @@ def test_a_pr_title_is_redacted_before_it_is_stored(repo: Path, prtrace_home: Pa
 
 
 def test_crash_log_keeps_the_valid_user_patterns_when_one_is_bad(prtrace_home: Path) -> None:
-    from prtrace_cli.errors import _redacted
+    from prtrace_cli.main import CRASH_LOG
+    from prtrace_core.guard import redacted
 
     prtrace_home.mkdir(parents=True, exist_ok=True)
     (prtrace_home / "config.toml").write_text('redact_patterns = ["INTERNAL-[0-9]{6}", "("]\n')
-    assert "123456" not in _redacted("--- prtrace note INTERNAL-123456")
+    assert "123456" not in redacted("--- prtrace note INTERNAL-123456", CRASH_LOG)

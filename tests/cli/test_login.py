@@ -7,7 +7,9 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import re
 import select
+import signal
 import stat
 import subprocess
 import termios
@@ -18,6 +20,7 @@ import pytest
 
 from prtrace_cli.sync import is_loopback
 from tests.conftest import BIN, run_prtrace
+from tests.support.waiting import blocked_reading, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -38,15 +41,19 @@ def _login(*args: str, cwd: Path, stdin: str) -> subprocess.CompletedProcess[str
     )
 
 
-def in_terminal(args: list[str], *, cwd: Path, answer: str, prompt: bytes, timeout: float = 60) -> tuple[int, bytes]:
+def in_terminal(
+    args: list[str], *, cwd: Path, answer: str, prompt: bytes, timeout: float = 60, enter: bool = True
+) -> tuple[int, bytes]:
     """Run the real `prtrace` in a pseudo-terminal of its own (its controlling terminal, as a
     shell's would be), type `answer` once `prompt` shows, and return its exit code and all it
-    wrote to the terminal (what a person would have seen, echo included)."""
+    wrote to the terminal (what a person would have seen, echo included). `enter=False` types
+    the answer without pressing Enter (`"\x03"` is Ctrl-C: the terminal sends SIGINT)."""
     main, side = pty.openpty()
 
     def own_terminal() -> None:
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # as a shell leaves it, even under a runner that ignores it
 
     proc = subprocess.Popen(
         [str(BIN / "prtrace"), *args], cwd=cwd, stdin=side, stdout=side, stderr=side,
@@ -68,8 +75,9 @@ def in_terminal(args: list[str], *, cwd: Path, answer: str, prompt: bytes, timeo
                     break
                 seen += chunk
             if not answered and prompt in seen:
-                time.sleep(0.2)  # the prompt is written before echo is turned off
-                os.write(main, answer.encode() + b"\n")
+                # the prompt is written before echo is turned off: answer once it reads
+                wait_for(lambda: blocked_reading(proc.pid, None), "prtrace to read the answer")
+                os.write(main, answer.encode() + (b"\n" if enter else b""))
                 answered = True
             if proc.poll() is not None and not ready:
                 break
@@ -96,7 +104,7 @@ def test_login_reads_the_token_from_stdin_stores_it_privately_and_push_uses_it(
     assert "warning" not in result.stderr  # loopback http: nothing crosses a network
     run_prtrace("start", cwd=repo, check=True)
     pushed = run_prtrace("push", cwd=repo, check=True)
-    assert "1 new" in pushed.stdout
+    assert ": 1 new," in pushed.stdout
     assert "main" in run_prtrace("show", "main", cwd=repo, check=True).stdout
 
 
@@ -113,6 +121,18 @@ def test_login_in_a_terminal_asks_for_the_token_without_echoing_it(
     assert token in (prtrace_home / "config.toml").read_text()
 
 
+def test_ctrl_c_at_the_token_prompt_exits_130_with_one_line(repo: Path, prtrace_home: Path) -> None:
+    # Typer/Click would turn it into "Aborted!" and exit 1; every prtrace command exits 130.
+    code, seen = in_terminal(
+        ["login", "--server", "http://127.0.0.1:9"], cwd=repo, answer="\x03", prompt=b"token", enter=False
+    )
+    assert code == 130, seen
+    after = re.sub(r"\x1b\[[0-9;]*m", "", seen.split(b"token", 1)[1].decode(errors="replace"))
+    assert "Aborted" not in after and "Traceback" not in after
+    assert [line.strip() for line in after.splitlines() if line.strip(" :")] == ["interrupted"], seen
+    assert not (prtrace_home / "config.toml").exists()
+
+
 def test_login_with_the_token_option_still_works(
     repo: Path, prtrace_home: Path, auth_server: tuple[str, Path]
 ) -> None:
@@ -122,6 +142,37 @@ def test_login_with_the_token_option_still_works(
     assert token in (prtrace_home / "config.toml").read_text()
     helped = run_prtrace("login", "--help", cwd=repo, check=True, env={"COLUMNS": "200"}).stdout
     assert "shell history" in helped
+
+
+def test_login_keeps_the_users_other_keys_comments_and_order(
+    repo: Path, prtrace_home: Path, auth_server: tuple[str, Path]
+) -> None:
+    url, data_dir = auth_server
+    token = _token(data_dir, "erin")
+    prtrace_home.mkdir(parents=True, exist_ok=True)
+    config = prtrace_home / "config.toml"
+    config.write_text(
+        "# prtrace, set up by hand\n"
+        'server = "https://old.example.com"  # the old server\n'
+        'redact_patterns = ["INTERNAL-[0-9]{6}"]  # ticket ids\n'
+        "\n"
+        "auto_push = false\n"
+        "my_own_key = 42\n"
+        "\n"
+        "[later]\n"
+        'note = "a table prtrace does not know"\n'
+    )
+    config.chmod(0o644)
+    result = _login("--server", url, cwd=repo, stdin=f"{token}\n")
+    assert result.returncode == 0, result.stderr
+    text = config.read_text()
+    assert text.startswith("# prtrace, set up by hand\n")
+    assert f'server = "{url}"  # the old server\n' in text
+    assert 'redact_patterns = ["INTERNAL-[0-9]{6}"]  # ticket ids\n' in text
+    assert "auto_push = false\nmy_own_key = 42\n" in text
+    assert text.index("my_own_key") < text.index(f'token = "{token}"') < text.index("[later]")
+    assert text.endswith('[later]\nnote = "a table prtrace does not know"\n')
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
 
 
 def test_login_with_a_bad_token_is_refused_and_saves_nothing(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from prtrace_daemon.buffer import Buffer
-from prtrace_daemon.errors import BufferCorrupt
+from prtrace_daemon.client_errors import BufferCorrupt
 
 
 def _writer(db: str, trace_id: str, n: int) -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from prtrace_server.devstack import free_port
 from prtrace_server.stores import open_index
 from prtrace_server.tokens import verify_token
 from tests.conftest import S3Endpoint
+from tests.support.stack import free_port
 
 SERVER = Path(sys.executable).parent / "prtrace-server"
 
@@ -157,3 +157,47 @@ def test_serve_help_points_to_the_separate_worker(tmp_path: Path) -> None:
     result = run(tmp_path, "serve", "--help", COLUMNS="200")
     assert "--no-worker" in result.stdout
     assert "prtrace-server worker" in " ".join(result.stdout.split())
+
+
+def test_version_is_the_installed_one(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    result = run(tmp_path, "--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"prtrace-server {version('prtrace')}"
+
+
+def test_ctrl_c_stops_serve_with_130_and_one_line(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import httpx
+
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PRTRACE_")}
+    environment.update({"PRTRACE_DATA_DIR": str(tmp_path / "data"), "PRTRACE_AUTH": "off", "NO_COLOR": "1"})
+    # SIGINT as a shell leaves it, even when the test runner's own is ignored.
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import os,signal,sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+         "os.execv(sys.argv[1], sys.argv[1:])", str(SERVER), "serve", "--port", str(port)],
+        env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "Aborted" not in err
+    assert err.splitlines()[-1] == "interrupted", err

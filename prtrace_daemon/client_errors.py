@@ -1,4 +1,6 @@
-"""Errors the capture side raises; the CLI turns each into one red line and a hint."""
+"""Errors the capture side raises (buffer, repository, refs, git, the push client); the guarded
+entry turns each into one red line and a hint. Their root, and `ConfigError`, are in
+`prtrace_core.errors`."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ __all__ = [
     "BufferUnavailable",
     "CommandNotFound",
     "CommandNotRunnable",
-    "ConfigError",
+    "GitFailed",
     "NotAGitRepo",
     "NotRegistered",
-    "ServerError",
+    "Paused",
+    "ServerRefused",
     "ServerUnreachable",
     "UnknownRef",
 ]
@@ -23,6 +26,21 @@ class NotAGitRepo(PrtraceError):
     """The current directory is not inside a git work tree."""
 
     hint = "run prtrace inside a git repository (git init, or cd into one)"
+
+
+class GitFailed(PrtraceError):
+    """A git command prtrace ran failed: the message quotes git's own stderr."""
+
+    hint = "that is git's own message; `git status` in the repository shows what it needs"
+
+    def __init__(self, cmd: list[str], returncode: int, stderr: bytes) -> None:
+        self.cmd = cmd
+        self.returncode = returncode
+        self.stderr = stderr
+        said = " ".join(stderr.decode("utf-8", "replace").split())[:500]
+        # `ls-files -z -- PATH…` may name thousands of paths: the message stays one short line.
+        shown = " ".join(cmd[:6]) + (" …" if len(cmd) > 6 else "")
+        super().__init__(f"`{shown}` failed: {said or f'exit code {returncode}'}")
 
 
 class NotRegistered(PrtraceError):
@@ -45,10 +63,6 @@ class BufferUnavailable(PrtraceError):
     """The local buffer could not be written (disk full, permissions, locked too long)."""
 
 
-class ConfigError(PrtraceError):
-    """config.toml or a setting is invalid."""
-
-
 class UnknownRef(PrtraceError):
     """A REF matched no trace."""
 
@@ -63,8 +77,9 @@ class ServerUnreachable(PrtraceError):
     hint = "check the URL and that prtrace-server is running; nothing is lost, the events stay buffered"
 
 
-class ServerError(PrtraceError):
-    """The server refused a request (4xx) or answered with something unexpected."""
+class ServerRefused(PrtraceError):
+    """The server refused a request (4xx) or answered with something unexpected (the server's
+    own errors, which it answers with, are `prtrace_server.errors.ServerError`)."""
 
 
 class CommandNotFound(PrtraceError):
