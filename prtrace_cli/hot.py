@@ -1,4 +1,9 @@
-"""The commands people type all day — `note`, `run` — without Typer's or Rich's start-up.
+"""The commands people type all day — `note`, `run` — and the hook every new shell asks for
+(`shell-init`), without Typer's or Rich's start-up.
+
+This module only dispatches: it hands the event to the daemon or records it in process. What
+a run is recorded as (a `command`, or a `test` with its results) is decided in the capture
+package (prtrace_daemon.run_event).
 
 `prtrace_cli.main` sends `prtrace note TEXT` and `prtrace run -- CMD …` here directly; the
 Typer commands of the same names call the same functions, so both paths behave alike.
@@ -15,7 +20,6 @@ import sys
 import time
 from collections.abc import Sequence
 
-from prtrace_core.timestamps import now_ts
 from prtrace_daemon.paths import home_root
 
 TYPE_CHECKING = False  # typing, like pathlib, is loaded only when a command needs it
@@ -24,10 +28,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from prtrace_core.errors import PrtraceError
-    from prtrace_daemon.runner import Outcome
-    from prtrace_daemon.testresults import TestSummary
 
-__all__ = ["note", "run"]
+__all__ = ["note", "run", "shell_hook"]
 
 
 def _handoff() -> tuple[str, str | None]:
@@ -41,7 +43,7 @@ def _handoff() -> tuple[str, str | None]:
 def note(text: str) -> str:
     """Record an `annotation`; returns the line to show."""
     if not text.strip():
-        from prtrace_daemon.errors import ConfigError
+        from prtrace_core.errors import ConfigError
 
         raise ConfigError("a note needs some text", hint='prtrace note "why I changed the parser"')
     home, root = _handoff()
@@ -49,7 +51,7 @@ def note(text: str) -> str:
         from prtrace_daemon.handoff import hand_off
 
         try:
-            hand_off(home, root, "annotation", {"text": text}, now_ts())
+            hand_off(home, root, "annotation", {"text": text})
             return "noted"
         except OSError:
             pass  # the spool cannot take it: record it here, saying why if that fails too
@@ -66,25 +68,38 @@ def note(text: str) -> str:
 def run(command: Sequence[str], junit: Path | None = None) -> int:
     """Run the command and record it; returns its exit code. The command runs even when its
     record cannot be written (only the record is lost, and we say so)."""
+    from prtrace_daemon.run_event import run_event
     from prtrace_daemon.runner import run_command
 
     if not command:
-        from prtrace_daemon.errors import ConfigError
+        from prtrace_core.errors import ConfigError
 
         raise ConfigError("no command to run", hint="prtrace run -- pytest -q")
     home, root = _handoff()
     if root is None:
         return _run_here(command, junit)
-    started, started_s = now_ts(), time.time()
+    started_ns = time.time_ns()
     outcome = run_command(command)
-    kind, payload = _event(command, outcome, junit, started_s)
+    kind, payload = run_event(command, outcome, junit=junit, started_s=started_ns / 1e9)
     try:
         from prtrace_daemon.handoff import hand_off
+        from prtrace_daemon.spool_format import epoch_time
 
-        hand_off(home, root, kind, payload, started)
+        hand_off(home, root, kind, payload, epoch_time(started_ns))
     except OSError:
-        _record_here(kind, payload, started)  # the spool cannot take it: record it here instead
+        _record_here(kind, payload, _ts(started_ns))  # the spool cannot take it: record it here instead
     return outcome.exit_code
+
+
+def _ts(ns: int) -> str:
+    """The trace's timestamp for a `time.time_ns()` reading: datetime is loaded only here, off
+    the hand-off's path."""
+    from datetime import UTC, datetime
+
+    from prtrace_core.timestamps import format_ts
+
+    moment = datetime.fromtimestamp(ns // 1_000_000_000, UTC).replace(microsecond=ns % 1_000_000_000 // 1000)
+    return format_ts(moment)
 
 
 def _record_here(kind: str, payload: dict[str, Any], started: str) -> None:
@@ -92,7 +107,7 @@ def _record_here(kind: str, payload: dict[str, Any], started: str) -> None:
     exit code stands either way)."""
     from prtrace_cli.state import current_repo, open_buffer, open_home, recorder
     from prtrace_core.errors import PrtraceError
-    from prtrace_daemon.errors import Paused
+    from prtrace_daemon.client_errors import Paused
 
     try:
         repo = current_repo()
@@ -109,7 +124,8 @@ def _run_here(command: Sequence[str], junit: Path | None) -> int:
     """`run` with no daemon: the edits made before the command are recorded before it starts."""
     from prtrace_cli.state import current_repo, open_buffer, open_home, recorder
     from prtrace_core.errors import PrtraceError
-    from prtrace_daemon.errors import NotRegistered, Paused
+    from prtrace_daemon.client_errors import NotRegistered, Paused
+    from prtrace_daemon.run_event import run_event
     from prtrace_daemon.runner import run_command
 
     repo = current_repo()
@@ -125,9 +141,10 @@ def _run_here(command: Sequence[str], junit: Path | None) -> int:
     except PrtraceError as exc:
         problem = exc
     try:
-        started, started_s = now_ts(), time.time()
+        started_ns = time.time_ns()
+        started, started_s = _ts(started_ns), started_ns / 1e9
         outcome = run_command(command)
-        kind, payload = _event(command, outcome, junit, started_s)
+        kind, payload = run_event(command, outcome, junit=junit, started_s=started_s)
         if problem is None:
             try:
                 rec.record(repo, kind, payload, ts=started)
@@ -156,43 +173,14 @@ def _warn(problem: str) -> None:
     sys.stderr.write(f"\x1b[33m{warning}\x1b[0m" if sys.stderr.isatty() else warning)
 
 
-def _event(command: Sequence[str], outcome: Outcome, junit: Path | None, started_s: float) -> tuple[str, dict[str, Any]]:
-    """The `command` event, or a `test` event when a test runner's results are found."""
-    from prtrace_daemon.testcommands import detect_framework, junit_path
+def shell_hook(shell: str, wrap: list[str]) -> str:
+    """The hook for `shell`, with the commands in `wrap` and in config.toml's `shell_wrap`
+    sent through `prtrace run`, and config.toml's `shell_ignore` patterns left out. Every new
+    shell asks for it, so it loads no more than the note path does."""
+    from prtrace_cli.state import open_home, settings
+    from prtrace_daemon.shellinit import render
 
-    payload: dict[str, Any] = {
-        "command": " ".join(command),
-        "exit_code": outcome.exit_code,
-        "stdout_sample": outcome.sample,
-        "duration_ms": outcome.duration_ms,
-        "cwd": os.getcwd(),
-    }
-    framework = detect_framework(command)
-    written = junit_path(command)
-    if framework is None and junit is None and written is None:
-        return "command", payload
-    from pathlib import Path
-
-    from prtrace_daemon.testresults import parse_output
-
-    report = junit or (Path(written) if written else None)
-
-    summary = _junit_summary(report, framework, since=started_s) if report is not None else None
-    if (summary is None or not summary.found) and framework is not None:
-        summary = parse_output(framework, outcome.output_for_parsing)
-    if summary is not None and (summary.found or framework not in (None, "auto")):
-        payload.update(summary.payload())
-        return "test", payload  # `npm test` that ran no runner we know stays a plain command
-    return "command", payload
-
-
-def _junit_summary(report: Path, framework: str | None, *, since: float) -> TestSummary | None:
-    """The results in a JUnit report written by this run (an older file is not this run's)."""
-    from prtrace_daemon.testresults import parse_junit
-
-    try:
-        if report.stat().st_mtime < since - 1 or report.stat().st_size > 50 * 1024 * 1024:
-            return None
-        return parse_junit(report.read_bytes(), framework if framework not in (None, "auto") else "junit")
-    except OSError:
-        return None
+    home = open_home()
+    config = settings(home)
+    wraps = list(dict.fromkeys([*config.shell_wrap, *wrap]))
+    return render(shell, home.root, ignore=config.shell_ignore, wrap=wraps)

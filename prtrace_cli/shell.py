@@ -1,7 +1,7 @@
 """`prtrace shell-init`: print the hook a shell's rc file evaluates.
 
-It runs at every new shell, so `prtrace_cli.main` dispatches it before Typer loads; the
-Typer command below gives it its place in `prtrace --help`.
+It runs at every new shell, so `prtrace_cli.main` dispatches it to `prtrace_cli.hot.shell_hook`
+before Typer loads; the Typer command below gives it its place in `prtrace --help`.
 """
 
 from __future__ import annotations
@@ -10,19 +10,7 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["hook_text", "shell_init"]
-
-
-def hook_text(shell: str, wrap: list[str]) -> str:
-    """The hook for `shell`, with the commands in `wrap` and in config.toml's `shell_wrap`
-    sent through `prtrace run`, and config.toml's `shell_ignore` patterns left out."""
-    from prtrace_cli.state import open_home, settings
-    from prtrace_daemon.shellinit import render
-
-    home = open_home()
-    config = settings(home)
-    wraps = list(dict.fromkeys([*config.shell_wrap, *wrap]))
-    return render(shell, home.root, ignore=config.shell_ignore, wrap=wraps)
+__all__ = ["shell_init"]
 
 
 def shell_init(
@@ -42,4 +30,6 @@ def shell_init(
 
     Each command you type inside a repo where `prtrace start` ran is appended as one line to prtrace's spool (exit code, duration, folder), with no process started per command. Commands typed with a leading space, and those matching `shell_ignore` globs in config.toml, are not recorded.
     """
-    typer.echo(hook_text(shell, wrap or []), nl=False)
+    from prtrace_cli.hot import shell_hook
+
+    typer.echo(shell_hook(shell, wrap or []), nl=False)

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import time
 
 from prtrace_daemon.paths import REPOS, SPOOL
 from prtrace_daemon.process import daemon_alive
+from prtrace_daemon.spool_format import HandoffRecord, encode_line, epoch_time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["HANDOFF", "hand_off", "handoff_root"]
+__all__ = ["hand_off", "handoff_root"]
 
-HANDOFF = "event"  # the spool line's kind: `v1\tevent\tTS\tREPO\tTYPE\tJSON`
 
 
 def handoff_root(home_root: str, cwd: str) -> str | None:
@@ -39,21 +38,26 @@ def handoff_root(home_root: str, cwd: str) -> str | None:
     return max(inside, key=len)
 
 
-def hand_off(home_root: str, root: str, type: str, payload: dict[str, Any], ts: str) -> None:
+def hand_off(home_root: str, root: str, type: str, payload: dict[str, Any], ts: str | None = None) -> None:
     """Write the event's one line to a spool file of its own (raises OSError when it can't).
+    `ts`: when the event happened, as the spool line's TIME (spool_format.py); now by default,
+    as epoch seconds, which need no datetime here (the drain makes them ISO).
 
     The line is written whole (a short write is continued) and synced under a scratch name, then
     renamed into the spool: the drainer never meets a torn or half-synced line, and when any
     step fails nothing was handed off, so the caller's own recording cannot make a second copy.
     The name is synced before this returns: what `prtrace note` confirms stays.
     """
-    line = b"\t".join([b"v1", HANDOFF.encode(), ts.encode(), os.fsencode(root), type.encode(), json.dumps(payload).encode()])
+    try:
+        line = encode_line(HandoffRecord(type, payload), repo=root, ts=ts or epoch_time(time.time_ns()))
+    except ValueError as exc:  # a repo path no line can hold (a tab in it): the caller records it
+        raise OSError(errno.EINVAL, str(exc)) from exc
     path = os.path.join(home_root, SPOOL, f"cli.{os.getpid()}.{time.time_ns()}.spool")
     scratch = path.removesuffix(".spool") + ".tmp"  # no drainer takes it until it is whole and synced
     fd = os.open(scratch, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         try:
-            _write_all(fd, line + b"\n")
+            _write_all(fd, line)
             os.fsync(fd)  # confirmed to the user next: it must outlast a power cut, not just a crash
         finally:
             os.close(fd)

@@ -16,6 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prtrace_daemon.gitrepo import GitRepo
+from prtrace_daemon.spool_format import (
+    VERSION,
+    CheckoutRecord,
+    CommitRecord,
+    MergeRecord,
+    PushRecord,
+    RewriteRecord,
+    SpoolRecord,
+)
 
 __all__ = [
     "HOOKS",
@@ -32,18 +41,19 @@ MARKER = "# prtrace-managed hook"
 HOOKS = ("post-commit", "post-checkout", "post-merge", "post-rewrite", "pre-push")
 ORIG_SUFFIX = ".prtrace-orig"
 
-# Per hook: the spool line's kind, its extra fields (printf format, arguments), and whether
-# git feeds the hook lines on stdin (which the chained hook must then get too).
-_SPECS: dict[str, tuple[str, str, str, bool]] = {
-    "post-commit": ("commit", "", "", False),
-    # (previous HEAD, new HEAD, 1 for a branch checkout)
-    "post-checkout": ("checkout", "\\t%s\\t%s", ' "$1" "$3"', False),
-    # (1 for a squash merge); ORIG_HEAD is where HEAD was before the merge
-    "post-merge": ("merge", "\\t%s\\t%s", ' "$1" "$(git rev-parse -q --verify ORIG_HEAD 2>/dev/null)"', False),
-    # (amend | rebase), stdin: "<old sha> <new sha>" lines
-    "post-rewrite": ("rewrite", "\\t%s\\t%s", ' "$1" "$flat"', True),
-    # (remote name, url), stdin: "<local ref> <local sha> <remote ref> <remote sha>" lines
-    "pre-push": ("push", "\\t%s\\t%s\\t%s", ' "$1" "$2" "$flat"', True),
+# Per hook: the record its spool line holds (spool_format.py), the shell words for the fields
+# after SHA and REF (which every hook reads from `git rev-parse`), and whether git feeds the
+# hook lines on stdin (which the chained hook must then get too).
+_SPECS: dict[str, tuple[type[SpoolRecord], tuple[str, ...], bool]] = {
+    "post-commit": (CommitRecord, (), False),
+    # previous HEAD; 1 for a branch checkout
+    "post-checkout": (CheckoutRecord, ('"$1"', '"$3"'), False),
+    # 1 for a squash merge; ORIG_HEAD is where HEAD was before the merge
+    "post-merge": (MergeRecord, ('"$1"', '"$(git rev-parse -q --verify ORIG_HEAD 2>/dev/null)"'), False),
+    # amend | rebase; stdin: "<old sha> <new sha>" lines
+    "post-rewrite": (RewriteRecord, ('"$1"', '"$flat"'), True),
+    # remote name, url; stdin: "<local ref> <local sha> <remote ref> <remote sha>" lines
+    "pre-push": (PushRecord, ('"$1"', '"$2"', '"$flat"'), True),
 }
 
 _HEAD = """#!/bin/sh
@@ -80,7 +90,7 @@ _RECORD = """if [ -d "$PRTRACE_SPOOL" ] && [ -z "$PRTRACE_DISABLE" ]; then
     ref=${{ref#
 }}
     # No time in the line: the spool file's mtime is when it was written (no `date` process).
-    printf 'v1\\t{kind}\\t\\t%s\\t%s\\t%s{extra_format}\\n' "$PWD" "$sha" "$ref"{extra_args} \\
+    printf '{version}\\t{kind}\\t\\t%s\\t%s\\t%s{extra_format}\\n' "$PWD" "$sha" "$ref"{extra_args} \\
         >> "$PRTRACE_SPOOL/hook.$$.spool" 2>/dev/null
 fi
 """
@@ -105,12 +115,16 @@ def render_hook(name: str, home: Path, orig: Path | None = None) -> str:
 
     It chains to `orig` (default: the hook moved aside beside it).
     """
-    kind, extra_format, extra_args, stdin = _SPECS[name]
+    record, extra, stdin = _SPECS[name]
+    if record.FIELDS[:2] != ("sha", "ref") or len(record.FIELDS) != 2 + len(extra):
+        raise AssertionError(f"{name}'s fields do not match the {record.kind} record's")  # a bug of ours
     chained = shlex.quote(str(orig)) if orig is not None else f'"$(dirname "$0")/{name}{ORIG_SUFFIX}"'
     parts = [
         _HEAD.format(marker=MARKER, name=name, spool=shlex.quote(str(home / "spool")), orig=chained),
         _READ_STDIN if stdin else "",
-        _RECORD.format(kind=kind, extra_format=extra_format, extra_args=extra_args),
+        _RECORD.format(
+            version=VERSION, kind=record.kind, extra_format="\\t%s" * len(extra), extra_args="".join(f" {w}" for w in extra)
+        ),
         _CHAIN_STDIN if stdin else _CHAIN,
     ]
     return "".join(parts)

@@ -10,7 +10,9 @@ import sys
 import time
 from collections.abc import Sequence
 
-from prtrace_daemon.errors import CommandNotFound, CommandNotRunnable
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from prtrace_daemon.client_errors import CommandNotFound, CommandNotRunnable
 
 __all__ = ["SAMPLE_HEAD", "SAMPLE_TAIL", "Outcome", "run_command"]
 
@@ -59,6 +61,20 @@ class _Sampler:
         return head + tail
 
 
+def _not_found(message: str) -> CommandNotFound:
+    # The error types are imported only when one is raised: their module loads subprocess,
+    # which `prtrace run` avoids (see _spawn).
+    from prtrace_daemon.client_errors import CommandNotFound
+
+    return CommandNotFound(message)
+
+
+def _not_runnable(message: str) -> CommandNotRunnable:
+    from prtrace_daemon.client_errors import CommandNotRunnable
+
+    return CommandNotRunnable(message)
+
+
 def _copy_window_size(source: int, target: int) -> None:
     import fcntl
     import termios
@@ -79,12 +95,12 @@ def _spawn(argv: Sequence[str], output: int) -> int:
     try:
         return os.posix_spawnp(argv[0], list(argv), os.environ, file_actions=actions, setsigdef=defaults)
     except FileNotFoundError as exc:
-        raise CommandNotFound(f"command not found: {argv[0]}") from exc
+        raise _not_found(f"command not found: {argv[0]}") from exc
     except OSError as exc:
         if exc.errno == errno.ENOEXEC:  # a script with no #! line: a shell runs it with sh, so do we
             with contextlib.suppress(OSError):
                 return os.posix_spawn("/bin/sh", ["sh", *argv], os.environ, file_actions=actions, setsigdef=defaults)
-        raise CommandNotRunnable(f"cannot run {argv[0]}: {exc.strerror}") from exc
+        raise _not_runnable(f"cannot run {argv[0]}: {exc.strerror}") from exc
 
 
 def run_command(argv: Sequence[str], *, use_pty: bool | None = None) -> Outcome:
@@ -97,7 +113,7 @@ def run_command(argv: Sequence[str], *, use_pty: bool | None = None) -> Outcome:
     exit is what gets recorded.
     """
     if not argv:
-        raise CommandNotFound("no command to run")
+        raise _not_found("no command to run")
     if use_pty is None:
         use_pty = sys.stdout is not None and sys.stdout.isatty()
     sample = _Sampler(SAMPLE_HEAD, SAMPLE_TAIL)

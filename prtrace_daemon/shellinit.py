@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from prtrace_daemon.errors import ConfigError
+from prtrace_core.errors import ConfigError
 
 __all__ = ["SHELLS", "render"]
 

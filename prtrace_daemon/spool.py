@@ -1,5 +1,8 @@
 """The spool: lines appended by git hooks, shell hooks, `note` and `run` without starting Python.
 
+This module keeps the files: which to take, in what order, what to set aside. What a line says
+is spool_format.py's; what it records is spool_events.py's.
+
 Who writes which file:
 
 - `shell.<pid>.<start>.spool`: one file per command typed in an interactive shell, named by
@@ -20,12 +23,12 @@ git hook's pid is unique while its file waits, barring pid reuse), and holds one
 only raw newline is its last byte (the hooks escape newlines inside a record, and a line too
 long for one write() is written on in order). Once its last byte is "\n" such a file never
 grows again: it is renamed to `<name>.draining`, read, and removed after its lines are
-recorded and on disk (`Recorder.drain`). So a typed command stays on disk only until the next
-drain, not for the shell's life. A file whose writer has died is taken as it is (a torn line
-is all it will ever hold, and is skipped); a file that cannot be read is left in place for the
-next drain, never removed. The old per-shell file alone cannot be taken while its shell
-lives: it is read on from the offset the last drain reached (kept in the buffer) and taken
-whole once the shell exits.
+recorded and on disk (`SpoolInterpreter.drain`). So a typed command stays on disk only until
+the next drain, not for the shell's life. A file whose writer has died is taken as it is (a
+torn line is all it will ever hold, and is skipped); a file that cannot be read is left in
+place for the next drain, never removed. The old per-shell file alone cannot be taken while
+its shell lives: it is read on from the offset the last drain reached (kept in the buffer) and
+taken whole once the shell exits.
 
 Lines come back in the order they were written across files; the caller records each in the
 same transaction that marks it done (by the sha256 of the raw line), so a crash at any point
@@ -46,7 +49,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prtrace_core.timestamps import format_ts
-from prtrace_daemon.errors import BufferUnavailable
+from prtrace_daemon.client_errors import BufferUnavailable
+from prtrace_daemon.spool_format import (
+    CommandRecord,
+    HandoffRecord,
+    SpoolRecord,
+    decode_line,
+    decode_record,
+)
 
 __all__ = [
     "QUARANTINE",
@@ -55,7 +65,6 @@ __all__ = [
     "SpoolLine",
     "Taken",
     "appended_for_life",
-    "is_count",
     "parse_line",
     "quarantined",
     "release",
@@ -63,7 +72,6 @@ __all__ = [
     "spool_waiting",
     "sweep_scratch",
     "take_lines",
-    "unescape",
 ]
 
 QUARANTINE = "quarantine"  # beside the spool files: lines set aside, each with why
@@ -79,15 +87,8 @@ class SpoolDeferred(BufferUnavailable):
     hint = "free disk space or file handles; nothing spooled is lost: the next prtrace command or the daemon records it"
 
 
-def is_count(text: str, *, signed: bool = False) -> bool:
-    """A whole number as the hooks write one (ASCII digits, a sign when allowed)."""
-    return _COUNT.match(text[1:] if signed and text.startswith("-") else text) is not None
-
 _EPOCH = re.compile(r"\A([0-9]{9,11})[.,]([0-9]{1,9})\Z")
-_COUNT = re.compile(r"\A[0-9]{1,12}\Z")  # ASCII digits only: str.isdigit() takes "²", int() does not
 _PID = re.compile(r"\A[1-9][0-9]{0,9}\Z")
-_ESCAPES = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
-_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +97,11 @@ class SpoolLine:
     kind: str
     ts: str  # when it happened (a shell command: when it started)
     repo_path: str
-    fields: tuple[str, ...]
+    fields: tuple[str, ...]  # as written, after the header
     order: str = ""  # when it was written (a shell command: when it ended); sorts lines across files
     written_ns: int = 0  # its file's mtime when read: no later than the line's own write for a one-line file
     raw: bytes = b""  # the line as written, kept whole when it is set aside
+    record: SpoolRecord | None = None  # what the fields say; None: a kind or fields no writer of ours writes
 
 
 @dataclass(slots=True)
@@ -114,13 +116,8 @@ class Taken:
     unread: list[tuple[Path, OSError]] = field(default_factory=list)
 
 
-def unescape(text: str) -> str:
-    """Undo the shell hooks' escaping of `\\`, tab, newline and CR (one line per record)."""
-    return _ESCAPED.sub(lambda m: _ESCAPES.get(m.group(1), m.group(0)), text) if "\\" in text else text
-
-
 def _iso(ts: str) -> tuple[str, datetime | None]:
-    """A hook's ISO time as it is; a shell's `$EPOCHREALTIME` (seconds.micros) made ISO."""
+    """An ISO time as it is; epoch seconds (a shell's `$EPOCHREALTIME`, a hand-off's) made ISO."""
     match = _EPOCH.match(ts)
     if match is None:
         return ts, None
@@ -130,12 +127,13 @@ def _iso(ts: str) -> tuple[str, datetime | None]:
 
 
 def parse_line(raw: bytes, written_ns: int = 0) -> SpoolLine | None:
-    """A `v1\\tKIND\\tTS\\tREPO\\t…` line, or None for anything else (a torn or foreign line).
+    """A line of the spool format (spool_format.py), timed; None for anything else (a torn or
+    foreign line).
 
-    A shell's `command` line carries its duration (ms) as its second field and its time as
-    epoch seconds: when it started, or, after an `@`, when it ended (fish has no clock to read
-    at the start without starting a process). A git hook leaves the time out (`date` would be a
-    process in git's path): its file's mtime, `written_ns`, is when it appended its line.
+    A shell's `command` line carries its duration and its time as epoch seconds: when it
+    started, or, after an `@`, when it ended (fish has no clock to read at the start without
+    starting a process). A git hook leaves the time out (`date` would be a process in git's
+    path): its file's mtime, `written_ns`, is when it appended its line.
     """
     try:
         return _parse(raw, written_ns)
@@ -144,27 +142,27 @@ def parse_line(raw: bytes, written_ns: int = 0) -> SpoolLine | None:
 
 
 def _parse(raw: bytes, written_ns: int) -> SpoolLine | None:
-    text = raw.decode("utf-8", "surrogateescape").rstrip("\n")
-    parts = text.split("\t")
-    if len(parts) < 4 or parts[0] != "v1" or not parts[1] or not parts[3]:
+    decoded = decode_line(raw)
+    if decoded is None:
         return None
-    fields = tuple(parts[4:])
-    if not parts[2]:  # the time joins the key: `git checkout main` twice writes the same line
+    kind, when, repo, fields = decoded
+    record = decode_record(kind, fields)
+    if not when:  # the time joins the key: `git checkout main` twice writes the same line
         written = format_ts(datetime.fromtimestamp(written_ns / 1e9, UTC))
         key = hashlib.sha256(str(written_ns).encode() + raw).hexdigest()
-        return SpoolLine(key, parts[1], written, parts[3], fields, written, written_ns, raw)
-    ended = parts[2].startswith("@")
-    ts, moment = _iso(parts[2].removeprefix("@"))
+        return SpoolLine(key, kind, written, repo, fields, written, written_ns, raw, record)
+    ended = when.startswith("@")
+    ts, moment = _iso(when.removeprefix("@"))
     order = ts
-    if parts[1] == "event" and written_ns:
+    if kind == HandoffRecord.kind and written_ns:
         order = format_ts(datetime.fromtimestamp(written_ns / 1e9, UTC))  # `run` gives its start
-    if parts[1] == "command" and moment is not None and len(fields) > 1 and _COUNT.match(fields[1]):
-        duration = timedelta(milliseconds=int(fields[1]))
+    if isinstance(record, CommandRecord) and moment is not None and record.duration_ms is not None:
+        duration = timedelta(milliseconds=record.duration_ms)
         if ended:
             ts = format_ts(moment - duration)
         else:
             order = format_ts(moment + duration)
-    return SpoolLine(hashlib.sha256(raw).hexdigest(), parts[1], ts, parts[3], fields, order, written_ns, raw)
+    return SpoolLine(hashlib.sha256(raw).hexdigest(), kind, ts, repo, fields, order, written_ns, raw, record)
 
 
 def _writer_alive(name: str) -> bool:

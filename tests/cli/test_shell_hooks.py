@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from prtrace_daemon.spool import parse_line
+from prtrace_daemon.spool_format import CommandRecord
 from tests.conftest import BIN, run_prtrace
 from tests.shells import Shell, available
 
@@ -186,7 +188,8 @@ def test_an_unknown_shell_or_a_wrap_that_is_not_a_plain_command_is_one_clear_err
 
 @pytest.mark.parametrize("kind", [SHELLS[0]])
 def test_a_running_daemon_records_typed_commands_as_they_end(kind: str, repo: Path, open_shell, prtrace_home: Path) -> None:
-    from tests.daemon.test_daemon import events, wait_until
+    from tests.daemon.test_daemon import events
+    from tests.support.waiting import wait_for
 
     run_prtrace("start", cwd=repo, check=True)  # with the daemon
     try:
@@ -199,7 +202,7 @@ def test_a_running_daemon_records_typed_commands_as_they_end(kind: str, repo: Pa
             found = events(prtrace_home, repo)
             return found if sum(e["type"] == "command" for e in found) == 3 else []
 
-        found = wait_until(recorded, what="three commands, with no prtrace command run")
+        found = wait_for(recorded, what="three commands, with no prtrace command run")
         kinds = [e["type"] for e in found]
         assert "edit" in kinds and kinds.index("edit") < kinds.index("commit"), kinds
         assert [e["payload"]["exit_code"] for e in found if e["type"] == "command"] == [0, 0, 1]
@@ -303,3 +306,30 @@ def test_a_drained_command_leaves_nothing_in_the_spool_while_the_shell_runs(
     assert b"echo third" in b"".join(path.read_bytes() for path in spooled())
     assert [c["command"] for c in _commands(started)][-1] == "echo third"
     assert spooled() == []
+
+
+@pytest.mark.parametrize("kind", SHELLS)
+def test_the_hooks_lines_decode_into_typed_command_records(kind: str, started: Path, open_shell, prtrace_home: Path) -> None:
+    (started / "sub dir").mkdir()
+    sh = open_shell(kind, started)
+    sh.type("false | true")
+    sh.type("cd 'sub dir'")
+    sh.type("echo back\\\\slash")
+    sh.type("sh -c 'exit 3'")
+    lines = []
+    for path in (prtrace_home / "spool").glob("shell.*.spool"):  # nothing has drained them yet
+        for raw in path.read_bytes().splitlines(keepends=True):
+            line = parse_line(raw, path.stat().st_mtime_ns)
+            assert line is not None and isinstance(line.record, CommandRecord), raw
+            assert line.repo_path == str(started)
+            lines.append(line)
+    records = [line.record for line in sorted(lines, key=lambda line: line.order)]
+    durations = [record.duration_ms for record in records if isinstance(record, CommandRecord)]
+    assert all(isinstance(ms, int) and ms >= 0 for ms in durations)
+    sub = str(started / "sub dir")
+    assert records == [
+        CommandRecord("false | true", 0, duration_ms=durations[0], cwd=str(started), pipestatus=(1, 0), shell=kind),
+        CommandRecord("cd 'sub dir'", 0, duration_ms=durations[1], cwd=str(started), pipestatus=(0,), shell=kind),
+        CommandRecord("echo back\\\\slash", 0, duration_ms=durations[2], cwd=sub, pipestatus=(0,), shell=kind),
+        CommandRecord("sh -c 'exit 3'", 3, duration_ms=durations[3], cwd=sub, pipestatus=(3,), shell=kind),
+    ]

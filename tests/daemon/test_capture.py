@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from prtrace_core.gitblob import blob_sha
-from prtrace_daemon.capture import Recorder
-from prtrace_daemon.errors import NotRegistered
+from prtrace_daemon.client_errors import NotRegistered
 from prtrace_daemon.gitrepo import GitRepo
 from prtrace_daemon.hooks import install_hooks
+from prtrace_daemon.recorder import Recorder
 from tests.conftest import git
 from tests.daemon.conftest import started
 

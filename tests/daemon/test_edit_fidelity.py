@@ -15,10 +15,10 @@ import pytest
 from prtrace_core.gitblob import blob_sha
 from prtrace_core.timestamps import format_ts, parse_ts
 from prtrace_daemon.buffer import _MIGRATIONS, Buffer
-from prtrace_daemon.capture import Recorder
 from prtrace_daemon.diffs import edit_payload
 from prtrace_daemon.gitrepo import GitRepo
 from prtrace_daemon.handoff import hand_off
+from prtrace_daemon.recorder import Recorder
 from tests.conftest import git
 from tests.daemon.conftest import started
 

@@ -7,8 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from prtrace_daemon.capture import Recorder
 from prtrace_daemon.gitrepo import GitRepo
+from prtrace_daemon.recorder import Recorder
+from prtrace_daemon.spool import parse_line
+from prtrace_daemon.spool_format import (
+    CheckoutRecord,
+    CommitRecord,
+    MergeRecord,
+    PushRecord,
+    RewriteRecord,
+    SpoolRecord,
+)
 from tests.conftest import git
 from tests.daemon.conftest import started
 
@@ -97,3 +106,44 @@ def test_uninstall_restores_every_hook_exactly(rec: Recorder, repo: Path) -> Non
     assert len({p.name for p in hooks.iterdir()} - set(before)) >= 4
     uninstall_hooks(GitRepo(repo))
     assert {p.name: p.read_bytes() for p in hooks.iterdir()} == before
+
+
+def _hook_records(rec: Recorder, root: Path) -> dict[str, list[SpoolRecord]]:
+    """The records in the git hooks' spool lines, not yet drained, by kind (in a set order:
+    hooks run milliseconds apart may leave files of the same mtime)."""
+    found: dict[str, list[SpoolRecord]] = {}
+    for path in rec.home.spool.glob("hook.*.spool"):
+        line = parse_line(path.read_bytes(), path.stat().st_mtime_ns)
+        assert line is not None and line.record is not None, path.read_bytes()
+        assert line.repo_path == str(root)
+        found.setdefault(line.kind, []).append(line.record)
+    return {kind: sorted(records, key=repr) for kind, records in found.items()}
+
+
+def test_the_real_hooks_lines_decode_into_typed_records(rec: Recorder, repo: Path, remote: Path) -> None:
+    started(rec, repo)
+    (repo / "calc.py").write_text("def add(a, b):\n    return b + a\n")
+    git(repo, "commit", "-q", "-am", "swap")
+    one = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "-b", "feature")
+    git(repo, "commit", "-q", "--amend", "-m", "swap, amended")
+    two = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--no-ff", "-m", "merge feature", "feature")
+    merged = git(repo, "rev-parse", "HEAD").strip()
+    (repo / "calc.py").write_text("changed\n")
+    git(repo, "checkout", "-q", "--", "calc.py")
+    git(repo, "push", "-q", "origin", "main")
+    main = "refs/heads/main"
+    expected: dict[str, list[SpoolRecord]] = {
+        "commit": [CommitRecord(one, main), CommitRecord(two, "refs/heads/feature")],
+        "checkout": [
+            CheckoutRecord(one, "refs/heads/feature", one, True),
+            CheckoutRecord(one, main, two, True),
+            CheckoutRecord(merged, main, merged, False),  # a file checkout
+        ],
+        "rewrite": [RewriteRecord(two, "refs/heads/feature", "amend", ((one, two),))],
+        "merge": [MergeRecord(merged, main, False, one)],
+        "push": [PushRecord(merged, main, "origin", str(remote), ((main, merged, main, "0" * 40),))],
+    }
+    assert _hook_records(rec, repo) == {kind: sorted(records, key=repr) for kind, records in expected.items()}

@@ -15,9 +15,9 @@ import pytest
 from prtrace_core.gitblob import blob_sha
 from prtrace_core.verify import verify_trace
 from prtrace_daemon.blobs import BlobCache
-from prtrace_daemon.capture import Recorder
 from prtrace_daemon.gitobjects import GitSources
 from prtrace_daemon.gitrepo import GitRepo
+from prtrace_daemon.recorder import Recorder
 from prtrace_daemon.withheld import DEFAULT_WITHHELD, Withheld, is_digest
 from prtrace_daemon.worktree import NotReplayable, replay, write_tree
 from tests.conftest import git

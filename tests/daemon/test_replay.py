@@ -18,10 +18,10 @@ import pytest
 from prtrace_core.replay import BaseCommitMissing
 from prtrace_core.verify import verify_trace
 from prtrace_daemon.blobs import BlobCache
-from prtrace_daemon.capture import Recorder
 from prtrace_daemon.envelope import local_trace
 from prtrace_daemon.gitobjects import GitSources
 from prtrace_daemon.gitrepo import GitRepo
+from prtrace_daemon.recorder import Recorder
 from prtrace_daemon.worktree import NotReplayable, ReplayTargetError, replay, write_tree
 from tests.conftest import git
 from tests.daemon.conftest import started

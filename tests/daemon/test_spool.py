@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from prtrace_core.timestamps import format_ts
-from prtrace_daemon.capture import Recorder
 from prtrace_daemon.gitrepo import GitRepo
 from prtrace_daemon.handoff import hand_off
-from prtrace_daemon.spool import parse_line, release, take_lines, unescape
+from prtrace_daemon.recorder import Recorder
+from prtrace_daemon.spool import parse_line, release, take_lines
+from prtrace_daemon.spool_format import unescape
 
 
 def _line(repo: Path, command: str, *, start: str = "1795600000.250000", exit_code: int = 0, ms: int = 1500) -> bytes:

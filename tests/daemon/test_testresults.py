@@ -191,6 +191,27 @@ def test_a_broken_junit_report_finds_nothing() -> None:
     assert not parse_junit(b"<testsuite><testcase name='x'>").found
 
 
+def test_a_run_is_a_test_only_with_results_this_run_wrote(suite: Path) -> None:
+    """What `prtrace run` records, whichever way it was started: a report written before the
+    run is not this run's, and a command that is no runner stays a `command`."""
+    import time
+
+    from prtrace_daemon.run_event import run_event
+    from prtrace_daemon.runner import Outcome
+
+    _run(["-m", "pytest", "-p", "no:cacheprovider", "-q", "--junitxml=report.xml", "test_calc.py"], suite)
+    report = suite / "report.xml"
+    started = report.stat().st_mtime - 0.5  # the run that wrote it began just before
+    ended = Outcome(1, 900, "sample", "no summary here")
+    kind, payload = run_event(["make", "check"], ended, junit=report, started_s=started)
+    assert kind == "test" and (payload["passed"], payload["failed"], payload["skipped"]) == (3, 2, 2)
+    assert payload["command"] == "make check" and payload["exit_code"] == 1 and payload["duration_ms"] == 900
+    os.utime(report, (started - 60, started - 60))  # left by an earlier run
+    assert run_event(["make", "check"], ended, junit=report, started_s=started)[0] == "command"
+    plain = {"command": "echo hi", "exit_code": 1, "stdout_sample": "sample", "duration_ms": 900, "cwd": os.getcwd()}
+    assert run_event(["echo", "hi"], ended, junit=None, started_s=time.time()) == ("command", plain)
+
+
 # The JavaScript runners' own output, produced for real, is checked in test_js_runners.py;
 # these pin the shapes around it: escapes, line ends, cut output, and lines that look like
 # failures but are not.

@@ -12,8 +12,8 @@ import pytest
 from prtrace_core.canonical import event_id
 from prtrace_core.verify import Report, verify_trace
 from prtrace_daemon.blobs import BlobCache
-from prtrace_daemon.capture import Recorder
 from prtrace_daemon.gitobjects import GitSources
+from prtrace_daemon.recorder import Recorder
 from tests.conftest import git
 from tests.daemon.test_replay import Session, _session
 

@@ -108,8 +108,8 @@ def pr(
 
     With the gh CLI installed and logged in, `prtrace pr` alone finds the branch's pull request, and with or without a number the title, state (open, closed, merged) and dates are filled in from GitHub. Without gh, give the number.
     """
+    from prtrace_core.errors import ConfigError
     from prtrace_core.refs import PrRef, parse_ref
-    from prtrace_daemon.errors import ConfigError
 
     parsed: PrRef | None = None
     if ref is not None:
@@ -184,7 +184,7 @@ def status() -> None:
     pushes them on its own (and when it last pushed, or that the server is unreachable), and
     why the server rejected any it did."""
     from prtrace_cli.render import plain  # recorded names and paths: printable, never markup
-    from prtrace_daemon.errors import NotAGitRepo
+    from prtrace_daemon.client_errors import NotAGitRepo
 
     home = open_home()
     console = _out()
