@@ -3,11 +3,10 @@ SQLite and PostgreSQL stores are interchangeable."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from .github import CiRun, PullRequest
@@ -22,7 +21,6 @@ __all__ = [
     "IndexStore",
     "IngestOutcome",
     "Role",
-    "Row",
     "SeqMode",
     "TokenRecord",
     "TraceFilter",
@@ -30,11 +28,6 @@ __all__ = [
     "TraceSummary",
     "TraceSums",
     "TraceWrite",
-    "dumps",
-    "event_record",
-    "token_record",
-    "trace_record",
-    "trace_summary_record",
 ]
 
 SeqMode = Literal["client", "server"]
@@ -109,9 +102,12 @@ class TraceWrite:
     seq_mode: SeqMode | None  # None when the batch holds no event that decides it
 
 
-@dataclass(frozen=True, slots=True)
-class EventWrite:
-    """A new event for the index; `seq` None means the server assigns the trace's next one."""
+class EventWrite(NamedTuple):
+    """A new event for the index; `seq` None means the server assigns the trace's next one.
+
+    A named tuple, not a frozen dataclass: ingest makes one per event, and a frozen
+    dataclass of this many fields costs several times as much to build.
+    """
 
     event_id: str
     seq: int | None
@@ -404,82 +400,3 @@ class IndexStore(Protocol):
     def referenced_objects(self, trace_id: str) -> set[str]:
         """The batch object keys the trace's event rows point at (the orphan sweeper keeps these)."""
         ...
-
-
-# Both stores hold the same schema (the shared migrations), so a row reads the same way from
-# either: `sqlite3.Row` and psycopg's dict rows are both indexed by column name.
-
-
-class Row(Protocol):
-    """A result row, indexed by column name."""
-
-    def __getitem__(self, column: str, /) -> Any: ...
-
-
-def dumps(value: Any) -> str:
-    """JSON for a text column (`envelope`, `language`). Control characters, NUL among them,
-    come out escaped, so the text is valid in PostgreSQL too."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def trace_record(row: Row) -> TraceRecord:
-    """A `traces` row as a record."""
-    return TraceRecord(
-        trace_id=row["trace_id"],
-        repo_name=row["repo_name"],
-        branch=row["branch"],
-        pr_id=row["pr_id"],
-        developer_id=row["developer_id"],
-        owner=row["owner"],
-        envelope=json.loads(row["envelope"]),
-        language=json.loads(row["language"]),
-        event_count=row["event_count"],
-        first_ts=row["first_ts"],
-        last_ts=row["last_ts"],
-        last_seq=row["last_seq"],
-        last_server_seq=row["last_server_seq"],
-        seq_mode=row["seq_mode"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        compacted_upto=row["compacted_upto"],
-        needs_link=bool(row["needs_link"]),
-    )
-
-
-def trace_summary_record(row: Row) -> TraceSummary:
-    """A `traces` row, selected by SUMMARY_COLUMNS, as a summary."""
-    return TraceSummary(**{column: row[column] for column in SUMMARY_COLUMNS})
-
-
-def event_record(row: Row) -> EventRecord:
-    """An `events_index` row as a record."""
-    return EventRecord(
-        event_id=row["event_id"],
-        trace_id=row["trace_id"],
-        seq=row["seq"],
-        server_seq=row["server_seq"],
-        seq_by_server=bool(row["seq_by_server"]),
-        ts=row["ts"],
-        type=row["type"],
-        received_at=row["received_at"],
-        object_key=row["object_key"],
-        file=row["file"],
-        command=row["command"],
-        exit_code=row["exit_code"],
-        passed=row["passed"],
-        failed=row["failed"],
-        sha=row["sha"],
-    )
-
-
-def token_record(row: Row) -> TokenRecord:
-    """A `tokens` row as a record."""
-    return TokenRecord(
-        token_id=row["token_id"],
-        user=row["user_name"],
-        role=row["role"],
-        token_hash=row["token_hash"],
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
-    )
-

@@ -13,13 +13,11 @@ from typing import Any
 import orjson
 
 from .github import CiRun, PullRequest
-from .index import STATS_COLUMNS, EventWrite, TraceRecord, dumps, trace_record
+from .index import EventWrite, TraceRecord
+from .index_rows import ci_run_record, dumps, event_row, pull_request_record, trace_record
 from .index_sql import SqlQueries
 
 __all__ = ["GithubQueries", "pr_numbers_text"]
-
-_IN_CHUNK = 500
-
 
 def pr_numbers_text(numbers: Iterable[int]) -> str:
     """`,12,15,`: the form `ci_runs.pr_numbers` holds, so `LIKE '%,12,%'` finds a number."""
@@ -27,42 +25,8 @@ def pr_numbers_text(numbers: Iterable[int]) -> str:
     return "," + ",".join(str(n) for n in listed) + "," if listed else ""
 
 
-def _pull_request(row: Any) -> PullRequest:
-    return PullRequest(
-        repo_name=row["repo_name"],
-        number=int(row["number"]),
-        title=row["title"],
-        status=row["status"],
-        head_repo=row["head_repo"],
-        head_branch=row["head_branch"],
-        updated_at=row["updated_at"],
-        head_sha=row["head_sha"],
-        url=row["url"],
-        created_at=row["created_at"],
-        merged_at=row["merged_at"],
-        closed_at=row["closed_at"],
-    )
-
-
-def _ci_run(row: Any) -> CiRun:
-    event = orjson.loads(row["event"])
-    numbers = [int(n) for n in row["pr_numbers"].strip(",").split(",") if n]
-    return CiRun(
-        repo_name=row["repo_name"],
-        head_repo=row["head_repo"],
-        head_branch=row["head_branch"],
-        head_sha=row["head_sha"],
-        ts=row["ts"],
-        payload=event["payload"],
-        pr_numbers=numbers,
-    )
-
-
 class GithubQueries(SqlQueries):
     """Deliveries, pull requests, CI runs, and the links from them to traces."""
-
-    # `SELECT … FOR UPDATE` on PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the lock.
-    _row_lock: str = ""
 
     # deliveries
 
@@ -100,7 +64,7 @@ class GithubQueries(SqlQueries):
     def pull_request(self, pr_id: str) -> PullRequest | None:
         """The PR GitHub described under this id (owner/repo#N, any case), or None."""
         rows = self._rows("SELECT * FROM pull_requests WHERE LOWER(pr_id) = ?", (pr_id.lower(),))
-        return _pull_request(rows[0]) if rows else None
+        return pull_request_record(rows[0]) if rows else None
 
     def pull_requests_of_branch(self, repo_name: str, branch: str) -> list[PullRequest]:
         """PRs whose head is this branch of this repository (the PR's own or a fork), newest first."""
@@ -109,7 +73,7 @@ class GithubQueries(SqlQueries):
             "ORDER BY created_at DESC, number DESC",
             (branch, repo_name.lower()),
         )
-        return [_pull_request(row) for row in rows]
+        return [pull_request_record(row) for row in rows]
 
     # CI runs
 
@@ -130,7 +94,7 @@ class GithubQueries(SqlQueries):
         if since is not None:
             sql += " AND ts >= ?"
             args.append(since)
-        return [_ci_run(row) for row in self._rows(sql + " ORDER BY ts", args)]
+        return [ci_run_record(row) for row in self._rows(sql + " ORDER BY ts", args)]
 
     def ci_runs_of_pr(self, repo_name: str, number: int) -> list[CiRun]:
         """CI runs GitHub reported for the PR by number."""
@@ -138,7 +102,7 @@ class GithubQueries(SqlQueries):
             "SELECT * FROM ci_runs WHERE LOWER(repo_name) = ? AND pr_numbers LIKE ? ORDER BY ts",
             (repo_name.lower(), f"%,{number},%"),
         )
-        return [_ci_run(row) for row in rows]
+        return [ci_run_record(row) for row in rows]
 
     # traces and their links
 
@@ -196,23 +160,11 @@ class GithubQueries(SqlQueries):
         """Store events the server made (`seq` NULL) in an existing trace, once each; returns
         the ids stored now. server_seq comes from the trace's counter, as for ingest."""
         with self._write() as conn:
-            row = conn.execute(
-                f"SELECT * FROM traces WHERE trace_id = ?{self._row_lock}".replace("?", self._mark), (trace_id,)
-            ).fetchone()
+            row = self._locked_trace(conn, trace_id)
             if row is None:
                 return []
             current = trace_record(row)
-            existing: set[str] = set()
-            ids = [event.event_id for event in events]
-            for start in range(0, len(ids), _IN_CHUNK):
-                chunk = ids[start : start + _IN_CHUNK]
-                found = conn.execute(
-                    f"SELECT event_id FROM events_index WHERE event_id IN ({', '.join('?' * len(chunk))})".replace(
-                        "?", self._mark
-                    ),
-                    chunk,
-                )
-                existing.update(r["event_id"] for r in found)
+            existing = self._existing(conn, [event.event_id for event in events])
             fresh: list[EventWrite] = []
             for event in events:
                 if event.event_id not in existing:
@@ -225,22 +177,17 @@ class GithubQueries(SqlQueries):
             last_ts = max(filter(None, [current.last_ts, *stamps]))
             server_seq = current.last_server_seq
             conn.execute(
-                "UPDATE traces SET last_server_seq = ?, event_count = event_count + ?, first_ts = ?, "
-                "last_ts = ?, updated_at = ? WHERE trace_id = ?".replace("?", self._mark),
+                self._sql(
+                    "UPDATE traces SET last_server_seq = ?, event_count = event_count + ?, first_ts = ?, "
+                    "last_ts = ?, updated_at = ? WHERE trace_id = ?"
+                ),
                 (server_seq + len(fresh), len(fresh), first_ts, last_ts, received_at, trace_id),
             )
-            columns = ("event_id, trace_id, seq, server_seq, seq_by_server, ts, type, received_at, object_key, "
-                       f"file, command, exit_code, passed, failed, sha, {', '.join(STATS_COLUMNS)}")
-            marks = ", ".join([self._mark] * (15 + len(STATS_COLUMNS)))
-            conn.cursor().executemany(
-                f"INSERT INTO events_index ({columns}) VALUES ({marks})",
-                [
-                    (event.event_id, trace_id, None, server_seq + offset, 0, event.ts, event.type, received_at,
-                     event.object_key, event.file, event.command, event.exit_code, event.passed, event.failed,
-                     event.sha, *(getattr(event, column) for column in STATS_COLUMNS))
-                    for offset, event in enumerate(fresh, start=1)
-                ],
-            )
+            self._insert_events(conn, [
+                event_row(event, trace_id=trace_id, seq=None, server_seq=server_seq + offset, seq_by_server=False,
+                          received_at=received_at)
+                for offset, event in enumerate(fresh, start=1)
+            ])
             return [event.event_id for event in fresh]
 
     # PR documents

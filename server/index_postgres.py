@@ -18,20 +18,9 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
-from prtrace_core.timestamps import now_ts
-
-from .envelope import languages_of, merge_envelope
-from .errors import ConfigError, Forbidden, SeqModeChanged, StoreUnavailable
-from .index import (
-    STATS_COLUMNS,
-    EventWrite,
-    IngestOutcome,
-    TraceWrite,
-    dumps,
-    trace_record,
-)
+from .errors import ConfigError, StoreUnavailable
 from .index_github import GithubQueries
-from .migrate import MIGRATIONS_TABLE, load_migrations
+from .index_rows import EVENT_COLUMNS
 
 __all__ = ["PostgresIndex"]
 
@@ -125,17 +114,7 @@ class PostgresIndex(GithubQueries):
         try:
             with self._connect() as conn, conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                conn.execute(MIGRATIONS_TABLE)
-                done = {row["version"] for row in conn.execute("SELECT version FROM schema_migrations")}
-                for migration in load_migrations():
-                    if migration.version in done:
-                        continue
-                    for statement in migration.statements:
-                        conn.execute(statement)
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
-                        (migration.version, migration.name, now_ts()),
-                    )
+                self._apply_migrations(conn)
         except _OUTAGE as exc:
             raise StoreUnavailable(f"cannot migrate the PostgreSQL index: {_first_line(exc)}") from exc
 
@@ -145,112 +124,19 @@ class PostgresIndex(GithubQueries):
         with self._connection(_PING_WAIT_S) as conn:
             conn.execute("SELECT 1 FROM traces LIMIT 1").fetchall()
 
-    def existing_event_ids(self, trace_id: str, event_ids: Collection[str]) -> set[str]:
-        with self._connection() as conn:
-            return _existing(conn, event_ids)
+    def _existing(self, conn: Connection, event_ids: Collection[str]) -> set[str]:
+        # One array parameter instead of chunked IN lists; by primary key alone, as there.
+        if not event_ids:
+            return set()
+        rows = conn.execute("SELECT event_id FROM events_index WHERE event_id = ANY(%s)", (list(event_ids),))
+        return {row["event_id"] for row in rows}
 
-    # the write
+    # the write (SqlQueries.ingest)
 
-    def ingest(
-        self,
-        *,
-        trace: TraceWrite,
-        events: Sequence[EventWrite],
-        user: str,
-        may_write_any: bool,
-        received_at: str,
-    ) -> IngestOutcome:
-        outcome = IngestOutcome()
-        with self._write() as conn:
-            # A trace is created only along with an event: an empty or wholly rejected batch
-            # claims nothing. Events a concurrent writer stores first leave this one a
-            # duplicate-only batch, but that writer's row is there by then and is what counts.
-            if events:
-                self._insert_trace(conn, trace, user=user, received_at=received_at)
-            # The row lock: every writer of this trace waits here until the one before commits,
-            # so what this transaction reads below stays true until it commits.
-            row = conn.execute("SELECT * FROM traces WHERE trace_id = %s FOR UPDATE", (trace.trace_id,)).fetchone()
-            if row is None:
-                return outcome
-            current = trace_record(row)
-            if current.owner != user and not may_write_any:
-                raise Forbidden(f"trace {trace.trace_id} belongs to another user")
-            if trace.seq_mode and current.seq_mode and trace.seq_mode != current.seq_mode:
-                raise SeqModeChanged(f"trace {trace.trace_id} seq mode is {current.seq_mode}")
-            envelope = merge_envelope(current.envelope, trace.envelope)
-
-            # Under the lock this is exact: events a concurrent request stored first are found
-            # here and reported as duplicates.
-            existing = _existing(conn, [event.event_id for event in events])
-            fresh: list[EventWrite] = []
-            for event in events:
-                if event.event_id in existing:
-                    outcome.duplicates.append(event.event_id)
-                else:
-                    existing.add(event.event_id)
-                    fresh.append(event)
-            seqs: list[int] = []
-            last_seq = current.last_seq
-            for event in fresh:
-                seqs.append(last_seq + 1 if event.seq is None else event.seq)
-                last_seq = max(last_seq, seqs[-1])
-            stamps = [event.ts for event in fresh]
-            first_ts = min(filter(None, [current.first_ts, *stamps]), default=None)
-            last_ts = max(filter(None, [current.last_ts, *stamps]), default=None)
-
-            # server_seq is allocated here, inside the transaction that stores the events.
-            allocated = conn.execute(
-                "UPDATE traces SET last_server_seq = last_server_seq + %s, "
-                "event_count = event_count + %s, envelope = %s, language = %s, "
-                "pr_id = COALESCE(%s, pr_id), first_ts = %s, "
-                # a PR linked by the client: GitHub's facts for it apply now (old pr_id on the right)
-                "needs_link = CASE WHEN COALESCE(%s, pr_id) IS DISTINCT FROM pr_id THEN 1 ELSE needs_link END, "
-                "last_ts = %s, last_seq = %s, "
-                "seq_mode = COALESCE(seq_mode, %s), updated_at = %s "
-                "WHERE trace_id = %s RETURNING last_server_seq",
-                (
-                    len(fresh),
-                    len(fresh),
-                    dumps(envelope),
-                    dumps(languages_of(envelope)),
-                    trace.pr_id,
-                    first_ts,
-                    trace.pr_id,
-                    last_ts,
-                    last_seq,
-                    trace.seq_mode,
-                    received_at,
-                    trace.trace_id,
-                ),
-            ).fetchone()
-            assert allocated is not None
-            first_server_seq = allocated["last_server_seq"] - len(fresh) + 1
-            _copy_events(conn, trace.trace_id, fresh, seqs, first_server_seq, received_at)
-            outcome.accepted.extend(event.event_id for event in fresh)
-        return outcome
-
-    def _insert_trace(self, conn: Connection, trace: TraceWrite, *, user: str, received_at: str) -> None:
-        """The trace's row, owned by `user`, unless a row is already there."""
-        first = merge_envelope(None, trace.envelope)
-        conn.execute(
-            "INSERT INTO traces (trace_id, repo_name, branch, pr_id, developer_id, owner, "
-            "envelope, language, seq_mode, created_at, updated_at, needs_link) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 1) "
-            "ON CONFLICT (trace_id) DO NOTHING",
-            (
-                trace.trace_id,
-                trace.repo_name,
-                trace.branch,
-                trace.pr_id,
-                trace.developer_id,
-                user,
-                dumps(first),
-                dumps(languages_of(first)),
-                trace.seq_mode,
-                received_at,
-                received_at,
-            ),
-        )
+    def _insert_events(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        with conn.cursor().copy(f"COPY events_index ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
     # compaction
 
@@ -276,38 +162,6 @@ class PostgresIndex(GithubQueries):
                 "UPDATE traces SET compacted_upto = GREATEST(compacted_upto, %s) WHERE trace_id = %s",
                 (upto, trace_id),
             )
-
-
-def _existing(conn: Connection, event_ids: Collection[str]) -> set[str]:
-    # By primary key alone: an event id covers its trace id.
-    if not event_ids:
-        return set()
-    rows = conn.execute("SELECT event_id FROM events_index WHERE event_id = ANY(%s)", (list(event_ids),))
-    return {row["event_id"] for row in rows}
-
-
-def _copy_events(
-    conn: Connection,
-    trace_id: str,
-    events: Sequence[EventWrite],
-    seqs: Sequence[int],
-    first_server_seq: int,
-    received_at: str,
-) -> None:
-    """COPY a batch's rows in. Under the trace's row lock the duplicate check above is exact and
-    an event id covers its trace id, so no row can conflict; if one ever did, COPY fails, the
-    transaction rolls back, and nothing is acknowledged."""
-    with conn.cursor().copy(
-        "COPY events_index (event_id, trace_id, seq, server_seq, seq_by_server, ts, type, "
-        f"received_at, object_key, file, command, exit_code, passed, failed, sha, {', '.join(STATS_COLUMNS)}) "
-        "FROM STDIN"
-    ) as copy:
-        for offset, (event, seq) in enumerate(zip(events, seqs, strict=True)):
-            copy.write_row((
-                event.event_id, trace_id, seq, first_server_seq + offset, int(event.seq is None), event.ts,
-                event.type, received_at, event.object_key, event.file, event.command, event.exit_code,
-                event.passed, event.failed, event.sha, *(getattr(event, column) for column in STATS_COLUMNS),
-            ))
 
 
 def _connect_options(url: str) -> dict[str, Any]:

@@ -1,15 +1,17 @@
-"""The reads, the stats (sums and backfill) and the token writes that SQLite and PostgreSQL
-answer with the same SQL.
+"""The index in the SQL that SQLite and PostgreSQL both answer: the exactly-once ingest, the
+reads, the stats (sums and backfill), the tokens and the compaction marks.
 
 Both index stores hold the same schema (the shared migrations) and both drivers hand back
-rows indexed by column name, so these methods differ between them only in the placeholder.
-Each store subclasses this, sets `_mark`, and provides `_connection()` and `_write()`.
+rows indexed by column name, so a store supplies only what differs: its placeholder (`_mark`),
+its connections (`_connection()`, and `_write()` for a transaction), how a write transaction
+locks a trace (`_row_lock`: SQLite's BEGIN IMMEDIATE already holds the database's write lock,
+PostgreSQL takes the row's with `FOR UPDATE`), and its bulk insert (`_insert_events`).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import fields
 from typing import Any
@@ -21,16 +23,18 @@ from .index import (
     SUMMARY_COLUMNS,
     EventKey,
     EventRecord,
+    EventWrite,
+    IngestOutcome,
     TokenRecord,
     TraceFilter,
     TraceRecord,
     TraceSummary,
     TraceSums,
-    event_record,
-    token_record,
-    trace_record,
-    trace_summary_record,
+    TraceWrite,
 )
+from .index_rows import Row, event_record, token_record, trace_record, trace_summary_record
+from .ingest_sql import TRACE_INSERT, TRACE_UPDATE, new_trace_row, plan_ingest
+from .migrate import apply_migrations
 
 __all__ = ["TRACE_SUMS_SQL", "SqlQueries"]
 
@@ -92,6 +96,9 @@ FROM sums s JOIN traces t ON t.trace_id = s.trace_id
 ORDER BY t.created_at DESC, t.trace_id DESC
 """
 
+# SQLite binds at most this many parameters in older builds; IN (...) lists stay below it.
+_IN_CHUNK = 500
+
 _SUMS_NULLABLE = ("pr_id", "first_ms", "last_ms", "first_green_ms")
 _SUMS_TEXT = ("trace_id", "repo_name", "branch", "pr_id", "developer_id", "owner")
 
@@ -136,6 +143,9 @@ def _trace_sums(row: Any) -> TraceSums:
 
 class SqlQueries(ABC):
     _mark: str  # the driver's placeholder: ? or %s
+    # Appended to the SELECT that reads a trace's row in a write transaction: what makes the
+    # transaction the trace's only writer until it commits.
+    _row_lock: str = ""
 
     @abstractmethod
     def _connection(self) -> AbstractContextManager[Any]:
@@ -145,9 +155,81 @@ class SqlQueries(ABC):
     def _write(self) -> AbstractContextManager[Any]:
         """A connection inside a write transaction, committed when the block ends."""
 
+    @abstractmethod
+    def _insert_events(self, conn: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert `events_index` rows (index_rows.EVENT_COLUMNS, in order) in one go. Under the
+        trace's lock none can conflict; if one ever did, the transaction fails and rolls back."""
+
     def _rows(self, sql: str, args: list[Any] | tuple[Any, ...] = ()) -> list[Any]:
         with self._connection() as conn:
             return list(conn.execute(sql.replace("?", self._mark), args).fetchall())
+
+    def _sql(self, sql: str) -> str:
+        """`sql`, written with `?`, in the driver's placeholder."""
+        return sql.replace("?", self._mark)
+
+    def _apply_migrations(self, conn: Any) -> None:
+        """Bring the schema up to date, in `conn`'s transaction under the store's lock."""
+        apply_migrations(conn, mark=self._mark)
+
+    def _locked_trace(self, conn: Any, trace_id: str) -> Row | None:
+        """The trace's row, locked until the transaction ends; None when there is none."""
+        row: Row | None = conn.execute(
+            self._sql(f"SELECT * FROM traces WHERE trace_id = ?{self._row_lock}"), (trace_id,)
+        ).fetchone()
+        return row
+
+    def _existing(self, conn: Any, event_ids: Collection[str]) -> set[str]:
+        """Which of these event ids the index holds. By primary key alone: an event id covers
+        its trace id, and a `trace_id = ?` term lets a planner walk the whole trace instead."""
+        ids = list(event_ids)
+        found: set[str] = set()
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            rows = conn.execute(
+                self._sql(f"SELECT event_id FROM events_index WHERE event_id IN ({', '.join('?' * len(chunk))})"),
+                chunk,
+            )
+            found.update(row["event_id"] for row in rows)
+        return found
+
+    # the write
+
+    def ingest(
+        self,
+        *,
+        trace: TraceWrite,
+        events: Sequence[EventWrite],
+        user: str,
+        may_write_any: bool,
+        received_at: str,
+    ) -> IngestOutcome:
+        with self._write() as conn:
+            row = self._locked_trace(conn, trace.trace_id)
+            if row is None:
+                if not events:
+                    return IngestOutcome()  # nothing stored, so nothing claimed: the trace stays unowned
+                # A concurrent first batch may insert it first: then its row is there, owned by
+                # its writer, and the lock below waits for that writer to commit.
+                conn.execute(self._sql(TRACE_INSERT), new_trace_row(trace, user=user, received_at=received_at))
+                row = self._locked_trace(conn, trace.trace_id)
+                if row is None:
+                    raise RuntimeError(f"trace {trace.trace_id} vanished while it was being written")
+            # Under the lock this is exact: events a concurrent request stored first are found
+            # here and reported as duplicates.
+            stored = self._existing(conn, [event.event_id for event in events])
+            plan = plan_ingest(
+                trace_record(row), trace, events, stored,
+                user=user, may_write_any=may_write_any, received_at=received_at,
+            )
+            if plan.rows:
+                self._insert_events(conn, plan.rows)
+            conn.execute(self._sql(TRACE_UPDATE), plan.trace_update)
+        return plan.outcome
+
+    def existing_event_ids(self, trace_id: str, event_ids: Collection[str]) -> set[str]:
+        with self._connection() as conn:
+            return self._existing(conn, event_ids)
 
     # reads
 

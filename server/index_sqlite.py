@@ -11,31 +11,19 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from prtrace_core.timestamps import now_ts
-
-from .envelope import languages_of, merge_envelope
-from .errors import ConfigError, Forbidden, SeqModeChanged, StoreUnavailable
-from .index import (
-    STATS_COLUMNS,
-    EventWrite,
-    IngestOutcome,
-    TraceWrite,
-    dumps,
-    trace_record,
-)
+from .errors import ConfigError, StoreUnavailable
 from .index_github import GithubQueries
-from .migrate import MIGRATIONS_TABLE, load_migrations
+from .ingest_sql import EVENTS_INSERT
 from .private_files import private_dir, private_file
 
 __all__ = ["SqliteIndex", "sqlite_path"]
 
 _BUSY_TIMEOUT_S = 10.0
-# SQLite binds at most this many parameters in older builds; chunk IN (...) lists below it.
-_IN_CHUNK = 500
 
 
 def sqlite_path(url: str) -> Path:
@@ -52,6 +40,9 @@ class SqliteIndex(GithubQueries):
     """IndexStore on one SQLite file."""
 
     _mark = "?"
+    # No row lock: every write transaction is BEGIN IMMEDIATE, which holds the database's
+    # write lock from its first statement, so the trace row it reads stays true until COMMIT.
+    _row_lock = ""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -126,17 +117,7 @@ class SqliteIndex(GithubQueries):
 
     def _migrate(self) -> None:
         with self._write() as conn:
-            conn.execute(MIGRATIONS_TABLE)
-            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-            for migration in load_migrations():
-                if migration.version in done:
-                    continue
-                for statement in migration.statements:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.name, now_ts()),
-                )
+            self._apply_migrations(conn)
 
     # reads
 
@@ -144,114 +125,12 @@ class SqliteIndex(GithubQueries):
         with self._connection() as conn:
             conn.execute("SELECT 1 FROM traces LIMIT 1").fetchall()
 
-    def existing_event_ids(self, trace_id: str, event_ids: Collection[str]) -> set[str]:
-        with self._connection() as conn:
-            return _existing(conn, event_ids)
+    # the write (SqlQueries.ingest)
 
-    # the write
-
-    def ingest(
-        self,
-        *,
-        trace: TraceWrite,
-        events: Sequence[EventWrite],
-        user: str,
-        may_write_any: bool,
-        received_at: str,
-    ) -> IngestOutcome:
-        outcome = IngestOutcome()
-        with self._write() as conn:
-            row = conn.execute("SELECT * FROM traces WHERE trace_id = ?", (trace.trace_id,)).fetchone()
-            if row is None and not events:
-                return outcome  # nothing stored, so nothing claimed: the trace stays unowned
-            if row is None:
-                envelope = merge_envelope(None, trace.envelope)
-                conn.execute(
-                    "INSERT INTO traces (trace_id, repo_name, branch, pr_id, developer_id, owner, "
-                    "envelope, language, seq_mode, created_at, updated_at, needs_link) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
-                    (
-                        trace.trace_id,
-                        trace.repo_name,
-                        trace.branch,
-                        trace.pr_id,
-                        trace.developer_id,
-                        user,
-                        dumps(envelope),
-                        dumps(languages_of(envelope)),
-                        trace.seq_mode,
-                        received_at,
-                        received_at,
-                    ),
-                )
-                current = trace_record(
-                    conn.execute("SELECT * FROM traces WHERE trace_id = ?", (trace.trace_id,)).fetchone()
-                )
-            else:
-                current = trace_record(row)
-                if current.owner != user and not may_write_any:
-                    raise Forbidden(f"trace {trace.trace_id} belongs to another user")
-                if trace.seq_mode and current.seq_mode and trace.seq_mode != current.seq_mode:
-                    raise SeqModeChanged(f"trace {trace.trace_id} seq mode is {current.seq_mode}")
-                envelope = merge_envelope(current.envelope, trace.envelope)
-
-            # BEGIN IMMEDIATE holds the database's write lock: what this reads stays true
-            # until it commits, so the rows below cannot conflict and go in as one executemany.
-            existing = _existing(conn, [event.event_id for event in events])
-            fresh: list[EventWrite] = []
-            for event in events:
-                if event.event_id in existing:
-                    outcome.duplicates.append(event.event_id)
-                else:
-                    existing.add(event.event_id)
-                    fresh.append(event)
-            last_seq = current.last_seq
-            server_seq = current.last_server_seq
-            rows = []
-            for event in fresh:
-                seq = last_seq + 1 if event.seq is None else event.seq
-                server_seq += 1
-                last_seq = max(last_seq, seq)
-                rows.append((
-                    event.event_id, trace.trace_id, seq, server_seq, int(event.seq is None), event.ts,
-                    event.type, received_at, event.object_key, event.file, event.command,
-                    event.exit_code, event.passed, event.failed, event.sha,
-                    *(getattr(event, column) for column in STATS_COLUMNS),
-                ))
-            conn.executemany(
-                "INSERT INTO events_index (event_id, trace_id, seq, server_seq, seq_by_server, "
-                "ts, type, received_at, object_key, file, command, exit_code, passed, failed, sha, "
-                f"{', '.join(STATS_COLUMNS)}) VALUES ({', '.join('?' * (15 + len(STATS_COLUMNS)))})",
-                rows,
-            )
-            outcome.accepted.extend(event.event_id for event in fresh)
-            stamps = [event.ts for event in fresh]
-            first_ts = min(filter(None, [current.first_ts, *stamps]), default=None)
-            last_ts = max(filter(None, [current.last_ts, *stamps]), default=None)
-
-            pr_id = trace.pr_id if trace.pr_id is not None else current.pr_id
-            relink = int(pr_id != current.pr_id)  # GitHub's facts for that PR apply now
-            conn.execute(
-                "UPDATE traces SET envelope = ?, language = ?, pr_id = ?, needs_link = MAX(needs_link, ?), "
-                "event_count = event_count + ?, first_ts = ?, last_ts = ?, last_seq = ?, "
-                "last_server_seq = ?, seq_mode = COALESCE(seq_mode, ?), updated_at = ? "
-                "WHERE trace_id = ?",
-                (
-                    dumps(envelope),
-                    dumps(languages_of(envelope)),
-                    pr_id,
-                    relink,
-                    len(outcome.accepted),
-                    first_ts,
-                    last_ts,
-                    last_seq,
-                    server_seq,
-                    trace.seq_mode,
-                    received_at,
-                    trace.trace_id,
-                ),
-            )
-        return outcome
+    def _insert_events(self, conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        # BEGIN IMMEDIATE holds the database's write lock: the rows cannot conflict, and go
+        # in as one executemany of one prepared statement.
+        conn.executemany(EVENTS_INSERT, rows)
 
     # compaction
 
@@ -278,18 +157,3 @@ class SqliteIndex(GithubQueries):
                 "UPDATE traces SET compacted_upto = MAX(compacted_upto, ?) WHERE trace_id = ?", (upto, trace_id)
             )
 
-
-def _existing(conn: sqlite3.Connection, event_ids: Collection[str]) -> set[str]:
-    # By primary key alone: an event id covers its trace id, and a `trace_id = ?` term lets
-    # the planner walk the whole trace through its (trace_id, seq) index instead.
-    ids = list(event_ids)
-    found: set[str] = set()
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        rows = conn.execute(
-            f"SELECT event_id FROM events_index WHERE event_id IN ({marks})",
-            chunk,
-        )
-        found.update(row[0] for row in rows)
-    return found

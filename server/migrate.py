@@ -1,13 +1,21 @@
 """The versioned schema: SQL files in `migrations/`, applied in order by every index store and
-recorded in `schema_migrations`."""
+recorded in `schema_migrations`.
+
+The migrations are written in SQL both databases accept, so one runner applies them; a store
+only opens the transaction and takes its lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: an
+advisory lock, so replicas starting together migrate one at a time).
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
-__all__ = ["MIGRATIONS_TABLE", "Migration", "load_migrations", "split_statements"]
+from prtrace_core.timestamps import now_ts
+
+__all__ = ["MIGRATIONS_TABLE", "Migration", "apply_migrations", "load_migrations", "split_statements"]
 
 MIGRATIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -39,6 +47,28 @@ def load_migrations() -> list[Migration]:
         if match:
             found.append(Migration(match[1], match[2], entry.read_text(encoding="utf-8")))
     return sorted(found, key=lambda m: m.version)
+
+
+def apply_migrations(conn: Any, *, mark: str) -> list[str]:
+    """Apply the migrations `conn` has not yet recorded; the versions applied now.
+
+    `conn` is inside a transaction that holds the store's migration lock, and `mark` is its
+    driver's placeholder (`?` or `%s`).
+    """
+    conn.execute(MIGRATIONS_TABLE)
+    done = {row["version"] for row in conn.execute("SELECT version FROM schema_migrations")}
+    applied = []
+    for migration in load_migrations():
+        if migration.version in done:
+            continue
+        for statement in migration.statements:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)".replace("?", mark),
+            (migration.version, migration.name, now_ts()),
+        )
+        applied.append(migration.version)
+    return applied
 
 
 def split_statements(sql: str) -> list[str]:

@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_helpers import TestClient, index_of, make_batch, note
 
 from prtrace_core.stats import FIELDS, combine, trace_stats
 from prtrace_core.timestamps import format_ts
 from prtrace_server.index import IndexStore, TraceFilter
 from prtrace_server.settings import ServerSettings
 from prtrace_server.stores import open_index
+from tests.server.server_helpers import TestClient, index_of, make_batch, note
 
 JSON = {"Content-Type": "application/json"}
 START = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -267,12 +267,11 @@ def test_rows_indexed_before_the_stats_columns_are_filled_from_their_objects(
 def test_an_upgraded_index_marks_the_traces_that_have_events_for_backfill(
     settings: ServerSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from prtrace_server import index_postgres, index_sqlite, migrate
+    from prtrace_server import migrate
 
     older = [m for m in migrate.load_migrations() if m.version < "0003"]
     with monkeypatch.context() as patch:
-        for module in (index_sqlite, index_postgres):
-            patch.setattr(module, "load_migrations", lambda: older)
+        patch.setattr(migrate, "load_migrations", lambda: older)
         index = open_index(settings.index_url)
         for trace, count in (("1" * 8 + TRACE_TAIL, 3), ("2" * 8 + TRACE_TAIL, 0)):
             execute(

@@ -11,7 +11,14 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 import pytest
-from server_helpers import (
+
+from prtrace_core.canonical import event_id
+from prtrace_server.app import create_app
+from prtrace_server.errors import StoreUnavailable
+from prtrace_server.index import EventWrite, IndexStore, IngestOutcome, TraceWrite
+from prtrace_server.settings import ServerSettings
+from prtrace_server.stores import open_index
+from tests.server.server_helpers import (
     TestClient,
     assert_index_and_objects_agree,
     blobs_of,
@@ -21,13 +28,6 @@ from server_helpers import (
     note,
     object_keys,
 )
-
-from prtrace_core.canonical import event_id
-from prtrace_server.app import create_app
-from prtrace_server.errors import StoreUnavailable
-from prtrace_server.index import EventWrite, IndexStore, IngestOutcome, TraceWrite
-from prtrace_server.settings import ServerSettings
-from prtrace_server.stores import open_index
 
 JSON = {"Content-Type": "application/json"}
 
