@@ -15,15 +15,25 @@ from typing import Any
 
 import orjson
 
-__all__ = ["ID_FIELDS", "canonical_event", "canonical_json", "event_id", "id_document", "reference_json"]
+__all__ = [
+    "ID_FIELDS",
+    "canonical_event",
+    "canonical_json",
+    "event_id",
+    "fast_canonical_json",
+    "id_document",
+    "reference_json",
+]
 
 ID_FIELDS = ("trace_id", "seq", "ts", "type", "payload")
 
 # orjson writes what `json.dumps` writes (sorted keys, no spaces, UTF-8, the same escapes and
 # the same shortest float digits) except for floats below 1e-4, which it spells `0.00001` or
 # `2.5e-8` where Python writes `1e-05` and `2.5e-08`. Output that might hold one goes the
-# reference way; a string that merely looks like one only costs the slower path.
-_MAYBE_TINY_FLOAT = re.compile(rb"\de-|0\.0000")
+# reference way; a string that merely looks like one only costs the slower path. A number
+# starts the output or follows `:`, `,` or `[`, so text such as a UUID's `6c1e-4d3a` (which
+# would send every event of its trace the slow way) is not taken for one.
+_MAYBE_TINY_FLOAT = re.compile(rb"(?:^|[:,\[])-?(?:\d+(?:\.\d+)?e-|0\.0000)")
 
 
 def reference_json(value: Any) -> bytes:
@@ -43,13 +53,45 @@ def canonical_json(value: Any) -> bytes:
     cannot be UTF-8 (a lone surrogate), so it never hashes something it could not store.
     """
     try:
-        out = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        out = fast_canonical_json(value)
     except orjson.JSONEncodeError:
         return reference_json(value)  # integers beyond 64 bits, surrogates: the reference decides
-    # `in` is a memchr scan, many times faster than the regex; most output has neither
-    if (b"e-" in out or b"0.0000" in out) and _MAYBE_TINY_FLOAT.search(out):
-        return reference_json(value)
+    return out if out is not None else reference_json(value)
+
+
+def fast_canonical_json(value: Any) -> bytes | None:
+    """`canonical_json` when orjson writes it alone, None when the output may hold a float
+    only `reference_json` spells right. Raises orjson.JSONEncodeError for what orjson cannot
+    encode (an integer beyond 64 bits, a lone surrogate, a value that is not JSON), which
+    makes one pass both the encoding and the proof that the value is storable as it is."""
+    out = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    # `in` and `find` are memchr scans, many times faster than the regex; most output has
+    # neither, and an `e-` in text (a UUID's `6c1e-4d3a`) is told apart without it
+    if b"0.0000" in out and _MAYBE_TINY_FLOAT.search(out):
+        return None
+    at = out.find(b"e-")
+    while at != -1:
+        if _ends_number(out, at):
+            return None
+        at = out.find(b"e-", at + 2)
     return out
+
+
+_NUMBER_BODY = frozenset(b"0123456789.")
+_BEFORE_VALUE = frozenset(b":,[")
+
+
+def _ends_number(out: bytes, at: int) -> bool:
+    """Whether the `e` at `at` is a number's exponent: digits (and a point) before it that
+    start the value, after `:`, `,` or `[` and a sign."""
+    i = at - 1
+    while i >= 0 and out[i] in _NUMBER_BODY:
+        i -= 1
+    if i == at - 1:
+        return False
+    if i >= 0 and out[i] == 0x2D:  # -
+        i -= 1
+    return i < 0 or out[i] in _BEFORE_VALUE
 
 
 def id_document(trace_id: str, event: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from prtrace_core.canonical import canonical_event, canonical_json
+from prtrace_core.canonical import canonical_json, fast_canonical_json, id_document
 from prtrace_core.schema import Envelope
 from prtrace_core.stats import is_green
 from prtrace_core.timestamps import format_ts, now_ts, parse_ts
@@ -28,7 +28,7 @@ from .auth import Principal
 from .blobs import BlobStore
 from .envelope import check_envelope_size, merge_envelope
 from .errors import BodyTooLarge, Forbidden, InvalidBatch, SeqModeChanged
-from .index import KEY_TEXT_MAX_BYTES, EventWrite, IndexStore, SeqMode, TraceWrite
+from .index import KEY_TEXT_MAX_BYTES, STATS_COLUMNS, EventWrite, IndexStore, SeqMode, TraceWrite
 from .json_limits import INT_MIN, SEQ_MAX, find_problem, too_deep
 
 __all__ = [
@@ -51,6 +51,8 @@ MAX_EVENTS = 1000
 INDEX_TEXT_MAX = 2048  # query columns hold a prefix; the event keeps the whole text
 _ATTEMPTS = 3
 _CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")  # already as the index stores it
+# The event fields its id covers (id_document), beside the batch's trace_id.
+_ID_KEYS = frozenset(("seq", "ts", "type", "payload", "actor"))
 # Fields a client may send in a whole-trace document that the server derives itself.
 _DERIVED = ("events", "timeline")
 # An edit's change_summary, read as prtrace_core.stats reads it.
@@ -125,14 +127,23 @@ def check_one(trace_id: str, raw: Any) -> tuple[Problem | None, bytes, str]:
     if not isinstance(raw, dict):
         problem = find_problem(raw)  # a number no double holds, in place of the event
         return (Problem("schema", problem) if problem else check_event(raw)), b"", ""
+    document = id_document(trace_id, raw)
+    data: bytes | None = None
     try:
-        orjson.dumps(raw)
+        # One orjson pass encodes what the id covers and proves it storable; the event's
+        # other fields (rare) get one of their own.
+        data = fast_canonical_json(document)
+        extra = raw.keys() - _ID_KEYS
+        if extra:
+            orjson.dumps([raw[key] for key in extra])
         suspect = too_deep(raw)
     except orjson.JSONEncodeError:
         suspect = True
     if suspect and (problem := find_problem(raw)) is not None:
         return Problem("schema", problem), b"", ""
-    data, identity = canonical_event(trace_id, raw)
+    if data is None:
+        data = canonical_json(document)  # a tiny float, or what only the reference encodes
+    identity = hashlib.sha256(data).hexdigest()
     if len(data) > MAX_EVENT_BYTES:
         message = f"event: {len(data):,} bytes of canonical JSON, over the {MAX_EVENT_BYTES:,} byte limit"
         return Problem("event_too_large", message), b"", ""
@@ -203,21 +214,35 @@ def _object_line(candidate: Candidate) -> bytes:
 
 def index_columns(payload: Mapping[str, Any]) -> dict[str, Any]:
     """The payload fields worth querying, as index columns: text free of NUL, 64-bit ints."""
-    sha = payload.get("sha") if isinstance(payload.get("sha"), str) else payload.get("head_sha")
-    return {
-        "file": _text(payload.get("file")),
-        "command": _text(payload.get("command")),
-        "exit_code": _bigint(payload.get("exit_code")),
-        "passed": _bigint(payload.get("passed")),
-        "failed": _bigint(payload.get("failed")),
-        "sha": _text(sha),
-    }
+    return dict(zip(_INDEX_PAYLOAD_COLUMNS, _index_values(payload), strict=True))
 
 
 def stats_columns(event: Mapping[str, Any]) -> dict[str, Any]:
     """The index columns GET /v1/stats adds up (`index.STATS_COLUMNS`), from a valid event:
     its ts in epoch milliseconds, its actor's kind, an edit's lines, a test run's outcome as
     `prtrace_core.stats.is_green` decides it."""
+    return dict(zip(STATS_COLUMNS, _stats_values(event), strict=True))
+
+
+# index_columns' keys, in EventWrite's order; the tuples below follow it (no dict per event).
+_INDEX_PAYLOAD_COLUMNS = ("file", "command", "exit_code", "passed", "failed", "sha")
+
+
+def _index_values(payload: Mapping[str, Any]) -> tuple[Any, ...]:
+    sha = payload.get("sha")
+    if not isinstance(sha, str):
+        sha = payload.get("head_sha")
+    return (
+        _text(payload.get("file")),
+        _text(payload.get("command")),
+        _bigint(payload.get("exit_code")),
+        _bigint(payload.get("passed")),
+        _bigint(payload.get("failed")),
+        _text(sha),
+    )
+
+
+def _stats_values(event: Mapping[str, Any]) -> tuple[Any, ...]:
     payload = event["payload"]
     actor = event.get("actor")
     added: int | None = None
@@ -232,15 +257,15 @@ def stats_columns(event: Mapping[str, Any]) -> dict[str, Any]:
                 added = removed = None
     elif event["type"] == "test":
         green = int(is_green(payload))
-    return {
-        "ts_ms": _epoch_ms(event["ts"]),
-        "actor_kind": _text(actor.get("kind")) if isinstance(actor, dict) else None,
-        "lines_added": added,
-        "lines_removed": removed,
-        "skipped": _bigint(payload.get("skipped")),
-        "errors": _bigint(payload.get("errors")),
-        "green": green,
-    }
+    return (
+        _epoch_ms(event["ts"]),
+        _text(actor.get("kind")) if isinstance(actor, dict) else None,
+        added,
+        removed,
+        _bigint(payload.get("skipped")),
+        _bigint(payload.get("errors")),
+        green,
+    )
 
 
 def _epoch_ms(ts: str) -> int:
@@ -331,14 +356,15 @@ def ingest_batch(
 def event_write(candidate: Candidate, object_key: str) -> EventWrite:
     """The index row of a checked event stored in `object_key`."""
     raw = candidate.raw
+    ts = raw["ts"]
     return EventWrite(
-        event_id=candidate.event_id,
-        seq=raw.get("seq"),
-        ts=raw["ts"] if _CANONICAL_TS.match(raw["ts"]) else format_ts(parse_ts(raw["ts"])),
-        type=_strip_nul(raw["type"]),
-        object_key=object_key,
-        **index_columns(raw["payload"]),
-        **stats_columns(raw),
+        candidate.event_id,
+        raw.get("seq"),
+        ts if _CANONICAL_TS.match(ts) else format_ts(parse_ts(ts)),
+        _strip_nul(raw["type"]),
+        object_key,
+        *_index_values(raw["payload"]),
+        *_stats_values(raw),
     )
 
 

@@ -58,14 +58,20 @@ def find_problem(value: Any, *, max_depth: int = MAX_DEPTH, root: str = "") -> s
 
 
 def too_deep(value: Any, *, max_depth: int = MAX_DEPTH) -> bool:
-    """Whether containers nest deeper than `max_depth`; visits containers only, so it is cheap."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
+    """Whether containers nest deeper than `max_depth`; visits containers only, a level at a
+    time, so it is cheap (this runs for every event) and needs no recursion."""
+    level = [value]
+    depth = 1
+    while level:
         if depth > max_depth:
             return True
-        children = item.values() if type(item) is dict else item
-        stack.extend((child, depth + 1) for child in children if type(child) in (dict, list))
+        below = []
+        for item in level:
+            for child in item.values() if type(item) is dict else item:
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        level = below
+        depth += 1
     return False
 
 

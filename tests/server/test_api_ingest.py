@@ -9,10 +9,18 @@ import uuid
 from typing import Any
 
 import pytest
-from server_helpers import TRACE_A, TestClient, blobs_of, index_of, make_batch, note, object_keys
 
 from prtrace_core.canonical import event_id
 from prtrace_server.ingest import batch_object, plan_batch
+from tests.server.server_helpers import (
+    TRACE_A,
+    TestClient,
+    blobs_of,
+    index_of,
+    make_batch,
+    note,
+    object_keys,
+)
 
 PINNED_TRACE = "0b9f8a52-6c1e-4d3a-9f57-2a4c1e8d7b10"
 PINNED_COMMIT = {

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_helpers import TRACE_A, TestClient, make_batch, note
 
 from prtrace_core.canonical import canonical_json
 from prtrace_server.bodies import MAX_BODY_BYTES
 from prtrace_server.envelope import MAX_ENVELOPE_BYTES
+from tests.server.server_helpers import TRACE_A, TestClient, make_batch, note
 
 JSON = {"Content-Type": "application/json"}
 GZIP = {"Content-Type": "application/json", "Content-Encoding": "gzip"}

@@ -9,11 +9,11 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_helpers import TestClient, make_batch
 
 from prtrace_core.canonical import event_id
 from prtrace_core.timestamps import format_ts
 from prtrace_server.json_limits import INT_MAX, INT_MIN
+from tests.server.server_helpers import TestClient, make_batch
 
 SERVER_FIELDS = ("event_id", "server_seq", "received_at", "seq_by_server")
 
