@@ -201,6 +201,7 @@ class Worker:
     def _loop(self) -> None:
         next_sweep = 0.0
         waiting: list[Delivery] = []  # traces another worker was compacting: tried again shortly
+        settle = self.settle_s
         while not self._stop.is_set():
             if time.monotonic() >= next_sweep:
                 self._sweep()
@@ -211,8 +212,9 @@ class Worker:
             deliveries = self.queue.receive(timeout)
             if self._stop.is_set():
                 return
-            if deliveries and self.settle_s > 0 and not self._stop.wait(self.settle_s):
+            if deliveries and settle > 0 and not self._stop.wait(settle):
                 deliveries += self.queue.receive(0)
+            started = time.monotonic()
             if deliveries:
                 if self.metrics is not None:
                     self.metrics.queue_claimed.inc(sum(d.claimed for d in deliveries))
@@ -222,6 +224,20 @@ class Worker:
                 next_sweep = time.monotonic() + self.interval_s
             if deliveries or waiting:
                 waiting = self._take(waiting + deliveries)
+            if deliveries:
+                settle = self._settle_after(time.monotonic() - started)
+
+    def _settle_after(self, took_s: float) -> float:
+        """How long to let batches gather before the next prompt pass: `settle_s`, or four
+        times what the last one took, up to the sweep's interval.
+
+        Each pass rewrites a growing trace's object whole (an object store has no append), so
+        a trace pushed batch after batch would cost its compaction on every batch: the cost
+        grows with the square of the trace. Spaced by its own cost, compaction takes at most a
+        fifth of the worker's time whatever the trace's size, and a small trace is still
+        compacted within `settle_s`; nothing waits longer than a sweep would.
+        """
+        return min(max(self.settle_s, 4 * took_s), max(self.interval_s, self.settle_s))
 
     def _sweep(self) -> None:
         try:

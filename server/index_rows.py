@@ -7,7 +7,8 @@ by column name (`sqlite3.Row`, psycopg's dict rows), so one mapper per table ser
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from collections.abc import Iterable
+from typing import Any, Protocol, cast
 
 import orjson
 
@@ -98,24 +99,10 @@ def trace_summary_record(row: Row) -> TraceSummary:
 
 
 def event_record(row: Row) -> EventRecord:
-    """An `events_index` row as a record."""
-    return EventRecord(
-        event_id=row["event_id"],
-        trace_id=row["trace_id"],
-        seq=row["seq"],
-        server_seq=row["server_seq"],
-        seq_by_server=bool(row["seq_by_server"]),
-        ts=row["ts"],
-        type=row["type"],
-        received_at=row["received_at"],
-        object_key=row["object_key"],
-        file=row["file"],
-        command=row["command"],
-        exit_code=row["exit_code"],
-        passed=row["passed"],
-        failed=row["failed"],
-        sha=row["sha"],
-    )
+    """An `events_index` row, selected by EVENT_RECORD_COLUMNS, as a record."""
+    # A psycopg dict row or a sqlite3.Row, both in EVENT_RECORD_COLUMNS' order.
+    values: tuple[Any, ...] = tuple(row.values()) if isinstance(row, dict) else tuple(cast("Iterable[Any]", row))
+    return EventRecord._make((*values[:4], bool(values[4]), *values[5:]))
 
 
 def event_row(

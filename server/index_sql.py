@@ -19,6 +19,7 @@ from typing import Any
 from prtrace_core.stats import IDLE_GAP_S
 
 from .index import (
+    EVENT_RECORD_COLUMNS,
     STATS_COLUMNS,
     SUMMARY_COLUMNS,
     EventKey,
@@ -259,7 +260,7 @@ class SqlQueries(ABC):
         after_server_seq: int | None = None,
         limit: int | None = None,
     ) -> list[EventRecord]:
-        sql = "SELECT * FROM events_index WHERE trace_id = ?"
+        sql = f"SELECT {EVENT_RECORD_COLUMNS} FROM events_index WHERE trace_id = ?"
         args: list[Any] = [trace_id]
         for condition, value in (("type =", type), ("seq >", after_seq), ("server_seq >", after_server_seq)):
             if value is not None:
@@ -276,7 +277,7 @@ class SqlQueries(ABC):
         # then the few without a seq (made by the server) by server_seq.
         rows: list[Any] = []
         if after is None or after[0] is not None:
-            sql = "SELECT * FROM events_index WHERE trace_id = ? AND seq IS NOT NULL"
+            sql = f"SELECT {EVENT_RECORD_COLUMNS} FROM events_index WHERE trace_id = ? AND seq IS NOT NULL"
             args: list[Any] = [trace_id]
             if after is not None:
                 sql += " AND (seq, server_seq) > (?, ?)"
@@ -285,7 +286,7 @@ class SqlQueries(ABC):
         if len(rows) < limit:
             after_server_seq = after[1] if after is not None and after[0] is None else 0
             rows += self._rows(
-                "SELECT * FROM events_index WHERE trace_id = ? AND seq IS NULL AND server_seq > ? "
+                f"SELECT {EVENT_RECORD_COLUMNS} FROM events_index WHERE trace_id = ? AND seq IS NULL AND server_seq > ? "
                 "ORDER BY server_seq LIMIT ?",
                 (trace_id, after_server_seq, limit - len(rows)),
             )
