@@ -5,6 +5,7 @@ lands in every benchmark."""
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 import os
@@ -38,9 +39,9 @@ from tests.support.stack import (  # noqa: E402
 )
 
 __all__ = [
-    "BIN", "ROOT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "WORDS", "command_line", "envelope", "free_port", "machine",
-    "make_events", "post_bodies", "server_rate", "serving", "start_postgres", "start_redis", "start_s3", "today",
-    "write_section",
+    "BIN", "ROOT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "WORDS", "bench_parser", "command_line", "envelope",
+    "free_port", "machine", "make_events", "post_bodies", "publish", "server_rate", "serving", "start_postgres",
+    "start_redis", "start_s3", "today", "write_section",
 ]
 
 BIN = Path(sys.executable).parent
@@ -200,6 +201,21 @@ def write_section(name: str, body: str) -> None:
     text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
     path.write_text(text.rstrip() + "\n")
 
+
+
+def bench_parser(name: str, summary: str) -> argparse.ArgumentParser:
+    """The command line every benchmark shares: `scripts/bench NAME … [--no-write]`."""
+    parser = argparse.ArgumentParser(prog=f"scripts/bench {name}", description=summary)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    return parser
+
+
+def publish(title: str, section: str, *, no_write: bool) -> None:
+    """Print a benchmark's section and, unless --no-write, put it in docs/benchmarks.md."""
+    print(section)
+    if not no_write:
+        write_section(title, section)
+        print("written to docs/benchmarks.md")
 
 
 def today() -> str:

@@ -3,7 +3,6 @@ capture daemon on a big repository."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sqlite3
 import subprocess
@@ -17,7 +16,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: the repository root is what `scripts.` needs
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.bench_common import BIN, command_line, machine, write_section
+from scripts.bench_common import BIN, bench_parser, command_line, machine, publish
 
 SUMMARY = "save-to-event latency, idle cost and a burst, for a real daemon"
 
@@ -146,20 +145,16 @@ def daemon_section(r: dict[str, Any], command: str) -> str:
     ])
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/bench daemon", description=SUMMARY)
+    parser = bench_parser("daemon", SUMMARY)
     parser.add_argument("--files", type=int, default=50_000, help="files in the repo")
     parser.add_argument("--edits", type=int, default=10_000, help="files rewritten in the burst")
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle measurement")
     parser.add_argument("--saves", type=int, default=100, help="single saves timed for the latency")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     options = parser.parse_args(argv)
     command = command_line("daemon", argv)
     result = bench_daemon(options.files, options.edits, options.idle, options.saves)
     section = daemon_section(result, command)
-    print(section)
-    if not options.no_write:
-        write_section("Capture daemon", section)
-        print("written to docs/benchmarks.md")
+    publish("Capture daemon", section, no_write=options.no_write)
     return 0
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: the repository root is what `scripts.` needs
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.bench_common import ROOT, command_line, machine, write_section
+from scripts.bench_common import ROOT, bench_parser, command_line, machine, publish
 
 SUMMARY = "per-commit cost of the git hooks; start-up cost of note and run"
 
@@ -112,17 +111,13 @@ def hooks_section(r: dict[str, Any], command: str) -> str:
     ])
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/bench hooks", description=SUMMARY)
+    parser = bench_parser("hooks", SUMMARY)
     parser.add_argument("--commits", type=int, default=500, help="commits with and without the hooks")
     parser.add_argument("--runs", type=int, default=20, help="runs per CLI figure (the median is kept)")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     options = parser.parse_args(argv)
     command = command_line("hooks", argv)
     section = hooks_section(bench_hooks(options.commits, options.runs), command)
-    print(section)
-    if not options.no_write:
-        write_section("Git hooks and the CLI", section)
-        print("written to docs/benchmarks.md")
+    publish("Git hooks and the CLI", section, no_write=options.no_write)
     return 0
 
 

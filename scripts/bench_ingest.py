@@ -4,7 +4,6 @@ embedded peer, ingesting the same events, in the same run."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -32,16 +31,17 @@ from scripts.bench_common import (
     ROOT,
     S3_ACCESS_KEY,
     S3_SECRET_KEY,
+    bench_parser,
     command_line,
     envelope,
     machine,
     make_events,
+    publish,
     server_rate,
     serving,
     start_postgres,
     start_s3,
     today,
-    write_section,
 )
 
 SUMMARY = "events/s through the real server vs the database's own bulk insert and aw-server"
@@ -328,16 +328,13 @@ def ingest_section(results: list[dict[str, Any]], command: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/bench ingest", description=SUMMARY)
+    parser = bench_parser("ingest", SUMMARY)
     parser.add_argument("--batches", type=int, default=10, help="batches of 1,000 events per configuration")
     parser.add_argument("--clients", type=int, default=4, help="clients pushing at once in the second run")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     options = parser.parse_args(argv)
     command = command_line("ingest", argv)
     results = bench_ingest(options.batches, options.clients)
-    if not options.no_write:
-        write_section("Ingest", ingest_section(results, command))
-        print("written to docs/benchmarks.md")
+    publish("Ingest", ingest_section(results, command), no_write=options.no_write)
     return 0
 
 

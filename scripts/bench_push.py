@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import os
@@ -34,16 +33,17 @@ from scripts.bench_common import (
     BIN,
     S3_ACCESS_KEY,
     S3_SECRET_KEY,
+    bench_parser,
     command_line,
     envelope,
     machine,
     make_events,
+    publish,
     serving,
     start_postgres,
     start_redis,
     start_s3,
     today,
-    write_section,
 )
 
 __all__ = ["bench_push", "main", "push_section"]
@@ -185,16 +185,12 @@ def push_section(r: dict[str, Any], command: str, machine: str, date: str) -> st
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/bench push", description=SUMMARY)
+    parser = bench_parser("push", SUMMARY)
     parser.add_argument("--events", type=int, default=100_000, help="events buffered and pushed per server")
     parser.add_argument("--samples", type=int, default=20, help="ingests timed to their compacted object per queue")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     options = parser.parse_args(argv)
     section = push_section(bench_push(options.events, options.samples), command_line("push", argv), machine(), today())
-    print(section)
-    if not options.no_write:
-        write_section("Push", section)
-        print("written to docs/benchmarks.md")
+    publish("Push", section, no_write=options.no_write)
     return 0
 
 

@@ -3,7 +3,6 @@ many events; GET /v1/stats on PostgreSQL; each beside a baseline measured in the
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import os
@@ -31,6 +30,7 @@ from prtrace_core.canonical import event_id
 from scripts.bench_common import (
     BIN,
     WORDS,
+    bench_parser,
     command_line,
     machine,
     make_events,
@@ -653,7 +653,7 @@ def read_section(r: dict[str, Any], command: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/bench read", description=SUMMARY)
+    parser = bench_parser("read", SUMMARY)
     parser.add_argument("--events", type=int, default=20_000, help="events in the trace shown, verified and replayed")
     parser.add_argument("--files", type=int, default=2_000, help="files in that trace's repository")
     parser.add_argument("--runs", type=int, default=5, help="runs per timed command or query")
@@ -661,7 +661,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--traces", type=int, default=200, help="traces exported and indexed for stats")
     parser.add_argument("--per-trace", type=int, default=5_000, help="events per trace exported and indexed")
     parser.add_argument("--parts", default="show,export,stats", help="what to run: show (with verify and replay), export, stats")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     options = parser.parse_args(argv)
     command = command_line("read", argv)
     parts = set(options.parts.split(","))

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -21,7 +20,7 @@ if __package__ in (None, ""):  # run as a file: the repository root is what `scr
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prtrace_core.redact import Redactor
-from scripts.bench_common import command_line, machine, today, write_section
+from scripts.bench_common import bench_parser, command_line, machine, publish, today
 from tests.fixtures.adversarial import ADVERSARIAL, adversarial, every_rule, repeated
 from tests.fixtures.secrets_corpus import LOOKALIKES, SECRETS
 
@@ -145,15 +144,11 @@ def redact_section(r: dict[str, Any], command: str, machine: str, date: str) -> 
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/bench redact", description=SUMMARY)
+    parser = bench_parser("redact", SUMMARY)
     parser.add_argument("--runs", type=int, default=5, help="runs per figure (the median is kept)")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     options = parser.parse_args(argv)
     section = redact_section(bench_redact(options.runs), command_line("redact", argv), machine(), today())
-    print(section)
-    if not options.no_write:
-        write_section("Redaction", section)
-        print("written to docs/benchmarks.md")
+    publish("Redaction", section, no_write=options.no_write)
     return 0
 
 

@@ -3,7 +3,6 @@ a pseudo-terminal, without the hook, outside a registered repo and inside one.""
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: the repository root is what `scripts.` needs
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.bench_common import BIN, command_line, machine, write_section
+from scripts.bench_common import BIN, bench_parser, command_line, machine, publish
 
 SUMMARY = "per-command cost of the bash and zsh hooks"
 
@@ -132,17 +131,13 @@ def shell_section(r: dict[str, Any], command: str) -> str:
     ])
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/bench shell", description=SUMMARY)
+    parser = bench_parser("shell", SUMMARY)
     parser.add_argument("--commands", type=int, default=1000, help="commands typed per session")
     parser.add_argument("--rounds", type=int, default=5, help="sessions per case (the median is kept)")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     options = parser.parse_args(argv)
     command = command_line("shell", argv)
     section = shell_section(bench_shell(options.commands, options.rounds), command)
-    print(section)
-    if not options.no_write:
-        write_section("Shell hooks", section)
-        print("written to docs/benchmarks.md")
+    publish("Shell hooks", section, no_write=options.no_write)
     return 0
 
 
