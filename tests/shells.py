@@ -14,8 +14,9 @@ import re
 import select
 import shutil
 import signal
-import time
 from pathlib import Path
+
+from tests.support.waiting import TimedOut, wait_for
 
 __all__ = ["MARK", "Shell", "available"]
 
@@ -63,25 +64,30 @@ class Shell:
         self.count = 0
         self._wait_prompt()
 
-    def _read(self, deadline: float) -> None:
-        ready, _, _ = select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))
+    def _read(self, timeout_s: float = 0.2) -> None:
+        """Add what the shell wrote to the buffer, waiting up to `timeout_s` for it to write."""
+        ready, _, _ = select.select([self.fd], [], [], timeout_s)
         if ready:
             with contextlib.suppress(OSError):  # the shell has exited
                 self.buffer += os.read(self.fd, 65536).decode("utf-8", "replace")
 
     def _wait_prompt(self, timeout: float = 20) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def prompt() -> tuple[str, re.Match[str]] | None:  # select() is the wait: no sleep
             clean = _ANSI.sub("", self.buffer)
             match = next(
                 (m for m in _PROMPT.finditer(clean) if m.group(2) is None or int(m.group(2)) == self.count), None
             )
-            if match:
-                self.buffer = clean[match.end():]
-                self.statuses.append(int(match.group(1)))
-                return clean[: match.start()]
-            self._read(deadline)
-        raise AssertionError(f"{self.kind}: no prompt within {timeout}s; the screen shows:\n{self.buffer[-2000:]}")
+            if match is None:
+                self._read()
+                return None
+            return clean, match
+
+        clean, match = wait_for(
+            prompt, lambda: f"a {self.kind} prompt; the screen shows:\n{self.buffer[-2000:]}", timeout, 0
+        )
+        self.buffer = clean[match.end():]
+        self.statuses.append(int(match.group(1)))
+        return clean[: match.start()]
 
     def type(self, line: str, timeout: float = 20) -> str:
         """Type `line` and Enter; returns what appeared before the next prompt."""
@@ -102,13 +108,16 @@ class Shell:
     def close(self) -> None:
         try:
             os.write(self.fd, b"exit\n")
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline:
-                pid, _ = os.waitpid(self.pid, os.WNOHANG)
-                if pid:
-                    break
-                self._read(deadline)
-            else:
+
+            def exited() -> bool:
+                if os.waitpid(self.pid, os.WNOHANG)[0]:
+                    return True
+                self._read()  # drained, so the shell never blocks on a full terminal
+                return False
+
+            try:
+                wait_for(exited, f"{self.kind} to exit", 5, 0)
+            except TimedOut:
                 os.kill(self.pid, signal.SIGKILL)
                 os.waitpid(self.pid, 0)
         except (OSError, ChildProcessError):

@@ -14,6 +14,7 @@ import pytest
 from prtrace_core.gitblob import blob_sha
 from tests.cli.test_login import in_terminal
 from tests.conftest import git, run_prtrace
+from tests.support.waiting import wait_for
 
 
 def _events(home: Path) -> list[tuple[str, str]]:
@@ -196,8 +197,6 @@ def test_purge_says_what_the_server_keeps_and_what_is_gone_for_good(repo: Path, 
 
 
 def test_purge_while_the_daemon_records_leaves_it_recording_a_new_trace(repo: Path, prtrace_home: Path) -> None:
-    import time
-
     run_prtrace("start", cwd=repo, check=True)  # with the daemon
     purged = _trace_id(repo, "main")
     for n in range(5):  # the daemon records these while the purge runs
@@ -205,10 +204,8 @@ def test_purge_while_the_daemon_records_leaves_it_recording_a_new_trace(repo: Pa
         if n == 2:
             run_prtrace("purge", "--repo", cwd=repo, check=True)
     (repo / "last.py").write_text("done = True\n")
-    deadline = time.monotonic() + 30
-    while not _traces(prtrace_home) - {purged} and time.monotonic() < deadline:
-        time.sleep(0.1)  # the daemon opens a new trace at the next save it sees
-    assert _traces(prtrace_home) - {purged}, "the daemon recorded nothing after the purge"
+    # The daemon opens a new trace at the next save it sees.
+    wait_for(lambda: _traces(prtrace_home) - {purged}, "the daemon to record after the purge", 30, 0.1)
     assert purged not in _traces(prtrace_home)
     doc = json.loads(run_prtrace("show", "main", "--local", "--json", cwd=repo, check=True).stdout)
     assert doc["events"][0]["type"] == "start" and doc["events"][0]["seq"] == 1

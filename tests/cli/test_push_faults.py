@@ -38,6 +38,7 @@ from prtrace_daemon.buffer import Buffer
 from tests.conftest import BIN, run_prtrace, serving
 from tests.support.server import ServerProcess
 from tests.support.stack import free_port
+from tests.support.waiting import wait_for
 
 __all__ = ["FaultProxy", "StderrLines", "add_notes", "server_events"]
 
@@ -454,10 +455,12 @@ def test_server_killed_mid_push_then_restarted_on_its_data_has_every_event_once(
     try:
         env = {"PRTRACE_PUSH_BATCH_EVENTS": "100", "PRTRACE_PUSH_ATTEMPTS": "2", "PRTRACE_PUSH_RETRY_S": "0.1"}
         proc = popen_prtrace("push", "--server", server.url, cwd=started, env=env)
-        deadline = time.monotonic() + 120
-        while local_counts(prtrace_home)["acked"] < 1000:  # a fifth of the way: batches are in flight
-            assert proc.poll() is None and time.monotonic() < deadline, "the push ended before the kill"
-            time.sleep(0.01)
+
+        def in_flight() -> bool:  # a fifth of the way: batches are in flight
+            assert proc.poll() is None, "the push ended before the kill"
+            return local_counts(prtrace_home)["acked"] >= 1000
+
+        wait_for(in_flight, "a fifth of the push to be acknowledged", 120, 0.01)
         server.kill()
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 1 and "cannot reach" in err and "Traceback" not in err

@@ -248,7 +248,6 @@ def test_replay_in_a_terminal_waits_for_a_key_between_events(recorded: Recorded)
     import os
     import pty
     import select
-    import time
 
     from tests.conftest import BIN
     from tests.support.waiting import blocked_reading, wait_for
@@ -261,15 +260,16 @@ def test_replay_in_a_terminal_waits_for_a_key_between_events(recorded: Recorded)
     seen = b""
 
     def read_until(marker: bytes, timeout: float = 20) -> None:
-        nonlocal seen
-        end = time.monotonic() + timeout
-        while marker not in seen and time.monotonic() < end:
-            if select.select([fd], [], [], 0.2)[0]:
+        def arrived() -> bool:  # select() is the wait: no sleep between reads
+            nonlocal seen
+            if marker not in seen and select.select([fd], [], [], 0.2)[0]:
                 try:
                     seen += os.read(fd, 65536)
-                except OSError:
-                    break
-        assert marker in seen, seen.decode(errors="replace")
+                except OSError:  # the terminal closed: the marker will never come
+                    raise AssertionError(seen.decode(errors="replace")) from None
+            return marker in seen
+
+        wait_for(arrived, lambda: f"{marker!r} in {seen.decode(errors='replace')}", timeout, 0)
 
     try:
         read_until(b"seq 1")
@@ -281,12 +281,12 @@ def test_replay_in_a_terminal_waits_for_a_key_between_events(recorded: Recorded)
         read_until(b"seq 2")
         assert b"seq 3" not in seen
         os.write(fd, b"q")
-        deadline = time.monotonic() + 20
-        done, status = os.waitpid(pid, os.WNOHANG)
-        while not done and time.monotonic() < deadline:
-            time.sleep(0.05)
+
+        def stopped() -> tuple[int, int] | None:
             done, status = os.waitpid(pid, os.WNOHANG)
-        assert done, "prtrace replay did not stop at q"
+            return (done, status) if done else None
+
+        _, status = wait_for(stopped, "prtrace replay to stop at q", 20)
         assert os.waitstatus_to_exitcode(status) == 0
         assert f"seq {trace['events'][-1]['seq']} ".encode() not in seen
     finally:

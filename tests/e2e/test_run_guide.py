@@ -10,27 +10,30 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.stack import free_port
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _wait_for(pattern: str, log: Path, proc: subprocess.Popen[bytes], timeout_s: float = 120) -> re.Match[str]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+def _printed(pattern: str, log: Path, proc: subprocess.Popen[bytes], timeout_s: float = 120) -> re.Match[str]:
+    """The first match of `pattern` in the stack's output, once the stack has printed it."""
+
+    def search() -> re.Match[str] | None:
         text = log.read_text(errors="replace")
-        if match := re.search(pattern, text):
-            return match
-        assert proc.poll() is None, f"the stack exited:\n{text}"
-        time.sleep(0.2)
-    raise AssertionError(f"no {pattern!r} in the stack's output:\n{log.read_text(errors='replace')}")
+        match = re.search(pattern, text)
+        assert match or proc.poll() is None, f"the stack exited:\n{text}"
+        return match
+
+    return wait_for(
+        search, lambda: f"{pattern!r} in the stack's output:\n{log.read_text(errors='replace')}", timeout_s, 0.2
+    )
 
 
 def test_run_guide_steps_hold_against_the_stack(tmp_path: Path) -> None:
@@ -42,8 +45,8 @@ def test_run_guide_steps_hold_against_the_stack(tmp_path: Path) -> None:
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PRTRACE_AUTH": "off"},
         )
     try:
-        psql = _wait_for(r"(\S+/psql -h 127\.0\.0\.1 -p \d+ -U postgres -d telemetry)", log, stack).group(1)
-        endpoint = _wait_for(r"S3 \(SeaweedFS\)\s+(http://127\.0\.0\.1:\d+)", log, stack).group(1)
+        psql = _printed(r"(\S+/psql -h 127\.0\.0\.1 -p \d+ -U postgres -d telemetry)", log, stack).group(1)
+        endpoint = _printed(r"S3 \(SeaweedFS\)\s+(http://127\.0\.0\.1:\d+)", log, stack).group(1)
         url = f"http://127.0.0.1:{port}"
         sample = json.loads((ROOT / "tests" / "fixtures" / "sample_batch.json").read_text())
 
@@ -67,16 +70,15 @@ def test_run_guide_steps_hold_against_the_stack(tmp_path: Path) -> None:
         s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=S3_ACCESS_KEY,
                           aws_secret_access_key=S3_SECRET_KEY, region_name="us-east-1",
                           config=Config(s3={"addressing_style": "path"}))
-        deadline = time.monotonic() + 30
-        while True:
+
+        def compacted() -> bytes | None:
             try:
-                body = s3.get_object(Bucket="traces", Key=f"raw/{sample['trace_id']}.ndjson")["Body"].read()
-                if len(body.splitlines()) == len(sample["events"]):
-                    break
+                body: bytes = s3.get_object(Bucket="traces", Key=f"raw/{sample['trace_id']}.ndjson")["Body"].read()
             except s3.exceptions.NoSuchKey:
-                pass
-            assert time.monotonic() < deadline, "the compacted object did not appear"
-            time.sleep(0.2)
+                return None
+            return body if len(body.splitlines()) == len(sample["events"]) else None
+
+        body = wait_for(compacted, "the compacted object", 30, 0.2)
         assert [json.loads(line)["seq"] for line in body.splitlines()] == [e["seq"] for e in sample["events"]]
         s3.close()
 

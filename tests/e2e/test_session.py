@@ -7,13 +7,13 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import BIN, git, run_prtrace
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -81,14 +81,16 @@ def test_push_killed_part_way_then_rerun_leaves_every_event_once(repo: Path, ser
     proc = subprocess.Popen([str(BIN / "prtrace"), "push", "--server", server_url], cwd=repo,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "PRTRACE_PUSH_BATCH_EVENTS": str(NOTES // 12)})
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def acked() -> bool:
         with Buffer(prtrace_home / "buffer.db") as buffer:
-            if buffer.counts()["acked"] > 0:
-                break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+            return buffer.counts()["acked"] > 0
+
+    try:
+        wait_for(acked, "the first batch to be acknowledged", 60, 0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     with Buffer(prtrace_home / "buffer.db") as buffer:
         assert 0 < buffer.counts()["acked"] < NOTES + 1, "the kill should land part way"
     run_prtrace("push", "--server", server_url, cwd=repo, check=True)

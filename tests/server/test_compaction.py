@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 import uuid
 from typing import Any
 
@@ -24,6 +23,7 @@ from tests.server.server_helpers import (
     note,
 )
 from tests.support.server import SERVER
+from tests.support.waiting import wait_for
 
 
 def _raw(client: TestClient, trace_id: str) -> list[dict[str, Any]]:
@@ -84,9 +84,7 @@ def test_the_in_process_worker_compacts_soon_after_ingest(backend: dict[str, str
     with loopback_client(create_app(ServerSettings(auth="off"), worker=True)) as client:
         answer = client.post("/v1/batches", json=make_batch(trace_id, [note(i, f"n{i}") for i in range(1, 6)]))
         assert len(answer.json()["accepted_event_ids"]) == 5
-        deadline = time.monotonic() + 15
-        while index_of(client).traces_behind(10) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: not index_of(client).traces_behind(10), "the worker to compact", 15)
         assert [e["payload"]["text"] for e in _raw(client, trace_id)] == [f"n{i}" for i in range(1, 6)]
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -52,10 +51,12 @@ def ages(blobs: BlobStore) -> dict[str, float]:
 
 def wait_until_older_than(blobs: BlobStore, keys: list[str], age_s: float) -> None:
     """A barrier on the store's own clock: every key listed at least `age_s` old."""
-    deadline = time.monotonic() + 30
-    while not all(ages(blobs).get(key, -1) >= age_s for key in keys):
-        assert time.monotonic() < deadline, f"{keys} never grew {age_s} s old: {ages(blobs)}"
-        time.sleep(0.1)
+    wait_for(
+        lambda: all(ages(blobs).get(key, -1) >= age_s for key in keys),
+        lambda: f"{keys} to grow {age_s} s old: {ages(blobs)}",
+        30,
+        interval_s=0.1,
+    )
 
 
 def deleted_count(metrics: Metrics) -> float:

@@ -34,7 +34,7 @@ from prtrace_server.settings import ServerSettings
 from prtrace_server.stores import open_blobs, open_index
 from tests.conftest import S3Endpoint
 from tests.server.server_helpers import loopback_client, make_batch, note
-from tests.support.server import SERVER, ServerProcess
+from tests.support.server import ServerProcess, start_worker
 from tests.support.stack import LocalRedis, free_port, start_redis
 from tests.support.waiting import wait_for
 
@@ -141,11 +141,9 @@ def test_a_worker_killed_before_its_ack_leaves_the_message_to_another(
     with ExitStack() as stack:
         stack.callback(index.close)
         stack.callback(blobs.close)
-        log = stack.enter_context((tmp_path / "worker.log").open("wb"))
-        dead = stack.enter_context(subprocess.Popen(
-            [str(SERVER), "worker", "--interval", "3600"], env={**os.environ, **backend, **redis_env},
-            stdout=log, stderr=subprocess.STDOUT,
-        ))
+        dead = stack.enter_context(
+            start_worker({**backend, **redis_env}, tmp_path / "worker.log", options=["--interval", "3600"])
+        )
         stack.callback(dead.kill)  # (a no-op once it is dead; Popen's exit then waits for it)
         [first] = wait_for(lambda: consumers(redis_client, stream), "the first worker to join the group")
         assert str(dead.pid) in first["name"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,9 +12,8 @@ import pytest
 from prtrace_server.stores import open_index
 from prtrace_server.tokens import verify_token
 from tests.conftest import S3Endpoint
+from tests.support.server import SERVER, ServerProcess
 from tests.support.stack import free_port
-
-SERVER = Path(sys.executable).parent / "prtrace-server"
 
 
 def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -167,37 +166,19 @@ def test_version_is_the_installed_one(tmp_path: Path) -> None:
     assert result.stdout.strip() == f"prtrace-server {version('prtrace')}"
 
 
-def test_ctrl_c_stops_serve_with_130_and_one_line(tmp_path: Path) -> None:
-    import signal
-    import time
-
-    import httpx
-
-    port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PRTRACE_")}
-    environment.update({"PRTRACE_DATA_DIR": str(tmp_path / "data"), "PRTRACE_AUTH": "off", "NO_COLOR": "1"})
-    # SIGINT as a shell leaves it, even when the test runner's own is ignored.
-    process = subprocess.Popen(
-        [sys.executable, "-c", "import os,signal,sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-         "os.execv(sys.argv[1], sys.argv[1:])", str(SERVER), "serve", "--port", str(port)],
-        env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+def test_ctrl_c_stops_serve_with_130_and_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in [key for key in os.environ if key.startswith("PRTRACE_")]:
+        monkeypatch.delenv(key)  # only this test's settings
+    stderr = tmp_path / "serve.stderr"
+    server = ServerProcess(
+        {"PRTRACE_DATA_DIR": str(tmp_path / "data"), "PRTRACE_AUTH": "off", "NO_COLOR": "1"},
+        tmp_path / "serve.stdout",
+        ready_path="/readyz",
+        stderr_log=stderr,
+        default_sigint=True,  # SIGINT as a shell leaves it, even when the test runner's is ignored
     )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        _out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 130, err
+    code = server.start().stop(signal.SIGINT, timeout_s=60)
+    err = stderr.read_text()
+    assert code == 130, err
     assert "Traceback" not in err and "Aborted" not in err
     assert err.splitlines()[-1] == "interrupted", err

@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from prtrace_server.blobs_s3 import s3_location
 from tests.server.server_helpers import make_batch, note
 from tests.support.server import SERVER, ServerProcess
 from tests.support.stack import free_port
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -58,40 +60,48 @@ class Pusher:
             thread.join()
 
     def _run(self, trace_id: str) -> None:
+        # One budget for the trace's whole push, not one per batch.
         deadline = time.monotonic() + DEADLINE_S
         try:
             with httpx.Client(timeout=10) as http:
                 for batch in self.batches[trace_id]:
-                    while True:
-                        try:
-                            response = http.post(f"{self.url}/v1/batches", json=batch)
-                        except httpx.TransportError as exc:
-                            with self._lock:
-                                self.transport_errors += 1
-                                if not isinstance(exc, httpx.ConnectError):
-                                    self.cut_off += 1  # sent, and the server died before answering
-                        else:
-                            with self._lock:
-                                self.statuses.add(response.status_code)
-                            if response.status_code == 200:
-                                answer = response.json()
-                                with self._lock:
-                                    self.answered += 1
-                                    self.acknowledged.update(answer["accepted_event_ids"])
-                                    self.acknowledged.update(answer["duplicate_event_ids"])
-                                break
-                        if time.monotonic() > deadline:
-                            raise AssertionError(f"a batch of {trace_id} got no 200 in {DEADLINE_S} s")
-                        time.sleep(0.05)
+                    wait_for(
+                        partial(self._send, http, batch),
+                        f"a 200 for a batch of {trace_id}",
+                        max(0.0, deadline - time.monotonic()),
+                    )
         except BaseException as exc:
             self.failures.append(exc)
 
-    def wait_for(self, answered: int) -> None:
-        deadline = time.monotonic() + DEADLINE_S
-        while self.answered < answered:
+    def _send(self, http: httpx.Client, batch: dict[str, Any]) -> bool:
+        """Post `batch` once: whether it got its 200, counting what happened otherwise."""
+        try:
+            response = http.post(f"{self.url}/v1/batches", json=batch)
+        except httpx.TransportError as exc:
+            with self._lock:
+                self.transport_errors += 1
+                if not isinstance(exc, httpx.ConnectError):
+                    self.cut_off += 1  # sent, and the server died before answering
+            return False
+        with self._lock:
+            self.statuses.add(response.status_code)
+        if response.status_code != 200:
+            return False
+        answer = response.json()
+        with self._lock:
+            self.answered += 1
+            self.acknowledged.update(answer["accepted_event_ids"])
+            self.acknowledged.update(answer["duplicate_event_ids"])
+        return True
+
+    def wait_until_answered(self, answered: int) -> None:
+        """Until `answered` batches have had their 200, failing early if a pusher failed."""
+
+        def reached() -> bool:
             assert not self.failures, self.failures
-            assert time.monotonic() < deadline, f"only {self.answered} batches answered"
-            time.sleep(0.01)
+            return self.answered >= answered
+
+        wait_for(reached, lambda: f"{answered} batches answered, not {self.answered}", DEADLINE_S, 0.01)
 
 
 @pytest.mark.parametrize("backend", ["postgres+s3"], indirect=True)
@@ -111,7 +121,7 @@ def test_kill_9_mid_push_loses_nothing_and_stores_nothing_twice(backend: dict[st
     try:
         pusher.start()
         for share in (4, 2):  # kill it a quarter of the way in, and again half way
-            pusher.wait_for(total // share)
+            pusher.wait_until_answered(total // share)
             server.kill()
             time.sleep(0.3)  # pushes in flight fail; new ones find nobody listening
             server.start()

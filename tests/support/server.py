@@ -8,19 +8,28 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import httpx
 
 from tests.support.stack import free_port
+from tests.support.waiting import TimedOut, wait_for
 
 __all__ = ["SERVER", "ServerProcess", "ServerStartError", "serving", "start_worker"]
 
 SERVER = Path(sys.executable).parent / "prtrace-server"
+
+# Puts SIGINT back to its default, then becomes the command in argv[1:] (same pid): the state a
+# shell leaves a foreground command in, even where this process ignores SIGINT (an ignored
+# signal stays ignored across exec).
+_DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
 
 
 class ServerStartError(RuntimeError):
@@ -33,7 +42,9 @@ class ServerProcess:
     to `log` (None: this process's own stdout and stderr), `options` added to its command line.
 
     `env` is laid over this process's environment. The same object can be started again after
-    `kill()` on the same port, as a restarted deployment would be."""
+    `kill()` on the same port, as a restarted deployment would be. `stderr_log` keeps its
+    stderr apart from `log`, for a test of what it prints there; `default_sigint` gives it
+    SIGINT as a shell would, for a test of Ctrl-C."""
 
     def __init__(
         self,
@@ -43,9 +54,13 @@ class ServerProcess:
         *,
         options: Sequence[str] = (),
         ready_path: str = "/healthz",
+        stderr_log: Path | None = None,
+        default_sigint: bool = False,
     ) -> None:
         self.env = env
         self.log = log
+        self.stderr_log = stderr_log
+        self.default_sigint = default_sigint
         self.port = port or free_port()
         self.options = tuple(options)
         self.ready_path = ready_path
@@ -63,37 +78,45 @@ class ServerProcess:
             str(self.port),
             *self.options,
         ]
-        if self.log is None:
-            self.process = subprocess.Popen(argv, env={**os.environ, **self.env})
-        else:
-            self.log.parent.mkdir(parents=True, exist_ok=True)
-            with self.log.open("ab") as out:
-                self.process = subprocess.Popen(
-                    argv, env={**os.environ, **self.env}, stdout=out, stderr=subprocess.STDOUT
-                )
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if self.process.poll() is not None:
-                raise ServerStartError(
-                    f"the server exited with {self.process.returncode}:\n{self.log_tail()}"
-                )
-            try:
-                if httpx.get(self.url + self.ready_path, timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise ServerStartError(
-                    f"the server did not answer in {timeout_s:.0f} s:\n{self.log_tail()}"
-                )
-            time.sleep(0.05)
+        if self.default_sigint:
+            argv = [sys.executable, "-c", _DEFAULT_SIGINT, *argv]
+        with ExitStack() as files:
+            out = files.enter_context(_appending(self.log)) if self.log else None
+            err: IO[bytes] | int | None = subprocess.STDOUT if out else None
+            if self.stderr_log:
+                err = files.enter_context(_appending(self.stderr_log))
+            self.process = subprocess.Popen(
+                argv, env={**os.environ, **self.env}, stdout=out, stderr=err
+            )
+        try:
+            wait_for(self._answers, "the server to answer", timeout_s)
+        except TimedOut:
+            self.stop()
+            raise ServerStartError(
+                f"the server did not answer in {timeout_s:.0f} s:\n{self.log_tail()}"
+            ) from None
+        return self
+
+    def _answers(self) -> bool:
+        """Whether `ready_path` answers 200; a server that exited will never answer."""
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise ServerStartError(
+                f"the server exited with {self.process.returncode}:\n{self.log_tail()}"
+            )
+        try:
+            return httpx.get(self.url + self.ready_path, timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
 
     def log_tail(self, size: int = 4000) -> str:
-        """The end of the server's log, for an error message."""
-        if self.log is None or not self.log.exists():
+        """The end of the server's log (and of its stderr, if kept apart), for an error message."""
+        logs = [log for log in (self.log, self.stderr_log) if log is not None]
+        if not logs:
             return "(its output went to the terminal)"
-        return self.log.read_bytes()[-size:].decode(errors="replace")
+        return "\n".join(
+            log.read_bytes()[-size:].decode(errors="replace") for log in logs if log.exists()
+        )
 
     @property
     def pid(self) -> int:
@@ -143,12 +166,21 @@ def serving(
         server.stop()
 
 
-def start_worker(env: dict[str, str], log: Path | None) -> subprocess.Popen[bytes]:
-    """`prtrace-server worker` (compaction beside a `serve --no-worker`), its output to `log`."""
+def start_worker(
+    env: dict[str, str], log: Path | None, *, options: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """`prtrace-server worker` (compaction beside a `serve --no-worker`), its output appended to
+    `log` (None: this process's own), `options` added to its command line."""
+    argv = [str(SERVER), "worker", *options]
     if log is None:
-        return subprocess.Popen([str(SERVER), "worker"], env={**os.environ, **env})
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
+        return subprocess.Popen(argv, env={**os.environ, **env})
+    with _appending(log) as out:
         return subprocess.Popen(
-            [str(SERVER), "worker"], env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+            argv, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
         )
+
+
+def _appending(log: Path) -> IO[bytes]:
+    """`log` opened for appending, its folder made first."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return log.open("ab")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-__all__ = ["DEADLINE_S", "blocked_reading", "wait_for"]
+__all__ = ["DEADLINE_S", "TimedOut", "blocked_reading", "wait_for"]
 
 T = TypeVar("T")
 
@@ -19,17 +19,29 @@ T = TypeVar("T")
 DEADLINE_S = 30.0
 
 
+class TimedOut(AssertionError):
+    """What was awaited did not happen in time: an assertion failure in a test, and a type of
+    its own for a caller that reports it otherwise (a server that did not start)."""
+
+
 def wait_for(
-    condition: Callable[[], T], what: str, timeout_s: float = DEADLINE_S, interval_s: float = 0.05
+    condition: Callable[[], T],
+    what: str | Callable[[], str],
+    timeout_s: float = DEADLINE_S,
+    interval_s: float = 0.05,
 ) -> T:
-    """Call `condition` until it returns something truthy, and return that; fail with an
-    AssertionError naming `what` after `timeout_s` seconds."""
+    """Call `condition` until it returns something truthy, and return that, so a poll that
+    also fetches a value needs no second call; fail with `TimedOut` naming `what` after
+    `timeout_s` seconds. `what` may be a function, called only then, so the failure can show
+    the state the last attempt saw."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = condition()
         if value:
             return value
-        assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f} s waiting for {what}"
+        if time.monotonic() >= deadline:
+            awaited = what() if callable(what) else what
+            raise TimedOut(f"timed out after {timeout_s:.0f} s waiting for {awaited}")
         time.sleep(interval_s)
 
 
