@@ -16,11 +16,11 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -39,12 +39,13 @@ from tests.support.stack import (  # noqa: E402
 )
 
 __all__ = [
-    "BIN", "ROOT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "WORDS", "bench_parser", "command_line", "envelope",
+    "BIN", "ROOT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "WORDS", "all_at_once", "bench_parser", "command_line", "envelope",
     "free_port", "machine", "make_events", "post_bodies", "publish", "server_rate", "serving", "start_postgres",
     "start_redis", "start_s3", "today", "write_section",
 ]
 
 BIN = Path(sys.executable).parent
+T = TypeVar("T")
 WORDS = ["parser", "token", "request", "handler", "cache", "retry", "timeout", "config", "session", "user", "item", "value", "result", "error"]
 
 
@@ -155,19 +156,29 @@ def server_rate(url: str, streams: list[list[dict[str, Any]]]) -> float:
 def post_bodies(url: str, bodies: list[list[bytes]]) -> float:
     """Seconds to POST the gzip bodies to /v1/batches, one client per list, all at once."""
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
-    failures: list[BaseException] = []
 
     def push(stream: list[bytes]) -> None:
+        with httpx.Client(timeout=120) as client:
+            for body in stream:
+                answer = client.post(f"{url}/v1/batches", content=body, headers=headers)
+                answer.raise_for_status()
+                assert not answer.json()["rejected"], answer.json()["rejected"][:1]
+
+    return all_at_once(push, bodies)
+
+
+def all_at_once(client: Callable[[T], object], streams: Sequence[T]) -> float:
+    """Seconds for one `client` thread per stream, all started together, to finish; the first
+    failure of any of them is raised."""
+    failures: list[BaseException] = []
+
+    def run(stream: T) -> None:
         try:
-            with httpx.Client(timeout=120) as client:
-                for body in stream:
-                    answer = client.post(f"{url}/v1/batches", content=body, headers=headers)
-                    answer.raise_for_status()
-                    assert not answer.json()["rejected"], answer.json()["rejected"][:1]
+            client(stream)
         except BaseException as exc:
             failures.append(exc)
 
-    threads = [threading.Thread(target=push, args=(stream,)) for stream in bodies]
+    threads = [threading.Thread(target=run, args=(stream,)) for stream in streams]
     started = time.perf_counter()
     for thread in threads:
         thread.start()

@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from scripts.bench_common import (
     ROOT,
     S3_ACCESS_KEY,
     S3_SECRET_KEY,
+    all_at_once,
     bench_parser,
     command_line,
     envelope,
@@ -198,27 +198,15 @@ def aw_rate(url: str, streams: list[list[dict[str, Any]]]) -> float:
             ]).encode()
             for batch in stream
         ]))
-    failures: list[BaseException] = []
+    def push(pair: tuple[str, list[bytes]]) -> None:
+        bucket, stream = pair
+        with httpx.Client(timeout=300) as client:
+            for body in stream:
+                client.post(
+                    f"{url}/buckets/{bucket}/events", content=body, headers={"Content-Type": "application/json"}
+                ).raise_for_status()
 
-    def push(bucket: str, stream: list[bytes]) -> None:
-        try:
-            with httpx.Client(timeout=300) as client:
-                for body in stream:
-                    client.post(
-                        f"{url}/buckets/{bucket}/events", content=body, headers={"Content-Type": "application/json"}
-                    ).raise_for_status()
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=push, args=pair) for pair in bodies]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise failures[0]
+    elapsed = all_at_once(push, bodies)
     return sum(len(b["events"]) for stream in streams for b in stream) / elapsed
 
 
