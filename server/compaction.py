@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,11 @@ from .reads import load_events
 __all__ = ["Compactor", "Worker", "raw_key"]
 
 log = logging.getLogger(__name__)
+
+
+# The longest a trace's next compaction waits after a costly one (see Worker._spaced).
+MAX_SPACING_S = 2.0
+_SPACED_MAX = 1024  # traces whose next pass waits, remembered at once before the expired go
 
 
 def raw_key(trace_id: str) -> str:
@@ -92,15 +97,17 @@ class Compactor:
         new = self._events(trace_id, after=done, upto=upto)
         return current + _lines(new) if _sorts_after(current, last, new) else None
 
-    def run_pass(self, limit: int = 100) -> int:
+    def run_pass(self, limit: int = 100, compact: Callable[[str], bool] | None = None) -> int:
         """Compact every trace that is behind (up to `limit`), then the PR documents that are;
-        returns how many traces were compacted."""
+        returns how many traces were compacted. `compact` stands in for `self.compact` (the
+        worker's, which spaces a trace's passes by their cost)."""
         if self.github:
             link_pending(self.index, self.blobs, limit=limit)
+        compact = compact or self.compact
         done = 0
         for trace_id in self.index.traces_behind(limit):
             try:
-                done += self.compact(trace_id)
+                done += compact(trace_id)
             except (StoreUnavailable, StoreCorrupt) as exc:
                 log.warning("compaction of %s postponed: %s", trace_id, exc)
         self.write_pr_documents(limit)
@@ -180,6 +187,7 @@ class Worker:
         self.metrics = metrics
         self.interval_s = interval_s
         self.settle_s = settle_s  # let a burst of batches land before rewriting the object
+        self._not_before: dict[str, float] = {}  # trace -> when its next pass may run (monotonic)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._orphan_thread: threading.Thread | None = None
@@ -201,7 +209,6 @@ class Worker:
     def _loop(self) -> None:
         next_sweep = 0.0
         waiting: list[Delivery] = []  # traces another worker was compacting: tried again shortly
-        settle = self.settle_s
         while not self._stop.is_set():
             if time.monotonic() >= next_sweep:
                 self._sweep()
@@ -212,9 +219,8 @@ class Worker:
             deliveries = self.queue.receive(timeout)
             if self._stop.is_set():
                 return
-            if deliveries and settle > 0 and not self._stop.wait(settle):
+            if deliveries and self.settle_s > 0 and not self._stop.wait(self.settle_s):
                 deliveries += self.queue.receive(0)
-            started = time.monotonic()
             if deliveries:
                 if self.metrics is not None:
                     self.metrics.queue_claimed.inc(sum(d.claimed for d in deliveries))
@@ -224,24 +230,10 @@ class Worker:
                 next_sweep = time.monotonic() + self.interval_s
             if deliveries or waiting:
                 waiting = self._take(waiting + deliveries)
-            if deliveries:
-                settle = self._settle_after(time.monotonic() - started)
-
-    def _settle_after(self, took_s: float) -> float:
-        """How long to let batches gather before the next prompt pass: `settle_s`, or four
-        times what the last one took, up to the sweep's interval.
-
-        Each pass rewrites a growing trace's object whole (an object store has no append), so
-        a trace pushed batch after batch would cost its compaction on every batch: the cost
-        grows with the square of the trace. Spaced by its own cost, compaction takes at most a
-        fifth of the worker's time whatever the trace's size, and a small trace is still
-        compacted within `settle_s`; nothing waits longer than a sweep would.
-        """
-        return min(max(self.settle_s, 4 * took_s), max(self.interval_s, self.settle_s))
 
     def _sweep(self) -> None:
         try:
-            self._count(self.compactor.run_pass())
+            self._count(self.compactor.run_pass(compact=self._spaced))
         except StoreUnavailable as exc:
             log.warning("compaction paused: %s", exc)
         except Exception:  # a bug must not end the worker; the next pass retries
@@ -283,9 +275,34 @@ class Worker:
             return True
         if trace.compacted_upto >= (upto if upto is not None else trace.last_server_seq):
             return True
-        if not self.compactor.compact(trace_id):
+        if not self._spaced(trace_id):
             return False
         self._count(1)
+        return True
+
+    def _spaced(self, trace_id: str) -> bool:
+        """Compact the trace unless its last pass was too recent for its cost; False when it
+        waits (its delivery is tried again shortly) or another worker holds it.
+
+        A pass rewrites the trace's object whole (an object store has no append), so a trace
+        pushed batch after batch would pay for its whole object on every batch: the square of
+        the trace in all. After a pass that took T, the trace's next one waits 4 T (at most
+        MAX_SPACING_S): its compaction takes at most a fifth of the worker's time whatever its
+        size. Per trace: a small trace beside a large one is still compacted within `settle_s`.
+        """
+        now = time.monotonic()
+        if now < self._not_before.get(trace_id, 0.0):
+            return False
+        if not self.compactor.compact(trace_id):
+            return False
+        done = time.monotonic()
+        spacing = min(4 * (done - now), MAX_SPACING_S)
+        if spacing > self.settle_s:
+            if len(self._not_before) >= _SPACED_MAX:  # only traces still waiting are kept
+                self._not_before = {t: at for t, at in self._not_before.items() if at > done}
+            self._not_before[trace_id] = done + spacing
+        else:
+            self._not_before.pop(trace_id, None)
         return True
 
     def _count(self, compacted: int) -> None:

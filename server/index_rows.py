@@ -7,8 +7,7 @@ by column name (`sqlite3.Row`, psycopg's dict rows), so one mapper per table ser
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import orjson
 
@@ -100,9 +99,9 @@ def trace_summary_record(row: Row) -> TraceSummary:
 
 def event_record(row: Row) -> EventRecord:
     """An `events_index` row, selected by EVENT_RECORD_COLUMNS, as a record."""
-    # A psycopg dict row or a sqlite3.Row, both in EVENT_RECORD_COLUMNS' order.
-    values: tuple[Any, ...] = tuple(row.values()) if isinstance(row, dict) else tuple(cast("Iterable[Any]", row))
-    return EventRecord._make((*values[:4], bool(values[4]), *values[5:]))
+    # By name: a query that selects other columns, or in another order, still reads right.
+    record = EventRecord._make([row[column] for column in EventRecord._fields])
+    return record._replace(seq_by_server=bool(record.seq_by_server))
 
 
 def event_row(

@@ -135,7 +135,7 @@ def check_one(trace_id: str, raw: Any) -> tuple[Problem | None, bytes, str]:
         data = fast_canonical_json(document)
         extra = raw.keys() - _ID_KEYS
         if extra:
-            orjson.dumps([raw[key] for key in extra])
+            orjson.dumps({key: raw[key] for key in extra})  # names too: a key may be no UTF-8
         suspect = too_deep(raw)
     except orjson.JSONEncodeError:
         suspect = True

@@ -136,6 +136,12 @@ BAD_EVENTS: list[tuple[Any, str, str, str]] = [  # (event, code, field named, na
         "lone-surrogate",
     ),
     (
+        {"seq": 2, "ts": "2026-11-24T19:00:00Z", "type": "note", "payload": {"text": "x"}, "\ud800": 1},
+        "schema",
+        "value: a key holds a lone surrogate",
+        "lone-surrogate-in-a-field-name",
+    ),
+    (
         {"seq": 2, "ts": "2026-11-24T19:00:00Z", "type": "note", "payload": {"big": -(2**63) - 1}},
         "schema",
         "payload.big",

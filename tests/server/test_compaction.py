@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
 from prtrace_server.app import create_app
-from prtrace_server.compaction import Compactor, raw_key
+from prtrace_server.auth import Principal
+from prtrace_server.compaction import MAX_SPACING_S, Compactor, Worker, raw_key
+from prtrace_server.ingest import ingest_batch
 from prtrace_server.settings import ServerSettings
+from prtrace_server.stores import open_blobs, open_index
 from tests.server.server_helpers import (
     TestClient,
     blobs_of,
@@ -191,3 +196,66 @@ def test_an_object_written_without_its_mark_is_not_appended_to_twice(
     client.post("/v1/batches", json=make_batch(trace_id, [note(4, "d")]))
     compactor.run_pass()
     assert [e["seq"] for e in _raw(client, trace_id)] == [1, 2, 3, 4]
+
+
+class _SlowRawObjects:
+    """The real folder store, with one trace's compacted object slow to write: a trace whose
+    pass is costly, beside one whose pass is not."""
+
+    def __init__(self, blobs: Any, slow_trace: str, delay_s: float) -> None:
+        self._blobs = blobs
+        self._slow_key = raw_key(slow_trace)
+        self._delay_s = delay_s
+        self.raw_puts: list[tuple[str, float, float]] = []  # key, when begun, when done
+
+    def put(self, key: str, data: bytes) -> None:
+        begun = time.monotonic()
+        if key == self._slow_key:
+            time.sleep(self._delay_s)
+        self._blobs.put(key, data)
+        if key.startswith("raw/"):
+            self.raw_puts.append((key, begun, time.monotonic()))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._blobs, name)
+
+
+def test_a_costly_trace_waits_its_turn_but_a_small_one_beside_it_does_not(tmp_path: Path) -> None:
+    """After a pass that took T, a trace's next pass waits 4 T (at most MAX_SPACING_S), so a
+    trace pushed batch after batch is not rewritten whole on every batch; a small trace
+    delivered at the same time is compacted at once, and the costly one still is, later."""
+    index = open_index(f"sqlite:///{tmp_path / 'index.db'}")
+    big, small = str(uuid.uuid4()), str(uuid.uuid4())
+    blobs = _SlowRawObjects(open_blobs(f"file://{tmp_path / 'objects'}"), big, delay_s=0.6)
+    worker = Worker(Compactor(index, blobs), interval_s=60, settle_s=0.05)  # type: ignore[arg-type]
+    admin = Principal("admin", "admin")
+
+    def push(trace_id: str, seq: int) -> None:
+        ingest_batch(make_batch(trace_id, [note(seq, f"event {seq}")]), principal=admin, index=index, blobs=blobs)  # type: ignore[arg-type]
+        worker.queue.publish(trace_id, events=1)
+
+    def compacted(trace_id: str) -> bool:
+        trace = index.get_trace(trace_id)
+        return trace is not None and trace.compacted_upto == trace.last_server_seq
+
+    worker.start()
+    try:
+        push(big, 1)
+        wait_for(lambda: compacted(big), "the first pass over the costly trace", timeout_s=10)
+        push(big, 2)
+        push(small, 1)
+        wait_for(lambda: compacted(small), "the small trace compacted", timeout_s=10)
+        wait_for(lambda: compacted(big), "the costly trace compacted after its wait", timeout_s=10)
+    finally:
+        worker.stop()
+        index.close()
+    assert [key for key, _, _ in blobs.raw_puts] == [raw_key(big), raw_key(small), raw_key(big)]
+    # the first pass took over 0.6 s, so the next waited MAX_SPACING_S (a slower machine only
+    # widens the gap); without the spacing it would follow within the settle time
+    (_, _, first_done), (_, second_begun, _) = blobs.raw_puts[0], blobs.raw_puts[2]
+    assert second_begun - first_done >= MAX_SPACING_S * 0.9
+    assert [e["payload"]["text"] for e in _lines_of(blobs.get(raw_key(big)))] == ["event 1", "event 2"]
+
+
+def _lines_of(data: bytes) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in data.splitlines()]
