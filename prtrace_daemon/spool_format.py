@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 
 TYPE_CHECKING = False  # typing is not loaded on `note`'s path
 if TYPE_CHECKING:
@@ -125,22 +126,23 @@ def _flat(entries: Sequence[Sequence[str]]) -> str:
     return "".join(" ".join(entry) + ";" for entry in entries)
 
 
-class SpoolRecord:
+class SpoolRecord(ABC):
     """What one spool line says, after its header: a subclass per KIND, whose FIELDS name its
-    attributes in the order the line holds them."""
+    attributes in the order the line holds them. (abc is loaded with Python itself: no cost to
+    `note`.)"""
 
     __slots__ = ()
     kind: ClassVar[str]
     FIELDS: ClassVar[tuple[str, ...]]
 
+    @abstractmethod
     def fields(self) -> tuple[str, ...]:
         """The fields as written on the line, after the header."""
-        raise NotImplementedError
 
     @classmethod
+    @abstractmethod
     def from_fields(cls, fields: Sequence[str]) -> Self | None:
         """The record the fields hold, or None when they can never be one (malformed)."""
-        raise NotImplementedError
 
     def _values(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in self.FIELDS)
