@@ -36,6 +36,10 @@ The records, one per KIND, with their FIELDs in order:
   `\\\\`, `\\t`, `\\n`, `\\r`), so a command of many lines is one line here.
 - `event` TYPE JSON, from `note` and `run` handing an event to the daemon (handoff.py): JSON is
   the payload, as `json.dumps` writes it (ASCII).
+- `agent` AGENT JSON, from a coding agent's hook (`prtrace agent install`): AGENT names the agent
+  (`claude-code`, `codex`, `gemini`, `cursor`); JSON is the hook's input as the agent wrote it,
+  with the tabs, CRs and newlines between its tokens turned into spaces (a JSON text holds them
+  nowhere else, so its meaning is unchanged). TIME is empty: the file's mtime is when the hook ran.
 
 The other fields are written as they are, so they hold no tab, newline or CR. Fields missing at
 the end of a line read as empty, and fields beyond a record's are ignored: lines of any earlier
@@ -62,6 +66,7 @@ if TYPE_CHECKING:
 __all__ = [
     "KINDS",
     "VERSION",
+    "AgentRecord",
     "CheckoutRecord",
     "CommandRecord",
     "CommitRecord",
@@ -356,6 +361,33 @@ class HandoffRecord(SpoolRecord):
         return cls(type, payload)
 
 
+class AgentRecord(SpoolRecord):
+    """A coding agent's hook input, as its hook appended it (`prtrace agent install`)."""
+
+    __slots__ = ("agent", "payload")
+    kind = "agent"
+    FIELDS = ("agent", "payload")
+
+    def __init__(self, agent: str, payload: dict[str, Any]) -> None:
+        self.agent = agent
+        self.payload = payload
+
+    def fields(self) -> tuple[str, ...]:
+        return (self.agent, json.dumps(self.payload))
+
+    @classmethod
+    def from_fields(cls, fields: Sequence[str]) -> Self | None:
+        agent, raw = _padded(fields, 2)
+        try:
+            # not orjson: a lone surrogate from a file name must not sink the whole call
+            payload = json.loads(raw)
+        except (ValueError, RecursionError):
+            return None
+        if not agent or not isinstance(payload, dict):
+            return None
+        return cls(agent, payload)
+
+
 KINDS: dict[str, type[SpoolRecord]] = {
     record.kind: record
     for record in (
@@ -366,6 +398,7 @@ KINDS: dict[str, type[SpoolRecord]] = {
         PushRecord,
         CommandRecord,
         HandoffRecord,
+        AgentRecord,
     )
 }
 _ESCAPED_FIELDS = {(CommandRecord, 2), (CommandRecord, 5)}  # written escaped: any text goes

@@ -17,6 +17,7 @@ from prtrace_daemon.handoff import hand_off
 from prtrace_daemon.spool import parse_line
 from prtrace_daemon.spool_format import (
     KINDS,
+    AgentRecord,
     CheckoutRecord,
     CommandRecord,
     CommitRecord,
@@ -81,6 +82,11 @@ RECORDS: dict[str, st.SearchStrategy[SpoolRecord]] = {
     "event": st.builds(
         HandoffRecord,
         type=_RAW.filter(bool),
+        payload=st.dictionaries(st.text(max_size=10), _JSON, max_size=5),
+    ),
+    "agent": st.builds(
+        AgentRecord,
+        agent=_RAW.filter(bool),
         payload=st.dictionaries(st.text(max_size=10), _JSON, max_size=5),
     ),
 }
