@@ -114,6 +114,11 @@ class Actor(_Open):
 
     kind: Literal["human", "agent", "tool"]
     name: StrictStr | None = None
+    session: StrictStr | None = Field(default=None, description="the agent's session id")
+    model: StrictStr | None = Field(default=None, description="the model the agent ran on")
+    subagent: StrictStr | None = Field(
+        default=None, description="the subagent's type, when a subagent made the call"
+    )
 
 
 class Event(_Open):

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sqlite3
+import time
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -24,7 +25,27 @@ from prtrace_core.languages import language_of
 from prtrace_core.timestamps import now_ts
 from prtrace_daemon.client_errors import BufferCorrupt, BufferUnavailable
 
-__all__ = ["Buffer", "RepoRow", "Snapshot", "TraceRow", "Writer"]
+__all__ = [
+    "AGENT_CALL_FORGET_NS",
+    "AGENT_MARK_TTL_NS",
+    "AGENT_SHELL_TTL_NS",
+    "AgentCallRow",
+    "Buffer",
+    "RepoRow",
+    "Snapshot",
+    "TraceRow",
+    "Writer",
+]
+
+# How long an agent's open tool call holds: an edit tool's post hook follows its pre within
+# seconds, and Claude Code stops a shell command after 10 minutes at most. Past it a post hook
+# that never came (an agent killed mid-call) no longer hides the call's files from the scan,
+# nor gives the developer's work to the agent.
+AGENT_MARK_TTL_NS = 10 * 60 * 1_000_000_000
+AGENT_SHELL_TTL_NS = 10 * 60 * 1_000_000_000
+# A call row is kept this long for a post hook drained very late (then recorded as one with no
+# pre), and removed after, so the table never grows.
+AGENT_CALL_FORGET_NS = 24 * 3600 * 1_000_000_000
 
 _MIGRATIONS: tuple[str, ...] = (
     """
@@ -86,6 +107,39 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE snapshots ADD COLUMN executable INTEGER;
     """,
+    # coding agents: the tool calls whose pre hook ran and whose post hook has not been drained
+    # yet (an edit tool's files are marked, so a scan leaves them to the post hook; a shell
+    # call's changes are the agent's), and each agent session's model (Claude Code names it
+    # only at SessionStart).
+    """
+    CREATE TABLE agent_calls (
+        call_key TEXT PRIMARY KEY,
+        repo_path TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        tool_kind TEXT NOT NULL,
+        files TEXT NOT NULL DEFAULT '[]',
+        started_ns INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX agent_calls_by_repo ON agent_calls (repo_path, started_ns);
+    CREATE TABLE agent_sessions (
+        agent TEXT NOT NULL,
+        session TEXT NOT NULL,
+        model TEXT NOT NULL,
+        PRIMARY KEY (agent, session)
+    ) WITHOUT ROWID;
+    """,
+    # line authors: who wrote each line of a file's content as last recorded (authorship.py's
+    # encoding), by path and blob id, a few versions per path so a branch switch and back keeps them
+    """
+    CREATE TABLE line_authors (
+        repo_path TEXT NOT NULL,
+        path BLOB NOT NULL,
+        blob_sha TEXT NOT NULL,
+        authors TEXT NOT NULL,
+        recorded_ns INTEGER NOT NULL,
+        PRIMARY KEY (repo_path, path, blob_sha)
+    ) WITHOUT ROWID;
+    """,
 )
 
 
@@ -114,6 +168,29 @@ class TraceRow:
     languages: list[str]
     pr: dict[str, Any] | None
     envelope_dirty: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCallRow:
+    """An agent's tool call whose pre hook was drained and whose post hook was not yet."""
+
+    call_key: str
+    repo_path: str
+    actor: dict[str, Any]
+    tool_kind: str  # "edit" | "shell"
+    files: tuple[str, ...]  # an edit tool's files, repo-relative: marked until the post hook
+    started_ns: int  # when the pre hook ran
+
+
+def _agent_call_row(row: sqlite3.Row) -> AgentCallRow:
+    return AgentCallRow(
+        call_key=row["call_key"],
+        repo_path=row["repo_path"],
+        actor=json.loads(row["actor"]),
+        tool_kind=row["tool_kind"],
+        files=tuple(json.loads(row["files"])),
+        started_ns=row["started_ns"],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +359,64 @@ class Writer:
             "UPDATE repos SET last_branch = ?, last_head = ? WHERE path = ?", (branch, head, repo_path)
         )
 
+    # coding agents
+
+    def open_agent_call(
+        self,
+        call_key: str,
+        *,
+        repo_path: str,
+        actor: Mapping[str, Any],
+        tool_kind: str,
+        files: Collection[str],
+        started_ns: int,
+    ) -> None:
+        """Note a tool call whose pre hook ran (its files marked until its post hook); calls too
+        old for any post hook to close are forgotten on the way."""
+        self._conn.execute(
+            "DELETE FROM agent_calls WHERE started_ns < ?", (started_ns - AGENT_CALL_FORGET_NS,)
+        )
+        self._conn.execute(
+            "INSERT OR REPLACE INTO agent_calls (call_key, repo_path, actor, tool_kind, files, started_ns)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (call_key, repo_path, json.dumps(dict(actor)), tool_kind, json.dumps(sorted(files)), started_ns),
+        )
+
+    def close_agent_call(self, call_key: str) -> None:
+        """The call's post hook is recorded: its files are the scan's again."""
+        self._conn.execute("DELETE FROM agent_calls WHERE call_key = ?", (call_key,))
+
+    def note_agent_session(self, agent: str, session: str, model: str) -> None:
+        """The model an agent session runs on, for its later calls whose payload lacks it."""
+        self._conn.execute(
+            "INSERT OR REPLACE INTO agent_sessions (agent, session, model) VALUES (?, ?, ?)",
+            (agent, session, model),
+        )
+
+    # line authors
+
+    def line_authors(self, repo_path: str, path: str, blob_sha: str) -> str | None:
+        """The encoded line authors of the file's content `blob_sha`, when recorded."""
+        row = self._conn.execute(
+            "SELECT authors FROM line_authors WHERE repo_path = ? AND path = ? AND blob_sha = ?",
+            (repo_path, os.fsencode(path), blob_sha),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def put_line_authors(self, repo_path: str, path: str, blob_sha: str, authors: str, *, keep: int) -> None:
+        """Record the line authors of a content; only the `keep` latest versions of a path stay."""
+        key = os.fsencode(path)
+        self._conn.execute(
+            "INSERT OR REPLACE INTO line_authors (repo_path, path, blob_sha, authors, recorded_ns)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (repo_path, key, blob_sha, authors, time.time_ns()),
+        )
+        self._conn.execute(
+            "DELETE FROM line_authors WHERE repo_path = ? AND path = ? AND recorded_ns <"
+            " (SELECT recorded_ns FROM line_authors WHERE repo_path = ? AND path = ?"
+            "  ORDER BY recorded_ns DESC LIMIT 1 OFFSET ?)",
+            (repo_path, key, repo_path, key, keep - 1),
+        )
 
 class Buffer:
     """One connection to buffer.db."""
@@ -430,6 +565,71 @@ class Buffer:
 
     def repos(self) -> list[RepoRow]:
         return [_repo_row(r) for r in self._query("SELECT * FROM repos ORDER BY path")]
+
+    # coding agents
+
+    def agent_call(self, call_key: str) -> AgentCallRow | None:
+        rows = self._query("SELECT * FROM agent_calls WHERE call_key = ?", (call_key,))
+        return _agent_call_row(rows[0]) if rows else None
+
+    def marked_files(self, repo_path: str, now_ns: int) -> set[str]:
+        """The repo's files an agent's edit tool is writing (pre hook drained, post not yet, and
+        not expired): a scan leaves them to the post hook, which records them as the agent's."""
+        rows = self._query(
+            "SELECT files FROM agent_calls WHERE repo_path = ? AND tool_kind = 'edit' AND started_ns > ?",
+            (repo_path, now_ns - AGENT_MARK_TTL_NS),
+        )
+        return {path for row in rows for path in json.loads(row["files"])}
+
+    def open_shell_call(self, repo_path: str, at_ns: int) -> AgentCallRow | None:
+        """The agent shell call running in the repo at `at_ns` (the latest when several are):
+        what changes in the repo meanwhile is that agent's."""
+        rows = self._query(
+            "SELECT * FROM agent_calls WHERE repo_path = ? AND tool_kind = 'shell'"
+            " AND started_ns <= ? AND started_ns > ? ORDER BY started_ns DESC LIMIT 1",
+            (repo_path, at_ns, at_ns - AGENT_SHELL_TTL_NS),
+        )
+        return _agent_call_row(rows[0]) if rows else None
+
+    def agent_model(self, agent: str, session: str) -> str | None:
+        rows = self._query(
+            "SELECT model FROM agent_sessions WHERE agent = ? AND session = ?", (agent, session)
+        )
+        return str(rows[0]["model"]) if rows else None
+
+    # line authors
+
+    def line_authors(self, repo_path: str, path: str, blob_sha: str) -> str | None:
+        """The encoded line authors of the file's content `blob_sha`, when recorded."""
+        rows = self._query(
+            "SELECT authors FROM line_authors WHERE repo_path = ? AND path = ? AND blob_sha = ?",
+            (repo_path, os.fsencode(path), blob_sha),
+        )
+        return str(rows[0]["authors"]) if rows else None
+
+    def authorship_events(self, repo_path: str) -> list[tuple[str, dict[str, Any]]]:
+        """(type, payload) of the repo's commits that carry an authorship, its rewrites and its
+        imported attributions, oldest first: what blame resolves lines from."""
+        rows = self._query(
+            "SELECT e.type, e.payload FROM events e JOIN traces t ON t.trace_id = e.trace_id"
+            " WHERE t.repo_path = ? AND (e.type IN ('rewrite', 'attribution')"
+            " OR (e.type = 'commit' AND json_extract(e.payload, '$.authorship') IS NOT NULL))"
+            " ORDER BY e.ts, e.seq",
+            (repo_path,),
+        )
+        return [(str(r["type"]), json.loads(r["payload"])) for r in rows]
+
+    def squash_pending(self, trace_id: str) -> bool:
+        """Whether a squash merge was recorded in the trace since its last commit: the next
+        commit then holds lines another branch's commits wrote."""
+        rows = self._query(
+            "SELECT 1 FROM events WHERE trace_id = ? AND type = 'merge'"
+            " AND json_extract(payload, '$.squash') = 1 AND seq >"
+            " COALESCE((SELECT MAX(seq) FROM events WHERE trace_id = ? AND type = 'commit'), 0)"
+            " LIMIT 1",
+            (trace_id, trace_id),
+        )
+        return bool(rows)
 
     # traces
 

@@ -33,11 +33,13 @@ __all__ = [
     "GENERATED_DIRS",
     "Change",
     "ScanResult",
+    "Split",
     "baseline",
     "blob_snapshot",
     "dirty_state",
     "edit_towards",
     "scan",
+    "split_edit",
     "tracked_paths",
 ]
 
@@ -282,6 +284,7 @@ def scan(
     *,
     redactor: Redactor,
     withheld: Withheld,
+    skip: Collection[str] = (),
 ) -> ScanResult:
     """Every file that differs from its snapshot, as edits in path order (renames paired up).
 
@@ -289,9 +292,12 @@ def scan(
     looked at, so a save costs the same in a repo of ten files or fifty thousand. With
     `until_ns`, a file modified after that moment is left for a later scan: it is work done
     after the event being recorded. A withheld file is compared by its keyed digest, so only
-    a real change (or a chmod) makes an edit, and that edit carries no content.
+    a real change (or a chmod) makes an edit, and that edit carries no content. Files in
+    `skip` (an agent's edit tool is writing them) are not looked at: its post hook records them.
     """
     result = ScanResult()
+    if skip:
+        snaps = {p: s for p, s in snaps.items() if p not in skip}
     if within is not None:
         prefixes = tuple(f"{p}/" for p in within)
         wanted = set(within)
@@ -304,6 +310,8 @@ def scan(
     modified: list[tuple[str, bytes | None, Snapshot]] = []
     mode_only: list[tuple[str, bytes | None, Snapshot]] = []
     for path in tracked_paths(repo, within):
+        if path in skip:
+            continue
         old = snaps.get(path)
         hidden = path in withheld
         full = repo.root / path
@@ -493,3 +501,57 @@ def edit_towards(
         after = (target, None if raw is None else redact_content(redactor, raw))
     payload = _content_edit(path, before, after, op=op, old_file=renamed_from, mode=new_mode or None)
     return Change(path, payload, snap, renamed_from=renamed_from)
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """A file an agent's tool wrote and someone changed beyond it before capture saw it: the
+    tool's part (None when the tool left the file as it was) and what changed beyond it."""
+
+    tool: Change | None
+    beyond: Change
+
+
+def split_edit(
+    repo: GitRepo,
+    snaps: dict[str, Snapshot],
+    cache: BlobCache,
+    *,
+    path: str,
+    written: bytes,
+    redactor: Redactor,
+    withheld: Withheld,
+) -> Split | None:
+    """Two chained edits for `path`: its snapshot → `written` (what the tool wrote), then
+    `written` → the file on disk, so each is told from the other by content. None when there
+    is nothing to split (the disk holds `written`) or it cannot be (a withheld or binary file,
+    whose changes carry no diff to tell apart): the caller records the change whole."""
+    old = snaps.get(path)
+    if path in withheld or (old is not None and is_digest(old.blob_sha)):
+        return None
+    got = _read(repo.root, path)
+    if got is not None and got[1] == written:
+        return None
+    if is_binary(written) or (got is not None and is_binary(got[1])):
+        return None
+    written_sha = blob_sha(written)
+    executable = _executable(got[0]) if got is not None else bool(old and old.executable)
+    mode = file_mode(executable)
+    kept_written = _keep(cache, redactor, written_sha, written)
+    tool: Change | None = None
+    if old is None or old.blob_sha != written_sha:
+        before = (old.blob_sha, _kept(repo, cache, redactor, old.blob_sha)) if old else None
+        payload = _content_edit(
+            path, before, (written_sha, kept_written), op="modify" if old else "create", mode=mode
+        )
+        # size -1: never trusted by a scan, so a later one hashes the file
+        tool = Change(path, payload, Snapshot(written_sha, -1, -1, True, executable))
+    if got is None:
+        beyond = Change(path, _content_edit(path, (written_sha, kept_written), None, op="delete"), None)
+    else:
+        st, content = got
+        sha = blob_sha(content)
+        after = (sha, _keep(cache, redactor, sha, content))
+        payload = _content_edit(path, (written_sha, kept_written), after, op="modify", mode=mode)
+        beyond = Change(path, payload, _snapshot(st, sha))
+    return Split(tool, beyond)

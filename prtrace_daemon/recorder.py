@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Collection
+import time
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from prtrace_core.redact import Redactor
 from prtrace_core.text import valid_utf8
+from prtrace_daemon.authorship_store import advance_lines
 from prtrace_daemon.blobs import BlobCache
 from prtrace_daemon.buffer import Buffer, RepoRow, Snapshot, Writer
 from prtrace_daemon.client_errors import NotRegistered, Paused
@@ -35,9 +38,12 @@ from prtrace_daemon.locks import file_lock, repo_lock_path
 from prtrace_daemon.paths import Home
 from prtrace_daemon.withheld import Withheld
 
-__all__ = ["Recorded", "Recorder", "trace_branch"]
+__all__ = ["HUMAN", "Recorded", "Recorder", "trace_branch"]
 
 log = logging.getLogger(__name__)
+
+# The actor of what the developer does (DESIGN §3): every event the client records carries one.
+HUMAN: Mapping[str, str] = MappingProxyType({"kind": "human"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +64,8 @@ class _Plan:
     start_payload: dict[str, Any] | None = None
     checkout_payload: dict[str, Any] | None = None
     scanned: ScanResult | None = None
+    # whose the scanned edits are: the agent whose shell call was running in the repo, if any
+    actor: Mapping[str, Any] | None = None
 
 
 class Recorder:
@@ -235,6 +243,10 @@ class Recorder:
                     "to_sha": head,
                 }
         else:
+            now_ns = until_ns or time.time_ns()
+            shell = self.buffer.open_shell_call(str(repo.root), now_ns)
+            if shell is not None:
+                plan.actor = shell.actor
             plan.scanned = scan(
                 repo,
                 self.buffer.snapshots(str(repo.root), within),
@@ -243,14 +255,22 @@ class Recorder:
                 until_ns,
                 redactor=self.redactor,
                 withheld=withheld,
+                skip=self.buffer.marked_files(str(repo.root), now_ns),
             )
         return plan
 
     def apply(
-        self, tx: Writer, repo: GitRepo, plan: _Plan, *, ts: str | None = None
+        self,
+        tx: Writer,
+        repo: GitRepo,
+        plan: _Plan,
+        *,
+        ts: str | None = None,
+        actor: Mapping[str, Any] | None = None,
     ) -> tuple[str, int]:
         """Write what the plan found. `ts`: the moment of the event the compare precedes (when it
-        is not now), which the edits found take, so ts never goes backwards along the seqs."""
+        is not now), which the edits found take, so ts never goes backwards along the seqs.
+        `actor`: whose the edits are, when the caller knows better than the plan."""
         root = str(repo.root)
         trace_id = plan.trace_id
         if trace_id is None:
@@ -264,7 +284,9 @@ class Recorder:
         if plan.scanned is not None:
             for path, snap in plan.scanned.touched.items():
                 tx.put_snapshot(root, path, snap)
-            edits = self.write_changes(tx, repo, trace_id, plan.scanned.changes, ts=ts)
+            edits = self.write_changes(
+                tx, repo, trace_id, plan.scanned.changes, ts=ts, actor=actor or plan.actor
+            )
         tx.set_repo_head(root, plan.branch, plan.head)
         return trace_id, edits
 
@@ -276,10 +298,12 @@ class Recorder:
         payload: dict[str, Any],
         *,
         ts: str | None = None,
+        actor: Mapping[str, Any] | None = None,
     ) -> int:
         """Every event goes through here: text made valid UTF-8 (a file name or an argument may
         not be) and secrets redacted, before anything is stored. An edit whose diff lost a
-        secret says so (`diff_redacted`): a replay then takes the file by its blob id instead."""
+        secret says so (`diff_redacted`): a replay then takes the file by its blob id instead.
+        `actor`: who did it (the developer when not given), part of the event id."""
         valid = valid_utf8(payload)
         clean = self.redactor.value(valid)
         if type == "edit":
@@ -288,7 +312,10 @@ class Recorder:
             for raw, redacted in zip(valid["dirty"], clean["dirty"], strict=True):
                 if isinstance(raw, dict):
                     _flag_redacted(raw, redacted)
-        return tx.append(trace_id, type, clean, ts=ts)
+        # not redacted: an agent's session id is a random string a rule might mistake for a key,
+        # and a changed one would no longer tie the session's events together
+        who = valid_utf8(dict(actor or HUMAN))
+        return tx.append(trace_id, type, clean, ts=ts, actor=who)
 
     def open_trace(
         self,
@@ -298,10 +325,11 @@ class Recorder:
         start: dict[str, Any],
         *,
         ts: str | None = None,
+        actor: Mapping[str, Any] | None = None,
     ) -> str:
         """A new trace for the branch, its `start` event first."""
         trace_id = tx.create_trace(repo_path=str(repo.root), repo_name=repo.name(), branch=branch)
-        self.append(tx, trace_id, "start", start, ts=ts)
+        self.append(tx, trace_id, "start", start, ts=ts, actor=actor)
         return trace_id
 
     def write_changes(
@@ -312,11 +340,14 @@ class Recorder:
         changes: list[Change],
         *,
         ts: str | None = None,
+        actor: Mapping[str, Any] | None = None,
     ) -> int:
-        """Append an `edit` per change and move the snapshots with them; how many."""
+        """Append an `edit` per change and move the snapshots with them; how many. The one
+        place edits are written, whoever made them (`actor`: the developer when not given)."""
         root = str(repo.root)
         for change in changes:
-            self.append(tx, trace_id, "edit", change.payload, ts=ts)
+            self.append(tx, trace_id, "edit", change.payload, ts=ts, actor=actor)
+            advance_lines(tx, repo, change, actor or HUMAN, cache=self.cache, redactor=self.redactor)
             if change.renamed_from is not None:
                 tx.drop_snapshot(root, change.renamed_from)
             if change.snapshot is None:

@@ -27,16 +27,22 @@ JUNIT_MAX_BYTES = 50 * 1024 * 1024
 
 
 def run_event(
-    command: Sequence[str], outcome: Outcome, *, junit: Path | None, started_s: float
+    command: Sequence[str],
+    outcome: Outcome,
+    *,
+    junit: Path | None,
+    started_s: float,
+    cwd: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The event type and payload for `command`, which ended as `outcome`; `junit` is a report
-    named by `--junit`, `started_s` when the run started (an older report is not this run's)."""
+    named by `--junit`, `started_s` when the run started (an older report is not this run's);
+    `cwd` where it ran, when not here (a coding agent's command)."""
     payload: dict[str, Any] = {
         "command": " ".join(command),
         "exit_code": outcome.exit_code,
         "stdout_sample": outcome.sample,
         "duration_ms": outcome.duration_ms,
-        "cwd": os.getcwd(),
+        "cwd": cwd or os.getcwd(),
     }
     framework = detect_framework(command)
     written = junit_path(command)
@@ -46,7 +52,7 @@ def run_event(
 
     from prtrace_daemon.testresults import parse_output
 
-    report = junit or (Path(written) if written else None)
+    report = junit or (Path(cwd or ".", written) if written else None)
     summary = read_junit(report, framework, since=started_s) if report is not None else None
     if (summary is None or not summary.found) and framework is not None:
         summary = parse_output(framework, outcome.output_for_parsing)

@@ -14,10 +14,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from prtrace_daemon.client_errors import CommandNotFound, CommandNotRunnable
 
-__all__ = ["SAMPLE_HEAD", "SAMPLE_TAIL", "Outcome", "run_command"]
+__all__ = ["PARSE_TAIL", "SAMPLE_HEAD", "SAMPLE_TAIL", "Outcome", "outcome_of", "run_command"]
 
 SAMPLE_HEAD = 4096
 SAMPLE_TAIL = 4096
+PARSE_TAIL = 64 * 1024  # a test runner's summary is at the end of its output
 
 
 class Outcome:
@@ -59,6 +60,15 @@ class _Sampler:
         if omitted > 0:
             return f"{head}\n… [{omitted} bytes omitted] …\n{tail}"
         return head + tail
+
+
+def outcome_of(exit_code: int, duration_ms: int, output: bytes) -> Outcome:
+    """The outcome of a command someone else ran and reported whole (a coding agent's shell
+    call), sampled as `prtrace run` samples its own."""
+    sample, parse = _Sampler(SAMPLE_HEAD, SAMPLE_TAIL), _Sampler(SAMPLE_HEAD, PARSE_TAIL)
+    sample.feed(output)
+    parse.feed(output)
+    return Outcome(exit_code, duration_ms, sample.text(), parse.text())
 
 
 def _not_found(message: str) -> CommandNotFound:
@@ -117,7 +127,7 @@ def run_command(argv: Sequence[str], *, use_pty: bool | None = None) -> Outcome:
     if use_pty is None:
         use_pty = sys.stdout is not None and sys.stdout.isatty()
     sample = _Sampler(SAMPLE_HEAD, SAMPLE_TAIL)
-    parse = _Sampler(SAMPLE_HEAD, 64 * 1024)
+    parse = _Sampler(SAMPLE_HEAD, PARSE_TAIL)
     out = sys.stdout.buffer if sys.stdout is not None else None  # None: started with stdout closed
     pid = 0
     done = False

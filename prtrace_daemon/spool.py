@@ -10,6 +10,8 @@ Who writes which file:
 - `cli.<pid>.<ns>.spool`: `note` or `run` handing an event to the daemon (handoff.py),
   created with O_EXCL.
 - `hook.<pid>.spool`: a git hook, one line (it then execs the user's own hook, same pid).
+- `agent.<pid>.spool`: a coding agent's hook (`prtrace agent install`), one line: the hook's
+  JSON input. Taken like a git hook's file.
 - `shell.<pid>.spool`: a shell that loaded the hook of an older prtrace appends every command
   to this one file for as long as it lives.
 
@@ -257,7 +259,9 @@ def take_lines(spool: Path, offsets: dict[str, tuple[int, int]] | None = None) -
             continue
         taken.lines.extend(lines)
         taken.files.append(claimed)
-    taken.lines.sort(key=lambda line: line.order or line.ts)
+    # Lines of the same millisecond (an agent's pre and post hooks around a quick tool call)
+    # keep their order by their files' mtimes, not by the pids in the files' names.
+    taken.lines.sort(key=lambda line: (line.order or line.ts, line.written_ns))
     return taken
 
 

@@ -3,15 +3,18 @@
 Each line (spool_format.py) is recorded through the work-tree recorder (recorder.py), in the
 order the lines were written: a commit with the edits that produced it, taken from its own
 tree; a checkout that moves the snapshot without recording the files it rewrote as edits; a
-merge, a rewrite, a push, a typed command; and an event `note` or `run` handed to the daemon,
-after the edits made before it. Each line is marked done in the same transaction that records
-it, so a crash neither loses nor repeats one.
+merge, a rewrite, a push, a typed command; an event `note` or `run` handed to the daemon,
+after the edits made before it; and a coding agent's hook (agent_capture.py). A git hook's line
+written while an agent's shell call runs in the repo is that agent's. Each line is marked done
+in the same transaction that records it, so a crash neither loses nor repeats one.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,12 +22,13 @@ from typing import Any, TypeVar
 
 from prtrace_core.gitblob import EXECUTABLE, GITLINK
 from prtrace_core.timestamps import now_ts, parse_ts
+from prtrace_daemon.authorship_store import CommitLines
 from prtrace_daemon.buffer import Snapshot
 from prtrace_daemon.client_errors import BufferCorrupt, BufferUnavailable, NotRegistered
 from prtrace_daemon.edits import Change, blob_snapshot, dirty_state
 from prtrace_daemon.gitrepo import GitRepo
 from prtrace_daemon.locks import file_lock, repo_lock_path
-from prtrace_daemon.recorder import Recorder, trace_branch
+from prtrace_daemon.recorder import HUMAN, Recorder, trace_branch
 from prtrace_daemon.spool import (
     TRANSIENT_ERRNOS,
     SpoolDeferred,
@@ -36,6 +40,7 @@ from prtrace_daemon.spool import (
 )
 from prtrace_daemon.spool_format import (
     HEADER,
+    AgentRecord,
     CheckoutRecord,
     CommandRecord,
     CommitRecord,
@@ -58,9 +63,12 @@ class SpoolInterpreter:
     """Drains the spool into the buffer through a `Recorder` (which drains it before it records)."""
 
     def __init__(self, recorder: Recorder) -> None:
+        from prtrace_daemon.agent_capture import AgentCapture  # it records through this class
+
         self.recorder = recorder
         self.home = recorder.home
         self.buffer = recorder.buffer
+        self.agents = AgentCapture(self)
 
     def drain(self) -> int:
         """Record every finished spool line, oldest first. Returns how many were recorded.
@@ -169,6 +177,8 @@ class SpoolInterpreter:
         return b"\t".join(parts) + b"\n"
 
     def _apply_line(self, line: SpoolLine) -> int:
+        if line.kind == AgentRecord.kind:
+            return self.agents.drain_line(line)  # its repo is found from the agent's folder
         repo = GitRepo(Path(line.repo_path))
         handler = {
             CommitRecord.kind: self._commit_line,
@@ -190,6 +200,12 @@ class SpoolInterpreter:
         with file_lock(repo_lock_path(self.home.locks, str(repo.root))):
             return handler(repo, line, ts)
 
+    def _git_actor(self, repo: GitRepo, line: SpoolLine) -> Mapping[str, Any]:
+        """Who ran the git command a hook's line records: the agent whose shell call was
+        running in the repo when the hook wrote it, else the developer."""
+        call = self.buffer.open_shell_call(str(repo.root), line.written_ns or time.time_ns())
+        return call.actor if call is not None else HUMAN
+
     def _branch(self, repo: GitRepo, ref: str, sha: str) -> str:
         """The trace a git hook's line belongs to, from the ref HEAD named."""
         return trace_branch(self.recorder.registered(repo), _branch_of(ref, sha))
@@ -206,6 +222,7 @@ class SpoolInterpreter:
         parents = info["parents"]
         parent = parents[0] if isinstance(parents, list) and parents else None
         snaps = self.buffer.snapshots(str(repo.root))
+        committed = repo.commit_changes(sha)
         changes = [
             rec.edit_towards(
                 repo,
@@ -216,20 +233,25 @@ class SpoolInterpreter:
                 old_mode=c.old_mode,
                 old_path=c.old_path if c.status == "R" else None,
             )
-            for c in repo.commit_changes(sha)
+            for c in committed
         ]
         trace = self.buffer.trace_for(str(repo.root), branch)
         start: dict[str, Any] | None = None
         if trace is None:  # a branch capture has not seen yet (made before the hooks were in)
             start = {"head_sha": parent, "branch": branch, "dirty": []}
+        lines = CommitLines.prepare(rec, repo, committed, trace=trace, ref=record.ref)
+        actor = self._git_actor(repo, line)
         with self.buffer.write() as tx:
             if not tx.claim_spool_line(line.key):
                 return 0
             trace_id = (
                 trace.trace_id if trace else rec.open_trace(tx, repo, branch, start or {}, ts=ts)
             )
-            rec.write_changes(tx, repo, trace_id, [c for c in changes if c is not None], ts=ts)
-            rec.append(tx, trace_id, "commit", {**info, "branch": branch}, ts=ts)
+            made = [c for c in changes if c is not None]
+            rec.write_changes(tx, repo, trace_id, made, ts=ts, actor=actor)
+            authorship = lines.apply(tx)  # after its edits moved the line authors
+            payload = {**info, "branch": branch, **authorship}
+            rec.append(tx, trace_id, "commit", payload, ts=ts, actor=actor)
             tx.set_repo_head(str(repo.root), branch, sha)
         return 1
 
@@ -256,7 +278,17 @@ class SpoolInterpreter:
                 if change is not None:
                     changes.append(change)
         payload = {"sha": sha, "squash": record.squash, "branch": branch}
-        return self._event_line(repo, line, ts, branch, "merge", payload, changes, head=sha)
+        return self._event_line(
+            repo,
+            line,
+            ts,
+            branch,
+            "merge",
+            payload,
+            changes,
+            head=sha,
+            actor=self._git_actor(repo, line),
+        )
 
     def _rewrite_line(self, repo: GitRepo, line: SpoolLine, ts: str) -> int:
         """An amend or a rebase rewrote commits: which old sha became which new one."""
@@ -264,7 +296,9 @@ class SpoolInterpreter:
         mappings = [{"old_sha": old, "new_sha": new} for old, new in record.mappings]
         branch = self._branch(repo, record.ref, record.sha)
         payload = {"kind": record.how or "unknown", "mappings": mappings}
-        return self._event_line(repo, line, ts, branch, "rewrite", payload, [])
+        return self._event_line(
+            repo, line, ts, branch, "rewrite", payload, [], actor=self._git_actor(repo, line)
+        )
 
     def _push_line(self, repo: GitRepo, line: SpoolLine, ts: str) -> int:
         """A `git push`: the remote and the refs it updates (the URL's credentials are redacted)."""
@@ -273,7 +307,9 @@ class SpoolInterpreter:
         refs = [dict(zip(names, entry, strict=True)) for entry in record.refs]
         branch = self._branch(repo, record.ref, record.sha)
         payload = {"remote": record.remote, "url": record.url, "refs": refs}
-        return self._event_line(repo, line, ts, branch, "push", payload, [])
+        return self._event_line(
+            repo, line, ts, branch, "push", payload, [], actor=self._git_actor(repo, line)
+        )
 
     def _drop(self, line: SpoolLine) -> int:
         """Mark a line done without recording it (nothing to record, or not to be recorded)."""
@@ -331,8 +367,10 @@ class SpoolInterpreter:
         changes: list[Change],
         *,
         head: str | None = None,
+        actor: Mapping[str, Any] = HUMAN,
     ) -> int:
-        """Record a hook's event (after the edits it implies) in its branch's trace, once."""
+        """Record a hook's event (after the edits it implies) in its branch's trace, once, as
+        `actor`'s (the start of a trace it opens stays the developer's)."""
         rec = self.recorder
         trace = self.buffer.trace_for(str(repo.root), branch)
         with self.buffer.write() as tx:
@@ -345,8 +383,8 @@ class SpoolInterpreter:
                     tx, repo, branch, {"head_sha": head, "branch": branch, "dirty": []}, ts=ts
                 )
             )
-            rec.write_changes(tx, repo, trace_id, changes, ts=ts)
-            rec.append(tx, trace_id, type, payload, ts=ts)
+            rec.write_changes(tx, repo, trace_id, changes, ts=ts, actor=actor)
+            rec.append(tx, trace_id, type, payload, ts=ts, actor=actor)
             if head is not None:
                 tx.set_repo_head(str(repo.root), branch, head)
         return 1
@@ -386,6 +424,7 @@ class SpoolInterpreter:
                 repo, new_sha, after, rec.cache, redactor=rec.redactor, withheld=withheld
             )
             start = {"head_sha": new_sha, "branch": branch, "dirty": dirty}
+        actor = self._git_actor(repo, line)
         checkout = {
             "from_branch": row.last_branch,
             "to_branch": branch,
@@ -400,7 +439,7 @@ class SpoolInterpreter:
             trace_id = (
                 trace.trace_id if trace else rec.open_trace(tx, repo, branch, start or {}, ts=ts)
             )
-            rec.append(tx, trace_id, "checkout", checkout, ts=ts)
+            rec.append(tx, trace_id, "checkout", checkout, ts=ts, actor=actor)
             for path, snap in moved.items():
                 if snap is None:
                     tx.drop_snapshot(str(repo.root), path)

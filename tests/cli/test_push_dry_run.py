@@ -64,7 +64,9 @@ def test_dry_run_shows_each_trace_and_sends_and_changes_nothing(repo: Path, prtr
     stored = httpx.get(f"{server_url}/v1/traces/{trace_id}", timeout=10).json()
     for key in ("trace_id", "repo", "pr", "developer"):
         assert stored[key] == body[key], key
-    assert [{k: e[k] for k in ("seq", "ts", "type", "payload")} for e in stored["events"]] == body["events"]
+    sent = ("seq", "ts", "type", "payload", "actor")
+    assert [{k: e[k] for k in sent if k in e} for e in stored["events"]] == body["events"]
+    assert all(e["actor"] == {"kind": "human"} for e in body["events"])  # the developer's session
 
     after = json.loads(run_prtrace("push", "--dry-run", "--json", cwd=repo, check=True).stdout)
     assert after["batches"] == [] and after["url"] is None
