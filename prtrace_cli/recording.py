@@ -70,6 +70,19 @@ def start(
         console.print(f"kept your existing {name} hook: it still runs after prtrace's")
     for reason in hooks.skipped:
         console.print(f"[yellow]note:[/] {_plain(reason)}")
+    for agent in _agents_to_hook(repo.root, home):
+        console.print(f"{agent} is set up here: `prtrace agent install {agent}` records what it does too")
+
+
+def _agents_to_hook(root: Path, home: Home) -> list[str]:
+    """Agents whose folder the repo has and whose hooks prtrace has not installed; a settings
+    file that cannot be read only means no suggestion (start must not fail over it)."""
+    from prtrace_daemon.agent_install import not_installed
+
+    try:
+        return not_installed(root, Path.home(), home.root)
+    except (OSError, RuntimeError):  # no home folder to look in
+        return []
 
 
 def note(text: Annotated[str, typer.Argument(help="What you want the trace to remember, in your words.")]) -> None:
