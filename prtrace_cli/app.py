@@ -8,8 +8,11 @@ import typer
 from typer.core import TyperGroup
 
 from prtrace_cli import (
+    agent_commands,
+    blame,
     daemon_commands,
     export,
+    importing,
     purge,
     recording,
     replay,
@@ -63,12 +66,15 @@ app.command()(show.show)
 app.command()(verify.verify)
 app.command()(replay.replay)
 app.command()(stats.stats)
+app.command()(blame.blame)
 app.command()(export.export)
+app.add_typer(importing.app, name="import")
 app.command()(recording.pr)
 app.command()(recording.pause)
 app.command()(recording.resume)
 app.command()(recording.uninstall)
 app.command()(purge.purge)
 app.command(name="shell-init")(shell.shell_init)
+app.add_typer(agent_commands.app, name="agent")
 app.command()(daemon_commands.stop)
 app.command()(daemon_commands.daemon)

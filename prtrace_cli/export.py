@@ -9,22 +9,27 @@ from typing import Annotated, Any
 import typer
 
 from prtrace_cli.traces import select_traces, since_option, source_for
+from prtrace_core.actors import ActorKind
 
 __all__ = ["export"]
 
 
 def export(
     refs: Annotated[list[str] | None, typer.Argument(help="Traces: PR-123, 123, owner/repo#123, trace ids, branches or trace files.")] = None,
-    out: Annotated[str, typer.Option("--out", help="A .jsonl or .parquet file, or a folder (or s3://bucket/prefix) for a Hive-partitioned Parquet dataset.")] = ...,  # type: ignore[assignment]
-    fmt: Annotated[str | None, typer.Option("--format", help="jsonl or parquet (default: from --out's suffix; parquet for a folder).")] = None,
+    out: Annotated[str, typer.Option("--out", help="A .jsonl or .parquet file, or a folder (or s3://bucket/prefix) for a Hive-partitioned Parquet dataset; with --format agent-trace a JSON-lines file, or - for stdout.")] = ...,  # type: ignore[assignment]
+    fmt: Annotated[str | None, typer.Option("--format", help="jsonl, parquet, or agent-trace: Agent Trace v0.1 records, one per commit with known line authorship (default: from --out's suffix; parquet for a folder).")] = None,
     repo: Annotated[str | None, typer.Option("--repo", help="Every trace of this repository (owner/repo).")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Only traces active since: 2026-12-01, a timestamp, or an age (7d, 12h).", callback=since_option)] = None,
     local: Annotated[bool, typer.Option("--local", help="Read the local buffer, not the server.")] = False,
     server: Annotated[str | None, typer.Option("--server", help="Server URL (default: PRTRACE_SERVER, then config.toml).")] = None,
+    actor: Annotated[ActorKind | None, typer.Option("--actor", help="Only the agents' events, or only the developer's; with agent-trace, only their conversations.")] = None,
 ) -> None:
     """One row per event, with the trace's fields alongside: typed columns (trace_id, repo,
     branch, pr_id, developer, seq, ts, type, actor, file, command, exit_code, test counts, sha)
-    and the whole payload as JSON. See docs/export.md."""
+    and the whole payload as JSON. See docs/export.md.
+
+    --format agent-trace writes Agent Trace v0.1 records instead: per commit, which lines of
+    each file an agent or the developer wrote (docs/agent-trace.md)."""
     from rich.console import Console
 
     from prtrace_daemon.client_errors import UnknownRef
@@ -33,8 +38,13 @@ def export(
     folder = out.endswith("/") or out.startswith("s3://") or Path(out).is_dir()
     if fmt is None:
         fmt = "jsonl" if out.endswith((".jsonl", ".ndjson", ".json")) else "parquet"
-    if fmt not in ("jsonl", "parquet"):
-        raise typer.BadParameter(f"{fmt!r}: use jsonl or parquet", param_hint="--format")
+    if fmt not in ("jsonl", "parquet", "agent-trace"):
+        raise typer.BadParameter(f"{fmt!r}: use jsonl, parquet or agent-trace", param_hint="--format")
+    if fmt == "agent-trace":
+        if folder:
+            raise ExportError(f"{out} is a folder: Agent Trace records go to one file", hint="name a .jsonl file, or - for stdout")
+        _agent_trace(refs or [], out, repo=repo, since=since, local=local, server=server, actor=actor)
+        return
     if folder and fmt != "parquet":
         raise ExportError(f"{out} is a folder: a dataset is written as Parquet", hint="name a .jsonl file, or use --format parquet")
     if not refs and repo is None:
@@ -57,12 +67,79 @@ def export(
             raise UnknownRef("no trace matches" + (f" in {repo}" if repo else "") + (f" since {since}" if since else ""))
         rows = _rows(traces)
         what = f"of {len(traces)} trace(s)"
+    if actor is not None:  # rows of every origin (traces, the server's export, files) carry it
+        rows = (row for row in rows if row.get("actor_kind") == actor)
     count = write_dataset(rows, out) if folder else write_file(rows, Path(out), fmt)
     if count == 0:
         if not folder:
             Path(out).unlink(missing_ok=True)
         raise UnknownRef("no event matches" + (f" in {repo}" if repo else "") + (f" since {since}" if since else ""))
     Console(stderr=True, highlight=False).print(f"exported {count} event(s) {what} to {out}")
+
+
+def _agent_trace(
+    refs: list[str], out: str, *, repo: str | None, since: str | None, local: bool, server: str | None, actor: str | None
+) -> None:
+    """The traces' commits with known authorship as Agent Trace records, one JSON line each."""
+    import sys
+    from importlib.metadata import version
+
+    import orjson
+    from rich.console import Console
+
+    from prtrace_core.agent_trace import trace_records
+    from prtrace_daemon.client_errors import UnknownRef
+    from prtrace_daemon.exporting import ExportError
+
+    if not refs and repo is None:
+        from prtrace_cli.traces import _need_repo
+
+        repo = _need_repo("export with no REF")
+    source = source_for(local=local, server=server)
+    traces = select_traces(refs, source, repo=repo, since=since)
+    if not traces:
+        raise UnknownRef("no trace matches" + (f" in {repo}" if repo else "") + (f" since {since}" if since else ""))
+    urls = {str(t.get("trace_id")): f"{source.server}/v1/traces/{t.get('trace_id')}" for t in traces} if source.server else None
+    found = trace_records(traces, tool_version=version("prtrace"), actor_kind=actor, trace_urls=urls, content=_committed_files())
+    if not found:
+        raise ExportError(
+            f"no commit of the {len(traces)} trace(s) has known line authorship" + (f" (--actor {actor})" if actor else ""),
+            hint="commits recorded with agents at work carry it; `prtrace import git-ai` or `prtrace import entire` bring in other tools' records",
+        )
+    data = b"".join(orjson.dumps(record) + b"\n" for record in found)
+    if out == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        try:
+            Path(out).write_bytes(data)
+        except OSError as exc:
+            raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    where = "stdout" if out == "-" else out
+    Console(stderr=True, highlight=False).print(f"exported {len(found)} Agent Trace record(s) of {len(traces)} trace(s) to {where}")
+
+
+def _committed_files() -> Any:
+    """A reader of committed files from the current repository (for each range's content
+    hash), or None outside one; a commit the repository lacks reads as None."""
+    from functools import lru_cache
+
+    from prtrace_daemon.client_errors import NotAGitRepo
+
+    try:
+        from prtrace_cli.state import current_repo
+
+        here = current_repo()
+    except NotAGitRepo:
+        return None
+
+    @lru_cache(maxsize=256)
+    def read(sha: str, path: str) -> bytes | None:
+        if here.git("cat-file", "-t", f"{sha}:{path}", check=False).strip() != b"blob":
+            return None
+        return here.git("cat-file", "blob", f"{sha}:{path}")
+
+    return read
 
 
 def _file_rows(paths: list[Path]) -> Iterator[dict[str, Any]]:

@@ -15,10 +15,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from prtrace_core.actors import actor_label
 from prtrace_core.text import printable
 from prtrace_core.timestamps import parse_ts
 
-__all__ = ["line", "plain", "render_pr", "render_trace", "summary"]
+__all__ = ["actor_style", "line", "plain", "render_pr", "render_trace", "summary"]
 
 _TYPE_STYLE = {
     "start": "bold cyan",
@@ -33,6 +34,12 @@ _TYPE_STYLE = {
 }
 _CI_GREEN = ("success", "neutral", "skipped")
 
+# A colour per actor: the developer one, each agent its own (the known ones fixed, any other
+# picked by its name, so an agent keeps its colour from one command to the next).
+_HUMAN_STYLE = "cyan"
+_AGENT_STYLES = {"claude-code": "dark_orange", "codex": "green", "gemini": "dodger_blue1", "cursor": "orchid"}
+_OTHER_STYLES = ("gold3", "spring_green3", "medium_purple1", "light_coral", "steel_blue1", "khaki3")
+
 
 def line(value: object) -> str:
     """Recorded text as one printable line (for `Text`, which takes no markup)."""
@@ -43,6 +50,20 @@ def plain(value: object) -> str:
     """Recorded text for a Rich markup string: one printable line, its `[…]` escaped so it
     prints as written rather than as markup."""
     return escape(line(value))
+
+
+def actor_style(actor: object) -> str:
+    """The Rich style of an actor's label: one colour for the developer, one per agent."""
+    if not isinstance(actor, dict):
+        return ""
+    if actor.get("kind") == "human":
+        return _HUMAN_STYLE
+    name = str(actor.get("name") or actor.get("kind") or "")
+    if name in _AGENT_STYLES:
+        return _AGENT_STYLES[name]
+    import zlib
+
+    return _OTHER_STYLES[zlib.crc32(name.encode()) % len(_OTHER_STYLES)] if name else ""
 
 
 def _short(sha: Any) -> str:
@@ -85,7 +106,18 @@ def _summary(event: dict[str, Any]) -> tuple[str, str]:
             stats += f", +{p.get('insertions')}/-{p.get('deletions')}"
         return f"{_short(p.get('sha'))} {first} ({stats})", ""
     if kind == "annotation":
-        return f"“{p.get('text')}”", "italic"
+        role = f"{p['role']}: " if isinstance(p.get("role"), str) else ""
+        return f"{role}“{p.get('text')}”", "italic"
+    if kind == "attribution":
+        files: dict[str, Any] = p["files"] if isinstance(p.get("files"), dict) else {}
+        entries = [f for f in files.values() if isinstance(f, dict)]
+        # counts from a server or a file: anything but an integer counts as none
+        agent = sum(f["agent"] for f in entries if type(f.get("agent")) is int)
+        human = sum(f["human"] for f in entries if type(f.get("human")) is int)
+        return f"{_short(p.get('commit'))} from {p.get('source')}: {len(files)} file(s), {agent} agent / {human} human line(s)", "dim"
+    if kind == "agent":
+        detail = p.get("reason") or p.get("source") or p.get("agent_type") or ""
+        return f"{p.get('event')} {detail}".rstrip(), "dim"
     if kind == "checkout":
         return f"{p.get('from_branch')} → {p.get('to_branch')}", ""
     if kind == "push":
@@ -167,13 +199,15 @@ def _timeline(
     types: set[str] | None = None,
     labels: dict[str, str] | None = None,
 ) -> Table:
-    """The events as a table: seq (and, for a PR, the trace label), time since the first, type, summary."""
+    """The events as a table: seq (and, for a PR, the trace label), time since the first, type,
+    actor (blank when none was recorded), summary."""
     table = Table(box=None, show_header=True, header_style="dim", pad_edge=False)
     if labels is not None:
         table.add_column("trace", no_wrap=True)
     table.add_column("seq", justify="right", no_wrap=True)
     table.add_column("time", no_wrap=True)
     table.add_column("type", no_wrap=True)
+    table.add_column("actor", no_wrap=True)
     table.add_column("what", overflow="fold")
     first = None
     for event in events:
@@ -203,6 +237,13 @@ def _timeline(
         if labels is not None:
             trace_id = event.get("trace_id")
             cells.append(Text(labels.get(str(trace_id), "·") if trace_id else "CI", style="dim"))
-        cells += [Text(line(seq) if seq is not None else "·"), when, Text(kind, style=_TYPE_STYLE.get(kind, "")), what]
+        actor = event.get("actor")
+        cells += [
+            Text(line(seq) if seq is not None else "·"),
+            when,
+            Text(kind, style=_TYPE_STYLE.get(kind, "")),
+            Text(line(actor_label(actor)), style=actor_style(actor)),  # blank: no actor recorded
+            what,
+        ]
         table.add_row(*cells)
     return table

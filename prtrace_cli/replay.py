@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from prtrace_cli.traces import load_one, source_for
+from prtrace_core.actors import ActorKind
 
 __all__ = ["replay"]
 
@@ -23,9 +24,13 @@ def replay(
     partial: Annotated[bool, typer.Option("--partial", help="Write what can be replayed, leaving out files whose content is lost.")] = False,
     local: Annotated[bool, typer.Option("--local", help="Read the local buffer, not the server.")] = False,
     server: Annotated[str | None, typer.Option("--server", help="Server URL (default: PRTRACE_SERVER, then config.toml).")] = None,
+    actor: Annotated[ActorKind | None, typer.Option("--actor", help="Still rebuild the whole tree, but name only the files the agents (or the developer) changed; stepping shows only their events.")] = None,
 ) -> None:
     """Rebuild the work tree right after event SEQ from the trace's base commit and its diffs
-    (--to DIR), or step through the timeline one event per key press, showing each diff."""
+    (--to DIR), or step through the timeline one event per key press, showing each diff.
+
+    With --actor the tree is still rebuilt from every event (a file's versions build on each
+    other, whoever wrote them); the report names the files that actor's edits changed."""
     from prtrace_cli.verify import repo_for
     from prtrace_daemon.blobs import BlobCache
     from prtrace_daemon.gitobjects import GitSources
@@ -39,7 +44,7 @@ def replay(
             raise ReplayTargetError(f"{to} exists and is not an empty folder", hint="name a new folder")
     trace = load_one(ref, source_for(local=local, server=server))
     if to is None:
-        _step(trace, at)
+        _step(trace, at, actor)
         return
     git, why = repo_for(trace, repo)
     start = next((e for e in trace.get("events") or [] if e.get("seq") == 1), None)
@@ -56,13 +61,30 @@ def replay(
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     console.print(f"replayed {plain(trace.get('trace_id'))} up to seq {seq}: {written.files} file(s) in {plain(to)}")
+    if actor is not None:
+        files = _actor_files(trace, actor, seq)
+        console.print(f"changed by {actor} edits: {', '.join(plain(p) for p in files) if files else 'no file'}")
     if written.skipped:
         console.print(f"left out (not replayable): {', '.join(plain(p) for p in sorted(written.skipped))}", style="yellow")
         raise typer.Exit(1)
 
 
-def _step(trace: dict[str, Any], at: int | None) -> None:
-    """The timeline, one event per key press (q quits); all at once when stdin is no terminal."""
+def _actor_files(trace: dict[str, Any], actor: str, up_to: int) -> list[str]:
+    """The files `actor`'s edits up to seq `up_to` changed (a rename: both names)."""
+    from prtrace_core.actors import filter_events
+    from prtrace_core.replay import effective_events
+
+    files: set[str] = set()
+    for event in filter_events(effective_events(trace.get("events") or []), actor):
+        payload = event.get("payload") or {}
+        if event.get("type") == "edit" and int(event["seq"]) <= up_to:
+            files.update(p for p in (payload.get("file"), payload.get("old_file")) if isinstance(p, str))
+    return sorted(files)
+
+
+def _step(trace: dict[str, Any], at: int | None, actor: str | None = None) -> None:
+    """The timeline, one event per key press (q quits); all at once when stdin is no terminal.
+    With `actor`, only that actor's events."""
     import sys
 
     from rich.console import Console, Group
@@ -70,11 +92,12 @@ def _step(trace: dict[str, Any], at: int | None) -> None:
     from rich.text import Text
 
     from prtrace_cli.render import line, summary
+    from prtrace_core.actors import filter_events
     from prtrace_core.replay import effective_events
     from prtrace_core.text import printable
 
     console = Console(highlight=False)
-    events = [e for e in effective_events(trace.get("events") or []) if at is None or int(e["seq"]) >= at]
+    events = [e for e in filter_events(effective_events(trace.get("events") or []), actor) if at is None or int(e["seq"]) >= at]
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if interactive:
         console.print(Text("space or enter: next event · q: quit", style="dim"))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from prtrace_cli.traces import load_pr, load_traces, source_for
+from prtrace_core.actors import ActorKind
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -22,21 +23,22 @@ def show(
     server: Annotated[str | None, typer.Option("--server", help="Server URL (default: PRTRACE_SERVER, then config.toml).")] = None,
     types: Annotated[list[str] | None, typer.Option("--type", help="Only events of this type (repeatable).")] = None,
     diffs: Annotated[bool, typer.Option("--diffs", help="Show each edit's diff.")] = False,
+    actor: Annotated[ActorKind | None, typer.Option("--actor", help="Only the events of the coding agents, or only the developer's (events with no recorded actor are neither).")] = None,
 ) -> None:
-    """Show a trace as a timeline (seq, time, type, summary), from the server when one is set.
+    """Show a trace as a timeline (seq, time, type, actor, summary), from the server when one is set.
 
-    A pull request (PR-123, owner/repo#123) shows all its traces and its CI runs in one timeline.
+    The actor column names who did each event: `human`, or the agent (claude-code, codex, …),
+    each in its own colour; it is blank for an event recorded with no actor. A pull request
+    (PR-123, owner/repo#123) shows all its traces and its CI runs in one timeline.
     """
     source = source_for(local=local, server=server)
     pr = load_pr(ref, source)
     if pr is not None:
-        _show_pr(pr, as_json=as_json, types=set(types) if types else None, diffs=diffs)
+        _show_pr(pr, as_json=as_json, types=set(types) if types else None, diffs=diffs, actor=actor)
         return
     traces = load_traces(ref, source)
-    if types:
-        wanted = set(types)
-        for trace in traces:
-            trace["events"] = [e for e in trace.get("events", []) if e.get("type") in wanted]
+    for trace in traces:
+        trace["events"] = _kept(trace.get("events") or [], set(types) if types else None, actor)
     if as_json:
         _print_json(traces[0] if len(traces) == 1 else traces)
         return
@@ -46,9 +48,15 @@ def show(
         render_trace(_console(), trace, diffs=diffs)
 
 
-def _show_pr(pr: dict[str, Any], *, as_json: bool, types: set[str] | None, diffs: bool) -> None:
-    if types:
-        pr["events"] = [e for e in pr.get("events") or [] if e.get("type") in types]
+def _kept(events: list[dict[str, Any]], types: set[str] | None, actor: str | None) -> list[dict[str, Any]]:
+    """The events `--type` and `--actor` leave (the JSON keeps each event's actor as stored)."""
+    from prtrace_core.actors import filter_events
+
+    return filter_events((e for e in events if not types or e.get("type") in types), actor)
+
+
+def _show_pr(pr: dict[str, Any], *, as_json: bool, types: set[str] | None, diffs: bool, actor: str | None) -> None:
+    pr["events"] = _kept(pr.get("events") or [], types, actor)
     if as_json:
         _print_json(pr)
         return

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from prtrace_cli.traces import load_one, source_for
+from prtrace_core.actors import ActorKind
 
 if TYPE_CHECKING:
     from prtrace_daemon.gitrepo import GitRepo
@@ -42,10 +43,14 @@ def verify(
     tolerance: Annotated[float, typer.Option("--tolerance", help="Seconds a ts may run backwards before it counts.", min=0)] = 2.0,
     local: Annotated[bool, typer.Option("--local", help="Read the local buffer, not the server.")] = False,
     server: Annotated[str | None, typer.Option("--server", help="Server URL (default: PRTRACE_SERVER, then config.toml).")] = None,
+    actor: Annotated[ActorKind | None, typer.Option("--actor", help="Check the whole trace, but list (and exit 1 for) only the findings that name an event of the agents, or of the developer.")] = None,
 ) -> None:
     """Check a trace: seq gaps and duplicates, clock order, the start event, every file's chain
     of versions, that each diff applies, and (with the repository) that each commit holds what
-    the edits before it produced. Exit 0 clean, 1 with faults, 2 when it cannot check."""
+    the edits before it produced. Exit 0 clean, 1 with faults, 2 when it cannot check.
+
+    With --actor the checks still run over every event (a chain of versions crosses actors);
+    only the findings naming one of that actor's events are listed and decide the exit code."""
     import json
     import sys
 
@@ -64,6 +69,8 @@ def verify(
             sources.close()
     if why:
         report.notes.insert(0, f"commits not compared: {why}")
+    if actor is not None:
+        _only_actor(report, trace, actor)
     if as_json:
         from prtrace_core.text import json_printable
 
@@ -72,6 +79,17 @@ def verify(
         _print(report)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _only_actor(report: Any, trace: dict[str, Any], actor: str) -> None:
+    """Keep the findings that name at least one of `actor`'s events; say how many were not."""
+    from prtrace_core.actors import filter_events
+
+    theirs = {e.get("seq") for e in filter_events(trace.get("events") or [], actor)}
+    kept = [f for f in report.findings if theirs.intersection(f.seqs)]
+    if len(kept) < len(report.findings):
+        report.notes.append(f"{len(report.findings) - len(kept)} finding(s) naming no {actor} event left out (--actor {actor})")
+    report.findings = kept
 
 
 def _print(report: Any) -> None:

@@ -11,7 +11,12 @@ index (`GET /v1/stats`), so every definition here is one that SQL can follow:
 - `time_to_first_green_s` runs from the trace's earliest `ts` to the first green run's `ts`;
 - a *red→green cycle* is a green run that directly follows a red one, in trace order;
 - `edits_between_tests` is the mean number of edits between consecutive test runs;
-- churn is the sum of each edit's `change_summary` (`+added/-removed`).
+- churn is the sum of each edit's `change_summary` (`+added/-removed`);
+- the *agent line share* of a commit is the lines it added that agents wrote over the lines
+  it added whose author is known (its payload's `authorship`); of a trace or a PR, the same
+  over its commits, leaving out those an amend or a rebase replaced (their lines are counted
+  in the commits that replaced them). These figures are the client's: the server's SQL ones
+  do not have them (`LINE_FIELDS`, beside `FIELDS`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,18 @@ from typing import Any
 
 from prtrace_core.timestamps import parse_ts
 
-__all__ = ["FIELDS", "IDLE_GAP_S", "combine", "is_green", "trace_order", "trace_stats"]
+__all__ = [
+    "FIELDS",
+    "IDLE_GAP_S",
+    "LINE_FIELDS",
+    "combine",
+    "combine_lines",
+    "commit_lines",
+    "is_green",
+    "line_stats",
+    "trace_order",
+    "trace_stats",
+]
 
 IDLE_GAP_S = 15 * 60
 
@@ -49,6 +65,9 @@ FIELDS: tuple[str, ...] = (
     "agent_events",
     "agent_share",
 )
+
+# Who wrote the committed lines, from commit payloads' `authorship`, after FIELDS in tables.
+LINE_FIELDS: tuple[str, ...] = ("agent_lines", "human_lines", "unknown_lines", "agent_line_share")
 
 _SUMMARY = re.compile(r"^\+(\d+)/-(\d+)$")
 
@@ -175,3 +194,54 @@ def combine(per_trace: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     total["edits_between_tests"] = round(sum(s.get("_between_sum") or 0 for s in per_trace) / n, 2) if n else None
     total["agent_share"] = round(total["agent_events"] / total["events"], 4) if total["events"] else 0.0
     return {name: total[name] for name in ("traces", *FIELDS)}
+
+
+def _share(agent: int, human: int) -> float | None:
+    return round(agent / (agent + human), 4) if agent + human else None
+
+
+def commit_lines(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per commit with an `authorship`, in trace order: its sha, the lines it added by agents,
+    by the developer and of no known author, and its agent line share. Commits an amend or a
+    rebase replaced are left out."""
+    ordered = trace_order(events)
+    replaced = {
+        str(m.get("old_sha"))
+        for e in ordered
+        if e.get("type") == "rewrite"
+        for m in (e.get("payload") or {}).get("mappings") or []
+        if isinstance(m, Mapping) and m.get("old_sha") != m.get("new_sha")
+    }
+    rows = []
+    for event in ordered:
+        payload = event.get("payload") or {}
+        authorship = payload.get("authorship")
+        if event.get("type") != "commit" or not isinstance(authorship, Mapping):
+            continue
+        if payload.get("sha") in replaced:
+            continue
+        counts = {"agent": 0, "human": 0, "unknown": 0}
+        for entry in (authorship.get("files") or {}).values():
+            for kind in counts:
+                value = entry.get(kind) if isinstance(entry, Mapping) else None
+                counts[kind] += value if isinstance(value, int) else 0
+        rows.append({
+            "sha": payload.get("sha"),
+            "agent_lines": counts["agent"],
+            "human_lines": counts["human"],
+            "unknown_lines": counts["unknown"],
+            "agent_line_share": _share(counts["agent"], counts["human"]),
+        })
+    return rows
+
+
+def line_stats(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The LINE_FIELDS of one trace, and its commits' own (`commit_lines`)."""
+    commits = commit_lines(events)
+    return {**combine_lines(commits), "commit_lines": commits}
+
+
+def combine_lines(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The LINE_FIELDS over many commits or traces: lines summed, the share of the sums."""
+    sums = {name: sum(r.get(name) or 0 for r in rows) for name in LINE_FIELDS[:3]}
+    return {**sums, "agent_line_share": _share(sums["agent_lines"], sums["human_lines"])}

@@ -70,3 +70,29 @@ def test_many_traces_combine_into_sums_medians_and_weighted_means() -> None:
     assert total["traces"] == 2 and total["edits"] == 5 and total["test_runs"] == 6
     assert total["time_to_first_green_s"] == (300 + 60) / 2
     assert total["edits_between_tests"] == round((3 + 1) / (3 + 1), 2)
+
+
+def _commit(seq: int, sha: str, agent: int, human: int, unknown: int = 0) -> dict[str, Any]:
+    files = {"a.py": {"agent": agent, "human": human, "unknown": unknown, "ranges": []}}
+    return _ev(seq, seq, "commit", sha=sha, message="m", files_changed=1, authorship={"actors": [], "files": files})
+
+
+def test_agent_line_share_per_commit_leaves_out_commits_a_rewrite_replaced() -> None:
+    from prtrace_core.stats import LINE_FIELDS, combine_lines, line_stats
+
+    events = [
+        _ev(1, 0, "start"),
+        _commit(2, "c1", agent=8, human=2),
+        _commit(3, "c2", agent=1, human=3, unknown=4),
+        _ev(4, 4, "rewrite", kind="amend", mappings=[{"old_sha": "c2", "new_sha": "c3"}]),
+        _commit(5, "c3", agent=2, human=3, unknown=4),
+        _ev(6, 6, "commit", sha="c4", message="no authorship recorded", files_changed=1),
+    ]
+    s = line_stats(events)
+    assert [c["sha"] for c in s["commit_lines"]] == ["c1", "c3"]
+    assert s["commit_lines"][0]["agent_line_share"] == 0.8
+    assert (s["agent_lines"], s["human_lines"], s["unknown_lines"]) == (10, 5, 4)
+    assert s["agent_line_share"] == round(10 / 15, 4)
+    assert line_stats(TRACE)["agent_line_share"] is None  # no line of known author
+    total = combine_lines([s, line_stats(TRACE)])
+    assert list(total) == list(LINE_FIELDS) and total["agent_line_share"] == s["agent_line_share"]
