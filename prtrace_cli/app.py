@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated
 
 import typer
@@ -78,3 +79,26 @@ app.command(name="shell-init")(shell.shell_init)
 app.add_typer(agent_commands.app, name="agent")
 app.command()(daemon_commands.stop)
 app.command()(daemon_commands.daemon)
+
+
+def _reflow(doc: str) -> str:
+    """A docstring as --help should take it: one line per paragraph, so Typer wraps it to the
+    terminal instead of keeping the source's breaks at 100 columns (which cut every line of the
+    command list in two). A paragraph with an indented line (shell-init's examples) stays as is."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(
+        p if any(line[:1].isspace() for line in p.splitlines()) else " ".join(p.split("\n"))
+        for p in paragraphs
+    )
+
+
+def _reflow_help(group: typer.Typer) -> None:
+    for command in group.registered_commands:
+        if command.help is None and command.callback is not None and command.callback.__doc__:
+            command.help = _reflow(command.callback.__doc__)
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _reflow_help(sub.typer_instance)
+
+
+_reflow_help(app)

@@ -89,11 +89,25 @@ def test_run_with_stdout_closed_still_runs_and_records(repo: Path, prtrace_home:
     ]
 
 
-def test_every_command_has_help_text() -> None:
+def test_every_command_has_help_text_wrapped_to_the_terminal() -> None:
+    """Every command, the `agent` and `import` ones too, has help; its paragraphs are one line
+    each (Typer keeps a docstring's breaks, which cut the command list's lines in two), except
+    an indented block of examples."""
+    import typer
+
     from prtrace_cli.app import app
 
-    for command in app.registered_commands:
-        assert command.callback is not None and (command.callback.__doc__ or "").strip(), command.name
+    def commands(group: typer.Typer) -> list[typer.models.CommandInfo]:
+        subs = [c for sub in group.registered_groups if sub.typer_instance for c in commands(sub.typer_instance)]
+        return [*group.registered_commands, *subs]
+
+    found = commands(app)
+    assert {c.callback.__name__ for c in found if c.callback} >= {"blame", "install", "uninstall", "git_ai", "entire"}
+    for command in found:
+        assert command.callback is not None and (command.help or "").strip(), command.name
+        for paragraph in command.help.split("\n\n"):
+            lines = paragraph.splitlines()
+            assert len(lines) == 1 or all(line[:1].isspace() for line in lines[1:]), (command.name, paragraph)
 
 
 def test_a_pr_title_is_redacted_before_it_is_stored(repo: Path, prtrace_home: Path) -> None:
