@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 __all__ = [
+    "AUTHORSHIP_BUDGET",
     "UNKNOWN",
     "Attribution",
     "BlameLine",
@@ -43,6 +44,9 @@ __all__ = [
 ]
 
 UNKNOWN = -1  # the author index of a line nobody recorded wrote
+# A commit's `authorship` in JSON at most: a quarter of the server's 256 KiB per event, beside
+# the commit's own message and file list.
+AUTHORSHIP_BUDGET = 64 * 1024
 Actor = Mapping[str, Any]
 
 _PORCELAIN_HEADER = re.compile(r"([0-9a-f]{40}|[0-9a-f]{64}) (\d+) (\d+)(?: \d+)?$")
@@ -239,11 +243,36 @@ class CommitAuthorship:
                 ranges.append([line, line, index])
         self.files[path] = {**counts, "ranges": ranges}
 
-    def payload(self) -> dict[str, Any] | None:
-        """The commit payload's `authorship`, None when no file was added to it."""
+    def payload(self, budget: int = AUTHORSHIP_BUDGET) -> dict[str, Any] | None:
+        """The commit payload's `authorship`, None when no file was added to it.
+
+        Kept within `budget` bytes of JSON, so a commit of thousands of files (a vendored
+        library, a generated tree) still fits in an event the server takes (256 KiB): the files
+        with the most ranges give up their ranges first (`ranges_omitted`, their counts kept);
+        past that, the last files are left out whole and only summed (`omitted`)."""
         if not self.files:
             return None
-        return {"actors": self.actors, "files": self.files}
+        files = {path: dict(entry) for path, entry in self.files.items()}
+        size = {path: len(json.dumps([path, entry])) for path, entry in files.items()}
+        total = sum(size.values())
+        for path in sorted(files, key=lambda p: -len(files[p]["ranges"])):
+            if total <= budget or not files[path]["ranges"]:
+                break
+            files[path] = {**files[path], "ranges": [], "ranges_omitted": True}
+            shrunk = len(json.dumps([path, files[path]]))
+            total -= size[path] - shrunk
+            size[path] = shrunk
+        omitted = {"files": 0, "agent": 0, "human": 0, "unknown": 0}
+        while total > budget and files:
+            path, entry = files.popitem()
+            total -= size[path]
+            omitted["files"] += 1
+            for kind in ("agent", "human", "unknown"):
+                omitted[kind] += entry[kind]
+        payload: dict[str, Any] = {"actors": self.actors, "files": files}
+        if omitted["files"]:
+            payload["omitted"] = omitted
+        return payload
 
 
 # ---------------------------------------------------------------- blame

@@ -221,7 +221,10 @@ def commit_lines(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if payload.get("sha") in replaced:
             continue
         counts = {"agent": 0, "human": 0, "unknown": 0}
-        for entry in (authorship.get("files") or {}).values():
+        files = authorship.get("files")
+        entries = list(files.values()) if isinstance(files, Mapping) else []
+        entries.append(authorship.get("omitted"))  # files left out of a huge commit, summed
+        for entry in entries:
             for kind in counts:
                 value = entry.get(kind) if isinstance(entry, Mapping) else None
                 counts[kind] += value if isinstance(value, int) else 0

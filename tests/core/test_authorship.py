@@ -229,3 +229,30 @@ def test_content_prefers_the_same_file_then_the_nearest_line() -> None:
 def test_a_blank_line_is_never_matched_by_content() -> None:
     sources = _Sources([_att("c1", {"f.py": [[1, 1, 0]]})], files={("c1", "f.py"): ["\n"]})
     assert resolve([BlameLine("x", 1, 1, "f.py", "")], sources)[0].actor is None
+
+
+def test_a_commit_of_thousands_of_files_keeps_its_authorship_within_the_budget() -> None:
+    """A vendored tree of 5,000 files must not make the commit event too big for the server:
+    ranges go first, then whole files, and every line is still counted."""
+    import json
+
+    from prtrace_core.authorship import AUTHORSHIP_BUDGET, CommitAuthorship, LineAuthors
+    from prtrace_core.stats import commit_lines
+
+    agent = {"kind": "agent", "name": "claude-code", "session": "s1"}
+    built = CommitAuthorship()
+    for n in range(5000):
+        # alternating authors: one range per line, the worst case
+        authors = LineAuthors(actors=(agent, {"kind": "human"}), lines=tuple(i % 2 for i in range(20)))
+        built.add_file(f"vendor/lib/module_{n:04}.py", list(range(1, 21)), authors)
+    payload = built.payload()
+    assert payload is not None
+    assert len(json.dumps(payload)) <= AUTHORSHIP_BUDGET + 1024
+    assert payload["omitted"]["files"] > 0
+    assert all(entry["ranges_omitted"] for entry in payload["files"].values())
+    (row,) = commit_lines([{"type": "commit", "seq": 1, "payload": {"sha": "a" * 40, "authorship": payload}}])
+    assert (row["agent_lines"], row["human_lines"]) == (50_000, 50_000)
+
+    small = CommitAuthorship()
+    small.add_file("a.py", [1, 2], LineAuthors(actors=(agent,), lines=(0, 0)))
+    assert small.payload() == {"actors": [agent], "files": {"a.py": {"agent": 2, "human": 0, "unknown": 0, "ranges": [[1, 2, 0]]}}}
