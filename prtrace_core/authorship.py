@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from prtrace_core.patches import PatchError, hunks
+
 __all__ = [
     "AUTHORSHIP_BUDGET",
     "UNKNOWN",
@@ -50,7 +52,6 @@ AUTHORSHIP_BUDGET = 64 * 1024
 Actor = Mapping[str, Any]
 
 _PORCELAIN_HEADER = re.compile(r"([0-9a-f]{40}|[0-9a-f]{64}) (\d+) (\d+)(?: \d+)?$")
-_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
 def split_lines(content: bytes | None) -> list[str]:
@@ -156,43 +157,24 @@ def advance_by_diff(authors: LineAuthors, diff: str, actor: Actor) -> LineAuthor
     old = authors.lines
     lines: list[int] = []
     position = 0
-    rows = diff.split("\n")
-    i = 0
-    while i < len(rows):
-        match = _HUNK.match(rows[i])
-        i += 1
-        if not match:
-            continue
-        old_len = int(match[2]) if match[2] is not None else 1
-        new_len = int(match[4]) if match[4] is not None else 1
-        start = int(match[1])
+    try:
+        found = hunks(diff)
+    except PatchError:
+        return None
+    for start, old_len, rows in found:
         at = start - 1 if old_len else start  # an empty range names the line it follows
         if at < position or at + old_len > len(old):
             return None
         lines.extend(old[position:at])
         position = at
-        seen_old = seen_new = 0
-        while (seen_old < old_len or seen_new < new_len) and i < len(rows):
-            row = rows[i]
-            i += 1
-            if row.startswith("\\"):
-                continue
-            tag = row[:1]
+        for tag, _text in rows:
             if tag == " ":
                 lines.append(old[position])
                 position += 1
-                seen_old += 1
-                seen_new += 1
             elif tag == "-":
                 position += 1
-                seen_old += 1
-            elif tag == "+":
-                lines.append(mine)
-                seen_new += 1
             else:
-                return None
-        if seen_old != old_len or seen_new != new_len:
-            return None
+                lines.append(mine)
     lines.extend(old[position:])
     return authors.replaced(lines)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["PatchError", "apply_diff"]
+__all__ = ["PatchError", "apply_diff", "hunks"]
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
@@ -19,10 +19,11 @@ class PatchError(ValueError):
     """The diff does not apply to the content it is said to change."""
 
 
-def _hunks(diff: str) -> list[tuple[int, int, list[str], list[str]]]:
-    """(old start, old length, old lines, new lines) per hunk, lines with their line ends."""
+def hunks(diff: str) -> list[tuple[int, int, list[tuple[str, str]]]]:
+    """(old start, old length, rows) per hunk: each row its tag (" " kept, "-" removed, "+"
+    added) and its line with its line end. PatchError when the diff is not one capture wrote."""
     rows = diff.split("\n")
-    hunks = []
+    found = []
     i = 0
     while i < len(rows):
         match = _HUNK.match(rows[i])
@@ -31,9 +32,9 @@ def _hunks(diff: str) -> list[tuple[int, int, list[str], list[str]]]:
             continue
         old_len = int(match[2]) if match[2] is not None else 1
         new_len = int(match[4]) if match[4] is not None else 1
-        old: list[str] = []
-        new: list[str] = []
-        while (len(old) < old_len or len(new) < new_len) and i < len(rows):
+        tagged: list[tuple[str, str]] = []
+        seen_old = seen_new = 0
+        while (seen_old < old_len or seen_new < new_len) and i < len(rows):
             row = rows[i]
             i += 1
             if not row:
@@ -45,19 +46,15 @@ def _hunks(diff: str) -> list[tuple[int, int, list[str], list[str]]]:
                 text = text[:-1]  # "\ No newline at end of file": the line has no end
                 i += 1
             tag = row[:1]
-            if tag == " ":
-                old.append(text)
-                new.append(text)
-            elif tag == "-":
-                old.append(text)
-            elif tag == "+":
-                new.append(text)
-            else:
+            if tag not in (" ", "-", "+"):
                 raise PatchError(f"unexpected line in a hunk: {row[:40]!r}")
-        if len(old) != old_len or len(new) != new_len:
+            seen_old += tag != "+"
+            seen_new += tag != "-"
+            tagged.append((tag, text))
+        if seen_old != old_len or seen_new != new_len:
             raise PatchError("the diff ends inside a hunk")
-        hunks.append((int(match[1]), old_len, old, new))
-    return hunks
+        found.append((int(match[1]), old_len, tagged))
+    return found
 
 
 def apply_diff(before: bytes, diff: str) -> bytes:
@@ -65,7 +62,9 @@ def apply_diff(before: bytes, diff: str) -> bytes:
     lines = before.decode("utf-8", "replace").splitlines(keepends=True)
     out: list[str] = []
     position = 0
-    for start, length, old, new in _hunks(diff):
+    for start, length, rows in hunks(diff):
+        old = [text for tag, text in rows if tag != "+"]
+        new = [text for tag, text in rows if tag != "-"]
         at = start - 1 if length else start  # an empty range names the line it follows
         if at < position or lines[at : at + length] != old:
             raise PatchError(f"the hunk at line {start} does not match the content before it")
