@@ -232,21 +232,7 @@ class AgentCapture:
         paths = self._paths(repo, line, call)
         if not paths:
             return self._drop(line)
-        rec = self.recorder
-        plan = rec.plan(repo, sorted(paths), until_ns=at_ns)
-        with self._claimed(line, call) as tx:
-            if tx is None:
-                return 0
-            rec.apply(tx, repo, plan, ts=ts)
-            tx.open_agent_call(
-                _call_key(call),
-                repo_path=str(repo.root),
-                actor=self._actor(call),
-                tool_kind="edit",
-                files=paths,
-                started_ns=at_ns,
-            )
-        return 1
+        return self._open_call(repo, line, call, ts, at_ns, "edit", paths)
 
     def _edit_post(self, repo: GitRepo, line: SpoolLine, call: AgentCall, ts: str) -> int:
         """The call's files' changes as the agent's edits (a file changed beyond what the tool
@@ -360,8 +346,22 @@ class AgentCapture:
         self, repo: GitRepo, line: SpoolLine, call: AgentCall, ts: str, at_ns: int
     ) -> int:
         """Record the edits made so far (not the command's), then note that the call runs."""
+        return self._open_call(repo, line, call, ts, at_ns, "shell", {})
+
+    def _open_call(
+        self,
+        repo: GitRepo,
+        line: SpoolLine,
+        call: AgentCall,
+        ts: str,
+        at_ns: int,
+        kind: str,
+        paths: Mapping[str, FileWrite],
+    ) -> int:
+        """Record the developer's edits made before the call (of its files only, for an edit
+        tool), then note the call as open: its files marked, or the repo's changes its own."""
         rec = self.recorder
-        plan = rec.plan(repo, until_ns=at_ns)
+        plan = rec.plan(repo, sorted(paths) if paths else None, until_ns=at_ns)
         with self._claimed(line, call) as tx:
             if tx is None:
                 return 0
@@ -370,8 +370,8 @@ class AgentCapture:
                 _call_key(call),
                 repo_path=str(repo.root),
                 actor=self._actor(call),
-                tool_kind="shell",
-                files=(),
+                tool_kind=kind,
+                files=paths,
                 started_ns=at_ns,
             )
         return 1
