@@ -62,15 +62,17 @@ def _run(
 
 
 def _print(name: str, report: ImportReport, what: str) -> None:
+    """What the import did, each commit counted once (a commit on two branches imported into
+    both traces is one commit, two events)."""
     from rich.console import Console
 
     from prtrace_cli.render import plain
 
     console = Console(highlight=False, soft_wrap=True)
     where = ", ".join(plain(b) for b in report.branches) or "no branch"
-    fresh = report.commits - report.already - len(report.malformed)
     console.print(
-        f"imported {fresh} commit(s) from {name} ({report.events} event(s)) into the trace of {where}"
+        f"imported {report.imported} commit(s) from {name} ({report.events} event(s))"
+        f" into the trace of {where}"
         + (f"; {report.already} already imported" if report.already else "")
     )
     if report.malformed:
@@ -78,6 +80,14 @@ def _print(name: str, report: ImportReport, what: str) -> None:
         more = " …" if len(report.malformed) > 5 else ""
         console.print(
             f"skipped {len(report.malformed)} malformed {what}(s): {shown}{more}", style="yellow"
+        )
+    if report.skipped_files:
+        shown = "; ".join(f"{sha[:10]}: {plain(path)}" for sha, path in report.skipped_files[:5])
+        more = " …" if len(report.skipped_files) > 5 else ""
+        console.print(
+            f"skipped {len(report.skipped_files)} file(s) a {what} names that its commit does not"
+            f" have: {shown}{more}",
+            style="yellow",
         )
     if report.no_trace:
         console.print(

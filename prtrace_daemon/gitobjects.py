@@ -112,7 +112,25 @@ class GitSources:
             data = self.cache.get(sha)
         return data
 
+    def first_parent(self, commit: str) -> str | None:
+        """The commit's first parent, read from the commit object; None for a root commit or a
+        commit the repository lacks."""
+        found = self._object(commit)
+        if found is None or found[0] != b"commit":
+            return None
+        for row in found[1].split(b"\n"):
+            if not row:  # the blank line that ends the header: no parent line came
+                break
+            if row.startswith(b"parent "):
+                return row[len(b"parent ") :].decode("ascii", "replace")
+        return None
+
     def _git_blob(self, sha: str) -> bytes | None:
+        found = self._object(sha)
+        return found[1] if found is not None and found[0] == b"blob" else None
+
+    def _object(self, sha: str) -> tuple[bytes, bytes] | None:
+        """(type, content) of an object, by id, from the long-lived `git cat-file --batch`."""
         if self.repo is None or not _OBJECT_ID.fullmatch(sha):
             return None
         stdin, stdout = self._cat_file("--batch")
@@ -124,7 +142,7 @@ class GitSources:
         size = int(header[2])
         data = _read_exactly(stdout, size)
         stdout.read(1)  # the newline after the content
-        return data if header[1] == b"blob" else None
+        return header[1], data
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes:

@@ -12,18 +12,27 @@ moving to prtrace keeps its history.
 
 Events go through `Recorder.append` (redacted, ordered, in the branch's trace). An import is
 idempotent: what a trace already holds from the same source and commit is not added again. A
-malformed note or checkpoint is skipped and counted, never fatal.
+malformed note or checkpoint is skipped and counted, never fatal. A note's line ranges are
+clipped to the file as its commit has it (a range of four billion lines would otherwise make
+blame expand every one of them); a file the note names that its commit lacks is skipped.
+Counts are per commit, once, however many of the branches imported contain it.
+
+Objects are read through `GitSources` (one `git cat-file` process for every note, file and
+checkpoint), and a commit's added lines are counted as `prtrace_core.authorship` counts them for
+the commits prtrace records, so git-ai's unknown lines and prtrace's agree.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from prtrace_core.authorship import added_lines, split_lines
 from prtrace_core.errors import PrtraceError
+from prtrace_daemon.gitobjects import GitSources
 from prtrace_daemon.gitrepo import GitRepo
 from prtrace_daemon.locks import file_lock, repo_lock_path
 from prtrace_daemon.recorder import Recorder
@@ -31,6 +40,7 @@ from prtrace_daemon.recorder import Recorder
 __all__ = [
     "ENTIRE_BRANCH",
     "GIT_AI_REF",
+    "CommittedFile",
     "ImportReport",
     "ImportSourceMissing",
     "MalformedRecord",
@@ -70,15 +80,47 @@ class MalformedRecord(ValueError):
 
 @dataclass(slots=True)
 class ImportReport:
-    """What one import did: commits with a record, events added, commits already imported,
-    records skipped as malformed (sha, why), branches left out for having no trace."""
+    """What one import did, each commit counted once however many branches contain it: commits
+    imported now, commits a trace already held, records skipped as malformed (sha, why), files
+    a note names that its commit lacks (sha, path), events added, the branches imported into
+    and those left out for having no trace."""
 
-    commits: int = 0
     events: int = 0
-    already: int = 0
     malformed: list[tuple[str, str]] = field(default_factory=list)
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
     branches: list[str] = field(default_factory=list)
     no_trace: list[str] = field(default_factory=list)
+    outcomes: dict[str, str] = field(default_factory=dict)  # commit -> "imported" | "already"
+
+    def count(self, sha: str, outcome: str) -> None:
+        """Note a commit's outcome in one branch: imported into any trace wins over already held."""
+        if self.outcomes.get(sha) != "imported":
+            self.outcomes[sha] = outcome
+
+    @property
+    def imported(self) -> int:
+        """Commits whose events this import added."""
+        return sum(1 for outcome in self.outcomes.values() if outcome == "imported")
+
+    @property
+    def already(self) -> int:
+        """Commits every trace they go to already held from an earlier import."""
+        return sum(1 for outcome in self.outcomes.values() if outcome == "already")
+
+    @property
+    def commits(self) -> int:
+        """Commits with a record: imported, already held or malformed."""
+        return len(self.outcomes) + len(self.malformed)
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedFile:
+    """A file as a commit has it: its lines (None: the commit does not have it), the lines the
+    commit added against its first parent, and whether the commit changed it at all."""
+
+    lines: int | None
+    added: int
+    changed: bool
 
 
 # git-ai
@@ -170,26 +212,41 @@ def _key_actor(key: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
-def git_ai_attribution(text: str, added: Mapping[str, int]) -> dict[str, Any]:
+def git_ai_attribution(text: str, committed: Mapping[str, CommittedFile]) -> dict[str, Any]:
     """A note as an attribution body {actors, files}: per file the agent's and the human's line
-    counts and ranges; lines the commit added (`added`, per file) that no key covers are
-    unknown, as git-ai means them."""
+    counts and ranges, clipped to the file's lines at the commit (`committed`; a file it does
+    not have is left out); lines the commit added that no key covers are unknown, as git-ai
+    means them."""
     files, metadata = parse_git_ai_note(text)
+    return _note_attribution(files, metadata, committed)
+
+
+def _note_attribution(
+    files: Mapping[str, Mapping[str, list[tuple[int, int]]]],
+    metadata: Mapping[str, Any],
+    committed: Mapping[str, CommittedFile],
+) -> dict[str, Any]:
     actors: list[dict[str, Any]] = []
     out: dict[str, Any] = {}
     for path, keys in files.items():
+        held = committed.get(path)
+        if held is None or held.lines is None:
+            continue
         counts = {"agent": 0, "human": 0}
         ranges = []
         for key, spans in keys.items():
             actor = _key_actor(key, metadata)
+            clipped = [(start, min(end, held.lines)) for start, end in spans if start <= held.lines]
+            if not clipped:
+                continue
             if actor not in actors:
                 actors.append(actor)
             index = actors.index(actor)
-            for start, end in spans:
+            for start, end in clipped:
                 counts[actor["kind"]] += end - start + 1
                 ranges.append([start, end, index])
         ranges.sort()
-        unknown = max(0, added.get(path, 0) - counts["agent"] - counts["human"])
+        unknown = max(0, held.added - counts["agent"] - counts["human"])
         out[path] = {**counts, "unknown": unknown, "ranges": ranges}
     return {"actors": actors, "files": out}
 
@@ -201,46 +258,25 @@ def _has_ref(repo: GitRepo, ref: str) -> bool:
     return bool(repo.git("rev-parse", "-q", "--verify", ref, check=False).strip())
 
 
-def _read_objects(repo: GitRepo, names: Iterable[str]) -> dict[str, bytes | None]:
-    """Many objects in one `git cat-file --batch`; None for a name git does not have."""
-    wanted = list(dict.fromkeys(names))
-    if not wanted:
-        return {}
-    out = repo.git("cat-file", "--batch", input="".join(f"{name}\n" for name in wanted).encode())
-    found: dict[str, bytes | None] = {}
-    at = 0
-    for name in wanted:
-        end = out.index(b"\n", at)
-        header = out[at:end].split()
-        at = end + 1
-        if header[-1] == b"missing" or len(header) < 3:
-            found[name] = None
+def _committed(sources: GitSources, sha: str, paths: list[str]) -> dict[str, CommittedFile]:
+    """The files as the commit has them, against its first parent (a root commit: every line
+    added), their added lines counted as prtrace counts its own commits'."""
+    now = sources.blob_ids(sha, paths) or {}
+    parent = sources.first_parent(sha)
+    before = (sources.blob_ids(parent, paths) if parent else None) or {}
+    found: dict[str, CommittedFile] = {}
+    for path in paths:
+        new_id, old_id = now.get(path), before.get(path)
+        if new_id is None:
+            found[path] = CommittedFile(None, 0, old_id is not None)
             continue
-        size = int(header[2])
-        found[name] = out[at : at + size]
-        at += size + 1
+        lines = split_lines(sources.blob(new_id))
+        if new_id == old_id:
+            found[path] = CommittedFile(len(lines), 0, False)
+            continue
+        old = split_lines(sources.blob(old_id)) if old_id is not None else []
+        found[path] = CommittedFile(len(lines), len(added_lines(old, lines)), True)
     return found
-
-
-def _added_lines(repo: GitRepo, sha: str) -> dict[str, int]:
-    """Lines the commit added per file, against its first parent (a root commit: all)."""
-    out = repo.git(
-        "diff-tree",
-        "-r",
-        "-z",
-        "--numstat",
-        "--root",
-        "--no-renames",
-        "--diff-merges=first-parent",
-        "--no-commit-id",
-        sha,
-    )
-    added: dict[str, int] = {}
-    for entry in out.decode("utf-8", "replace").split("\0"):
-        parts = entry.strip("\n").split("\t", 2)
-        if len(parts) == 3:
-            added[parts[2]] = int(parts[0]) if parts[0].isdigit() else 0
-    return added
 
 
 def _branches(
@@ -287,6 +323,9 @@ def _write(
             recorder.append(tx, trace_id, kind, payload, actor=actor)
 
 
+Event = tuple[str, dict[str, Any], Mapping[str, Any]]
+
+
 def _imported(recorder: Recorder, trace_id: str, source: str) -> set[tuple[str, str]]:
     """(commit, checkpoint or "") of what the trace already holds from `source`."""
     keys = set()
@@ -295,6 +334,50 @@ def _imported(recorder: Recorder, trace_id: str, source: str) -> set[tuple[str, 
         if payload.get("source") == source and isinstance(payload.get("commit"), str):
             keys.add((payload["commit"], str(payload.get("checkpoint") or "")))
     return keys
+
+
+def _import(
+    recorder: Recorder,
+    repo: GitRepo,
+    *,
+    source: str,
+    all_branches: bool,
+    linked: Callable[[str], Mapping[str, str]],
+    build: Callable[[str, str], list[Event]],
+) -> ImportReport:
+    """Each branch's commits that `linked(rev)` gives a record (commit -> record key: "" for a
+    note, the checkpoint for Entire) become `build(commit, key)`'s events in the branch's trace.
+    A commit is built once, however many branches contain it, and counted once."""
+    report = ImportReport()
+    built: dict[str, list[Event] | None] = {}  # None: malformed
+    for branch, rev, trace_id in _branches(repo, recorder, all_branches):
+        keys = linked(rev)
+        commits = [sha for sha in _commits(repo, rev) if sha in keys]
+        if trace_id is None:
+            if commits:
+                report.no_trace.append(branch)
+            continue
+        report.branches.append(branch)
+        done = _imported(recorder, trace_id, source)
+        events: list[Event] = []
+        for sha in commits:
+            if (sha, keys[sha]) in done:
+                report.count(sha, "already")
+                continue
+            if sha not in built:
+                try:
+                    built[sha] = build(sha, keys[sha])
+                except MalformedRecord as exc:
+                    built[sha] = None
+                    report.malformed.append((sha, str(exc)))
+            found = built[sha]
+            if found is not None:
+                events += found
+                report.count(sha, "imported")
+        if events:
+            _write(recorder, repo, trace_id, events)
+            report.events += len(events)
+    return report
 
 
 def import_git_ai(recorder: Recorder, repo: GitRepo, *, all_branches: bool = False) -> ImportReport:
@@ -309,43 +392,36 @@ def import_git_ai(recorder: Recorder, repo: GitRepo, *, all_branches: bool = Fal
         if line.strip():
             blob, commit = line.split()
             notes[commit] = blob
-    report = ImportReport()
-    texts = _read_objects(repo, notes.values())
-    bad: set[str] = set()
-    for branch, rev, trace_id in _branches(repo, recorder, all_branches):
-        noted = [sha for sha in _commits(repo, rev) if sha in notes]
-        if trace_id is None:
-            if noted:
-                report.no_trace.append(branch)
-            continue
-        report.branches.append(branch)
-        done = _imported(recorder, trace_id, "git-ai")
-        events: list[tuple[str, dict[str, Any], Mapping[str, Any]]] = []
-        for sha in noted:
-            report.commits += 1
-            if (sha, "") in done:
-                report.already += 1
-                continue
-            raw = texts.get(notes[sha])
+    noted = dict.fromkeys(notes, "")
+    skipped: list[tuple[str, str]] = []
+    with GitSources(repo) as sources:
+
+        def build(sha: str, _key: str) -> list[Event]:
+            raw = sources.blob(notes[sha])
+            if raw is None:
+                raise MalformedRecord("note object missing")
             try:
-                if raw is None:
-                    raise MalformedRecord("note object missing")
-                body = git_ai_attribution(raw.decode("utf-8"), _added_lines(repo, sha))
-            except (MalformedRecord, UnicodeDecodeError) as exc:
-                if sha not in bad:
-                    bad.add(sha)
-                    report.malformed.append((sha, str(exc)))
-                continue
-            events.append(
-                (
-                    "attribution",
-                    {"commit": sha, "source": "git-ai", **body},
-                    {"kind": "tool", "name": "git-ai"},
-                )
-            )
-        if events:
-            _write(recorder, repo, trace_id, events)
-            report.events += len(events)
+                files, metadata = parse_git_ai_note(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise MalformedRecord(f"note is not UTF-8 ({exc.reason})") from None
+            committed = _committed(sources, sha, list(files))
+            missing = [path for path in files if committed[path].lines is None]
+            if files and len(missing) == len(files):
+                raise MalformedRecord("names no file its commit has")
+            skipped.extend((sha, path) for path in missing)
+            body = _note_attribution(files, metadata, committed)
+            actor = {"kind": "tool", "name": "git-ai"}
+            return [("attribution", {"commit": sha, "source": "git-ai", **body}, actor)]
+
+        report = _import(
+            recorder,
+            repo,
+            source="git-ai",
+            all_branches=all_branches,
+            linked=lambda _rev: noted,
+            build=build,
+        )
+    report.skipped_files = skipped
     return report
 
 
@@ -372,23 +448,21 @@ def _json_object(data: bytes | None, what: str) -> dict[str, Any]:
     return value
 
 
-def _checkpoint_events(
-    repo: GitRepo, ref: str, sha: str, checkpoint: str
-) -> list[tuple[str, dict[str, Any], Mapping[str, Any]]]:
-    """The events one checkpoint gives the commit that names it."""
+def _checkpoint_events(sources: GitSources, tip: str, sha: str, checkpoint: str) -> list[Event]:
+    """The events one checkpoint gives the commit that names it (`tip`: the checkpoints
+    branch's commit)."""
     folder = f"{checkpoint[:2]}/{checkpoint[2:]}/"
-    listing = repo.git("ls-tree", "-r", "--name-only", ref, "--", folder).decode().split("\n")
-    paths = [p for p in listing if p]
+    tree = sources.tree(tip) or {}
+    paths = [p for p in tree if p.startswith(folder)]
     if not paths:
         raise MalformedRecord(f"checkpoint {checkpoint} is not on {ENTIRE_BRANCH}")
-    blobs = _read_objects(repo, (f"{ref}:{p}" for p in paths))
-    content = {p.removeprefix(folder): blobs[f"{ref}:{p}"] for p in paths}
+    content = {p.removeprefix(folder): sources.blob(tree[p][1]) for p in paths}
     summary = _json_object(content.get("metadata.json"), f"{folder}metadata.json")
     sessions = sorted(
         {p.split("/", 1)[0] for p in content if "/" in p and p.split("/", 1)[0].isdigit()}, key=int
     )
     base = {"source": "entire", "commit": sha, "checkpoint": checkpoint}
-    events: list[tuple[str, dict[str, Any], Mapping[str, Any]]] = []
+    events: list[Event] = []
     actors: list[dict[str, Any]] = []
     touched: dict[str, list[int]] = {}
     lines = {"agent": 0, "human": 0, "total": 0}
@@ -434,11 +508,17 @@ def _checkpoint_events(
     if touched:
         # Entire says which files each session touched and how many lines were the agent's
         # overall, not which lines: the files name their agents, their added lines stay unknown.
-        added = _added_lines(repo, sha)
+        committed = _committed(sources, sha, sorted(touched))
         files_out = {
-            path: {"agent": 0, "human": 0, "unknown": added[path], "ranges": [], "actors": indices}
+            path: {
+                "agent": 0,
+                "human": 0,
+                "unknown": committed[path].added,
+                "ranges": [],
+                "actors": indices,
+            }
             for path, indices in sorted(touched.items())
-            if path in added
+            if committed[path].changed
         }
         if files_out:
             events.append(
@@ -476,32 +556,13 @@ def import_entire(recorder: Recorder, repo: GitRepo, *, all_branches: bool = Fal
             f"no Entire checkpoints here: the branch {ENTIRE_BRANCH} does not exist",
             hint=f"fetch it first: git fetch origin {ENTIRE_BRANCH}:{ENTIRE_BRANCH}",
         )
-    report = ImportReport()
-    bad: set[str] = set()
-    for branch, rev, trace_id in _branches(repo, recorder, all_branches):
-        linked = _trailers(repo, rev)
-        commits = [sha for sha in _commits(repo, rev) if sha in linked]
-        if trace_id is None:
-            if commits:
-                report.no_trace.append(branch)
-            continue
-        report.branches.append(branch)
-        done = _imported(recorder, trace_id, "entire")
-        events: list[tuple[str, dict[str, Any], Mapping[str, Any]]] = []
-        for sha in commits:
-            report.commits += 1
-            if (sha, linked[sha]) in done:
-                report.already += 1
-                continue
-            try:
-                found = _checkpoint_events(repo, ref, sha, linked[sha])
-            except MalformedRecord as exc:
-                if sha not in bad:
-                    bad.add(sha)
-                    report.malformed.append((sha, str(exc)))
-                continue
-            events += found
-        if events:
-            _write(recorder, repo, trace_id, events)
-            report.events += len(events)
-    return report
+    tip = repo.git("rev-parse", "--verify", f"{ref}^{{commit}}").decode().strip()
+    with GitSources(repo) as sources:
+        return _import(
+            recorder,
+            repo,
+            source="entire",
+            all_branches=all_branches,
+            linked=lambda rev: _trailers(repo, rev),
+            build=lambda sha, checkpoint: _checkpoint_events(sources, tip, sha, checkpoint),
+        )

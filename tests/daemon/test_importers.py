@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,8 @@ def test_importing_without_the_notes_ref_says_so(rec: Recorder, repo: Path) -> N
         ('a.txt\n  h_1 1-2\n---\n{"schema_version": "authorship/2.0.0"}', "authorship/3.x"),
         ('  h_1 1-2\n---\n{"schema_version": "authorship/3.0.0"}', "outside a file"),
         ('a.txt\n  h_1 3-2\n---\n{"schema_version": "authorship/3.0.0"}', "bad line range"),
+        ('a.txt\n  h_1 0-2\n---\n{"schema_version": "authorship/3.0.0"}', "bad line range"),
+        ('a.txt\n  h_1 -1-2\n---\n{"schema_version": "authorship/3.0.0"}', "bad line range"),
     ],
 )
 def test_malformed_notes_say_what_is_wrong(note: str, why: str) -> None:
@@ -164,6 +167,128 @@ def test_a_quoted_path_and_legacy_keys_read_as_the_spec_says() -> None:
         '"my file.py"\n  0123456789abcdef 1,3-4\n---\n{"schema_version": "authorship/3.0.0", "prompts": {}}'
     )
     assert files == {"my file.py": {"0123456789abcdef": [(1, 1), (3, 4)]}}
+
+
+def _note(entries: str) -> str:
+    """NOTE's metadata under other attestations."""
+    return entries + NOTE[NOTE.index("\n---\n") :]
+
+
+def test_a_huge_range_is_clipped_to_the_committed_file_and_blame_stays_fast(
+    rec: Recorder, repo: Path
+) -> None:
+    from prtrace_daemon.authorship_store import blame
+
+    grepo = started(rec, repo)
+    (repo / "other.py").write_text("".join(f"other {n}\n" for n in range(200)))
+    git(repo, "add", "other.py")
+    sha = _commit_file(repo, "src/calc.py", 8, "calc and other")
+    note = _note(
+        "src/calc.py\n"
+        "  s_c9883b05a2487d::t_9f8e7d6c5b4a32 1-4,9-4294967295\n"
+        "  h_31dce776f88375 5-20000000\n"
+        "gone.py\n"
+        "  h_31dce776f88375 1-3\n"
+    )
+    git(repo, "notes", "--ref=ai", "add", "-m", note, sha)
+
+    report = import_git_ai(rec, grepo)
+    assert (report.imported, report.malformed, report.skipped_files) == (1, [], [(sha, "gone.py")])
+    (event,) = _events(rec, grepo, "attribution")
+    # the human's range ends at the file's last line; the agent's second one starts past it
+    assert event["payload"]["files"] == {
+        "src/calc.py": {"agent": 4, "human": 4, "unknown": 0, "ranges": [[1, 4, 0], [5, 8, 1]]}
+    }
+
+    began = time.perf_counter()
+    lines = blame(rec.buffer, grepo, str(repo / "other.py"))
+    mine = blame(rec.buffer, grepo, str(repo / "src" / "calc.py"))
+    assert time.perf_counter() - began < 5  # unclipped: four billion lines expanded, no answer
+    assert len(lines) == 200
+    assert len(mine) == 8
+
+
+def test_a_note_naming_only_files_its_commit_lacks_is_malformed(rec: Recorder, repo: Path) -> None:
+    grepo = started(rec, repo)
+    sha = _commit_file(repo, "src/calc.py", 8, "calc")
+    git(repo, "notes", "--ref=ai", "add", "-m", _note("gone.py\n  h_31dce776f88375 1-3\n"), sha)
+    report = import_git_ai(rec, grepo)
+    assert (report.imported, report.events, report.malformed) == (
+        0,
+        0,
+        [(sha, "names no file its commit has")],
+    )
+
+
+def test_unknown_lines_are_counted_as_prtrace_counts_added_lines(rec: Recorder, repo: Path) -> None:
+    """Lines the commit added, as prtrace counts them for its own commits (6 here), not as
+    git's numstat pairs them up (5): git-ai's unknown and prtrace's agree."""
+    grepo = started(rec, repo)
+    (repo / "f.txt").write_text("c\nb\nc\na\n")
+    git(repo, "add", "f.txt")
+    git(repo, "commit", "-q", "-m", "f")
+    (repo / "f.txt").write_text("a\na\nc\na\nb\na\nb\nb\n")
+    git(repo, "commit", "-q", "-am", "f again")
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    numstat = git(repo, "diff", "--numstat", "HEAD~", "HEAD").split()[0]
+    assert numstat == "5"
+    git(repo, "notes", "--ref=ai", "add", "-m", _note("f.txt\n  h_31dce776f88375 1\n"), sha)
+    import_git_ai(rec, grepo)
+    (event,) = _events(rec, grepo, "attribution")
+    assert event["payload"]["files"]["f.txt"] == {
+        "agent": 0,
+        "human": 1,
+        "unknown": 5,
+        "ranges": [[1, 1, 0]],
+    }
+
+
+def test_a_file_with_a_newline_in_its_name_is_read(rec: Recorder, repo: Path) -> None:
+    grepo = started(rec, repo)
+    name = "two\nlines.txt"
+    sha = _commit_file(repo, name, 3, "an odd name")
+    git(
+        repo,
+        "notes",
+        "--ref=ai",
+        "add",
+        "-m",
+        _note(json.dumps(name) + "\n  h_31dce776f88375 1-2\n"),
+        sha,
+    )
+    report = import_git_ai(rec, grepo)
+    assert (report.imported, report.malformed, report.skipped_files) == (1, [], [])
+    (event,) = _events(rec, grepo, "attribution")
+    assert event["payload"]["files"] == {
+        name: {"agent": 0, "human": 2, "unknown": 1, "ranges": [[1, 2, 0]]}
+    }
+
+
+def test_all_twice_counts_each_commit_once(rec: Recorder, repo: Path) -> None:
+    """A noted commit and a malformed one on two branches: imported into both traces, counted
+    once; the second run imports nothing and says so."""
+    grepo = started(rec, repo)
+    good = _commit_file(repo, "src/calc.py", 8, "calc")
+    git(repo, "notes", "--ref=ai", "add", "-m", NOTE, good)
+    bad = _commit_file(repo, "b.txt", 1, "b")
+    git(repo, "notes", "--ref=ai", "add", "-m", "garbage", bad)
+    rec.record(grepo)
+    git(repo, "checkout", "-q", "-b", "other")
+    rec.record(grepo)
+    git(repo, "checkout", "-q", "main")
+    rec.record(grepo)
+
+    first = import_git_ai(rec, grepo, all_branches=True)
+    assert first.branches == ["main", "other"]
+    assert (first.commits, first.imported, first.already, first.events) == (2, 1, 0, 2)
+    assert [sha for sha, _ in first.malformed] == [bad]
+
+    out = run_prtrace("import", "git-ai", "--all", cwd=repo, check=True).stdout
+    assert (
+        "imported 0 commit(s) from git-ai (0 event(s)) into the trace of main, other;"
+        " 1 already imported" in out
+    )
+    assert "skipped 1 malformed note(s)" in out
 
 
 # Entire
