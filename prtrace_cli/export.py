@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -100,7 +101,8 @@ def _agent_trace(
     if not traces:
         raise UnknownRef("no trace matches" + (f" in {repo}" if repo else "") + (f" since {since}" if since else ""))
     urls = {str(t.get("trace_id")): f"{source.server}/v1/traces/{t.get('trace_id')}" for t in traces} if source.server else None
-    found = trace_records(traces, tool_version=version("prtrace"), actor_kind=actor, trace_urls=urls, content=_committed_files())
+    with _committed_files() as content:
+        found = trace_records(traces, tool_version=version("prtrace"), actor_kind=actor, trace_urls=urls, content=content)
     if not found:
         raise ExportError(
             f"no commit of the {len(traces)} trace(s) has known line authorship" + (f" (--actor {actor})" if actor else ""),
@@ -119,27 +121,32 @@ def _agent_trace(
     Console(stderr=True, highlight=False).print(f"exported {len(found)} Agent Trace record(s) of {len(traces)} trace(s) to {where}")
 
 
-def _committed_files() -> Any:
+@contextmanager
+def _committed_files() -> Iterator[Any]:
     """A reader of committed files from the current repository (for each range's content
-    hash), or None outside one; a commit the repository lacks reads as None."""
+    hash), or None outside one; a commit or file the repository lacks reads as None. One
+    `git cat-file` process answers for every file, however many the records name."""
     from functools import lru_cache
 
     from prtrace_daemon.client_errors import NotAGitRepo
+    from prtrace_daemon.gitobjects import GitSources
 
     try:
         from prtrace_cli.state import current_repo
 
         here = current_repo()
     except NotAGitRepo:
-        return None
+        yield None
+        return
 
-    @lru_cache(maxsize=256)
-    def read(sha: str, path: str) -> bytes | None:
-        if here.git("cat-file", "-t", f"{sha}:{path}", check=False).strip() != b"blob":
-            return None
-        return here.git("cat-file", "blob", f"{sha}:{path}")
+    with GitSources(here) as sources:
 
-    return read
+        @lru_cache(maxsize=256)
+        def read(sha: str, path: str) -> bytes | None:
+            blob = (sources.blob_ids(sha, [path]) or {}).get(path)
+            return sources.blob(blob) if blob is not None else None
+
+        yield read
 
 
 def _file_rows(paths: list[Path]) -> Iterator[dict[str, Any]]:

@@ -5,7 +5,9 @@ Authorship comes from two places in a trace: a `commit` event's `authorship` (wh
 the developer and the agents write) and `attribution` events (imported from git-ai or Entire).
 Both have one shape: `{"actors": [actor, …], "files": {path: {"agent", "human", "unknown",
 "ranges": [[start, end, actor index], …]}}}`, the ranges being the lines the commit added. A
-commit's own authorship comes first; an import fills in the files it does not cover.
+commit's own authorship comes first; an import fills in the files it does not cover. A commit
+an amend or a rebase replaced gives no record, by the rule `prtrace stats` follows
+(`prtrace_core.stats.replaced_commits`): its lines are in the commit that replaced it.
 
 Pure: the caller passes the tool's version and, when the repository is at hand, a way to read
 a committed file (for each range's `content_hash`). See docs/agent-trace.md for the mapping.
@@ -18,6 +20,8 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from prtrace_core.stats import replaced_commits
 
 __all__ = ["AGENT_TRACE_VERSION", "authorship_sources", "contributor", "records", "trace_records"]
 
@@ -157,13 +161,16 @@ def records(
     trace_url: str | None = None,
     content: ContentReader | None = None,
 ) -> list[dict[str, Any]]:
-    """The Agent Trace records of one trace, a record per commit with known authorship, in
-    the order the commits were recorded. `actor_kind` keeps only that kind's conversations
+    """The Agent Trace records of one trace, a record per commit with known authorship (but
+    those an amend or a rebase replaced), in the order the commits were recorded. `actor_kind` keeps only that kind's conversations
     (a commit left with none gives no record); `trace_url` (the trace on a server) goes in each
     conversation's `related`; `content` reads a committed file for the ranges' hashes."""
+    events = trace.get("events") or []
+    replaced = replaced_commits(events)
     by_commit: dict[str, list[Source]] = {}
-    for source in authorship_sources(trace.get("events") or []):
-        by_commit.setdefault(source.sha, []).append(source)
+    for source in authorship_sources(events):
+        if source.sha not in replaced:
+            by_commit.setdefault(source.sha, []).append(source)
     related = [{"type": "trace", "url": trace_url}] if trace_url else []
     repo: Mapping[str, Any] = trace["repo"] if isinstance(trace.get("repo"), Mapping) else {}
     found: list[dict[str, Any]] = []

@@ -39,6 +39,7 @@ __all__ = [
     "commit_lines",
     "is_green",
     "line_stats",
+    "replaced_commits",
     "trace_order",
     "trace_stats",
 ]
@@ -200,18 +201,24 @@ def _share(agent: int, human: int) -> float | None:
     return round(agent / (agent + human), 4) if agent + human else None
 
 
+def replaced_commits(events: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The commits an amend or a rebase replaced (`old_sha` of the `rewrite` events' mappings):
+    their lines are counted, and exported, in the commits that replaced them."""
+    return {
+        str(m.get("old_sha"))
+        for e in events
+        if e.get("type") == "rewrite"
+        for m in (e.get("payload") or {}).get("mappings") or []
+        if isinstance(m, Mapping) and m.get("old_sha") != m.get("new_sha")
+    }
+
+
 def commit_lines(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Per commit with an `authorship`, in trace order: its sha, the lines it added by agents,
     by the developer and of no known author, and its agent line share. Commits an amend or a
     rebase replaced are left out."""
     ordered = trace_order(events)
-    replaced = {
-        str(m.get("old_sha"))
-        for e in ordered
-        if e.get("type") == "rewrite"
-        for m in (e.get("payload") or {}).get("mappings") or []
-        if isinstance(m, Mapping) and m.get("old_sha") != m.get("new_sha")
-    }
+    replaced = replaced_commits(ordered)
     rows = []
     for event in ordered:
         payload = event.get("payload") or {}

@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 
 from prtrace_core.agent_trace import AGENT_TRACE_VERSION, contributor, records, trace_records
+from prtrace_core.stats import commit_lines
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "agent-trace"
 PUBLISHED_VERSION_PATTERN = "^[0-9]+\\\\.[0-9]+\\\\.[0-9]+$"
@@ -23,6 +24,7 @@ CLAUDE = {"kind": "agent", "name": "claude-code", "session": "s1", "model": "cla
 CURSOR = {"kind": "agent", "name": "cursor", "session": "c9", "model": "openai/gpt-4o"}
 SHA1 = "a" * 40
 SHA2 = "b" * 40
+SHA3 = "d" * 40
 
 
 def _load(name: str) -> Any:
@@ -248,6 +250,27 @@ def test_a_commit_in_two_traces_is_one_record() -> None:
     first, second = _trace(), _trace()
     second["trace_id"] = "1b9f8a52-6c1e-4d3a-9f57-2a4c1e8d7b10"
     assert len(trace_records([first, second], tool_version="1")) == 2
+
+
+def test_a_commit_an_amend_replaced_gives_no_record_as_stats_leaves_it_out() -> None:
+    """SHA1 amended into SHA3: SHA3's record stands for it (SHA1's own authorship and the
+    import about it are left out), by the rule `prtrace stats` follows."""
+    trace = _trace()
+    amended = copy.deepcopy(trace["events"][2])
+    amended["seq"], amended["payload"]["sha"] = 7, SHA3
+    rewrite = {
+        "seq": 8,
+        "ts": "2026-11-24T19:13:00.000Z",
+        "type": "rewrite",
+        "actor": HUMAN,
+        "payload": {"kind": "amend", "mappings": [{"old_sha": SHA1, "new_sha": SHA3}]},
+    }
+    trace["events"] += [amended, rewrite]
+    found = records(trace, tool_version="1")
+    assert [r["vcs"]["revision"] for r in found] == [SHA2, SHA3]
+    assert [row["sha"] for row in commit_lines(trace["events"])] == [SHA3]
+    for record in found:
+        _validate(record)
 
 
 def test_malformed_authorship_is_left_out_not_fatal() -> None:
