@@ -1,17 +1,27 @@
 """`prtrace blame FILE`: each line with its commit, who wrote it (the developer or an agent) and
-the agent's session, as `git blame` shows lines, from this repository's recorded traces."""
+the agent's session, as `git blame` shows lines, from this repository's recorded traces.
+
+On a terminal the metadata keeps fixed columns and only the text is cut at the window's edge.
+Piped, each line is `SHA8 ACTOR SESSION8 LINENO<TAB>TEXT` as a `git blame` user expects: the
+fields padded to fixed widths, the text as committed (tabs kept, never cut), but never a
+terminal command: the text is the repository's, written by anyone, so its escape sequences
+and other control characters go (`prtrace_core.text.printable`).
+"""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from prtrace_daemon.authorship_store import BlamedLine
 
-__all__ = ["blame"]
+__all__ = ["blame", "plain_rows"]
 
 
 def blame(
@@ -29,7 +39,9 @@ def blame(
 ) -> None:
     """Show who wrote each line of FILE, human or agent, like `git blame`: short commit, actor,
     agent session, line number and text. Lines keep their author through amends, rebases,
-    cherry-picks and squash merges (matched by rewrite, patch-id and content)."""
+    cherry-picks and squash merges (matched by rewrite, patch-id and content).
+
+    Piped, each line is `SHA8 ACTOR SESSION8 LINENO<TAB>TEXT`, the text uncut."""
     from prtrace_cli.state import current_repo
     from prtrace_cli.traces import _drained_buffer
     from prtrace_daemon.authorship_store import blame as blame_lines
@@ -39,8 +51,10 @@ def blame(
         lines = blame_lines(buffer, repo, file, rev)
     if as_json:
         _print_json(lines)
+    elif sys.stdout.isatty():
+        _print_terminal(lines)
     else:
-        _print_table(lines)
+        sys.stdout.write(plain_rows(lines))
 
 
 def _record(line: BlamedLine) -> dict[str, Any]:
@@ -65,30 +79,81 @@ def _print_json(lines: list[BlamedLine]) -> None:
     sys.stdout.write(json_printable(doc) + "\n")
 
 
-def _print_table(lines: list[BlamedLine]) -> None:
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """A blamed line's fields, printable: short commit, actor label and style, short session."""
+
+    commit: str
+    label: str
+    style: str
+    session: str
+    number: int
+    text: str  # as committed, printable, tabs kept
+
+    @classmethod
+    def of(cls, line: BlamedLine) -> _Row:
+        from prtrace_cli.render import actor_style
+        from prtrace_cli.render import line as one_line
+        from prtrace_core.actors import actor_label
+        from prtrace_core.text import printable
+
+        actor = line.actor
+        session = str(actor.get("session") or "")[:8] if actor else ""
+        return cls(
+            commit="00000000" if set(line.commit) == {"0"} else line.commit[:8],
+            label=one_line(actor_label(actor) or "?") if actor else "?",
+            style=actor_style(actor) if actor else "dim",
+            session=one_line(session),
+            number=line.number,
+            text=printable(line.text).replace("\n", " "),
+        )
+
+
+def _widths(rows: list[_Row]) -> tuple[int, int]:
+    """The actor column's width (its longest label) and the line number's (the largest)."""
+    from rich.cells import cell_len
+
+    label = max((cell_len(r.label) for r in rows), default=1)
+    number = max((len(str(r.number)) for r in rows), default=1)
+    return label, number
+
+
+def _pad(text: str, width: int) -> str:
+    """`text` padded with spaces to `width` terminal cells (a wide character takes two)."""
+    from rich.cells import cell_len
+
+    return text + " " * max(0, width - cell_len(text))
+
+
+def plain_rows(lines: list[BlamedLine]) -> str:
+    """The lines as `git blame` prints them to a pipe: `SHA8 ACTOR SESSION8 LINENO<TAB>TEXT`,
+    the fields padded to fixed widths, the text whole (tabs kept, nothing cut or padded)."""
+    rows = [_Row.of(line) for line in lines]
+    label_width, number_width = _widths(rows)
+    return "".join(
+        f"{r.commit} {_pad(r.label, label_width)} {_pad(r.session, 8)}"
+        f" {r.number:>{number_width}}\t{r.text}\n"
+        for r in rows
+    )
+
+
+def _print_terminal(lines: list[BlamedLine], console: Console | None = None) -> None:
+    """The lines on a terminal, coloured per actor: the metadata in fixed columns, the text
+    (tabs expanded) cut with `…` at the window's edge, one screen line per file line."""
     from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
 
-    from prtrace_cli.render import actor_style, line
-    from prtrace_core.actors import actor_label
-
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-    table = Table(show_header=False, box=None, pad_edge=False, padding=(0, 1))
-    for name in ("commit", "actor", "session"):
-        table.add_column(name, no_wrap=True)
-    table.add_column("line", justify="right", no_wrap=True)
-    table.add_column("text", no_wrap=True, overflow="ellipsis")
-    for row in lines:
-        actor = row.actor
-        label = actor_label(actor) if actor else "?"
-        session = str(actor.get("session") or "")[:8] if actor else ""
-        commit = "00000000" if set(row.commit) == {"0"} else row.commit[:8]
-        table.add_row(
-            Text(commit, style="dim"),
-            Text(line(label), style=actor_style(actor) if actor else "dim"),
-            Text(line(session), style="dim"),
-            Text(str(row.number), style="dim"),
-            Text(line(row.text.expandtabs(4))),  # recorded text: never markup
-        )
-    console.print(table)
+    console = console or Console(highlight=False)
+    rows = [_Row.of(line) for line in lines]
+    label_width, number_width = _widths(rows)
+    out = Text(no_wrap=True, overflow="ellipsis", end="\n")
+    for at, r in enumerate(rows):
+        if at:
+            out.append("\n")
+        out.append(r.commit, "dim").append(" ")
+        out.append(_pad(r.label, label_width), r.style).append(" ")
+        out.append(_pad(r.session, 8), "dim").append(" ")
+        out.append(f"{r.number:>{number_width}}", "dim").append(" ")
+        out.append(r.text.expandtabs(4))  # recorded text: a `Text`, never markup
+    if rows:
+        console.print(out, no_wrap=True, overflow="ellipsis", crop=True)
