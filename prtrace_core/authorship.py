@@ -5,14 +5,23 @@ Pure functions over plain values; the daemon feeds them contents, diffs and git'
 - A file's *line authors* hold one actor index per line of its content (`UNKNOWN` when nobody
   recorded wrote it). An edit keeps the author of every line it leaves alone and gives the lines
   it inserts or replaces to its own actor. Lines are split as capture's diffs split them
-  (`str.splitlines` after decoding UTF-8 with replacement), so an edit's own diff can advance
-  them without reading either content.
+  (`split_lines`: `str.splitlines` after decoding UTF-8 with replacement), so an edit's own diff
+  can advance them without reading either content.
+- Git splits lines on `\n` only, so a line of git's may be made of several of those pieces (a
+  form feed, a lone `\r`, U+2028 split a line for Python, not for git). Wherever the line
+  authors meet git (a commit's ranges, blame), they are turned into git's numbering
+  (`in_git_numbering`): a git line made of several pieces is an agent's when any piece is
+  (the agent wrote part of it), else the author of its last piece with text.
 - A commit's *authorship* names, per file, the lines it added against its first parent, as
-  `[start, end, actor index]` ranges (1-based, inclusive) and agent / human / unknown counts.
+  `[start, end, actor index]` ranges (1-based, inclusive, git's numbering) and agent / human /
+  unknown counts. Lines git wrote (`GIT`: a merge, a rebase, a cherry-pick) are nobody's: they
+  count as unknown and are in no range, unless the daemon found who wrote them first.
 - *Blame resolution* finds the actor of a line `git blame` traces to commit C: from C's own
-  attribution, else from the commit C was rewritten from (amend, rebase), else from a commit
-  with C's patch-id (cherry-pick), else by content: the same text attributed in the repository,
-  in the same file first, the nearest line number winning a tie.
+  attribution (only for the file git names at C), else from the commit C was rewritten from
+  (amend, rebase), else from a commit with C's patch-id (cherry-pick), else by content: the
+  same text attributed in the same file, only when every such line has the same author, never
+  for a line too plain to tell (blank, `}`, `pass`), and never when C's own record covers the
+  file (the commit's word wins).
 """
 
 from __future__ import annotations
@@ -20,7 +29,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,6 +38,7 @@ from prtrace_core.patches import PatchError, hunks
 
 __all__ = [
     "AUTHORSHIP_BUDGET",
+    "GIT",
     "UNKNOWN",
     "Attribution",
     "BlameLine",
@@ -35,14 +46,19 @@ __all__ = [
     "CommitAuthorship",
     "ContentMatcher",
     "LineAuthors",
+    "LineRanges",
     "Resolved",
     "actor_class",
     "added_lines",
     "advance",
     "advance_by_diff",
+    "git_lines",
+    "in_git_numbering",
     "parse_blame_porcelain",
     "resolve",
     "split_lines",
+    "telling",
+    "with_git_lines",
 ]
 
 UNKNOWN = -1  # the author index of a line nobody recorded wrote
@@ -50,7 +66,11 @@ UNKNOWN = -1  # the author index of a line nobody recorded wrote
 # the commit's own message and file list.
 AUTHORSHIP_BUDGET = 64 * 1024
 Actor = Mapping[str, Any]
+# The author of the lines git itself writes (a merge, a squash, a rebase, a cherry-pick): not
+# the developer's typing; a line keeps it until the daemon finds who wrote that text first.
+GIT: Mapping[str, str] = {"kind": "tool", "name": "git"}
 
+_WORD = re.compile(r"\w+")
 _PORCELAIN_HEADER = re.compile(r"([0-9a-f]{40}|[0-9a-f]{64}) (\d+) (\d+)(?: \d+)?$")
 
 
@@ -59,6 +79,68 @@ def split_lines(content: bytes | None) -> list[str]:
     if not content:
         return []
     return content.decode("utf-8", "replace").splitlines(keepends=True)
+
+
+def git_lines(content: bytes | None) -> list[str]:
+    """A content's lines with their ends, split as git splits them (on `\\n` only)."""
+    if not content:
+        return []
+    rows = content.decode("utf-8", "replace").split("\n")
+    lines = [row + "\n" for row in rows[:-1]]
+    if rows[-1]:
+        lines.append(rows[-1])
+    return lines
+
+
+def _git_groups(pieces: Sequence[str]) -> list[range]:
+    """For each of git's lines, the `split_lines` pieces (indices) it is made of."""
+    groups: list[range] = []
+    start = 0
+    for at, piece in enumerate(pieces):
+        if piece.endswith("\n"):
+            groups.append(range(start, at + 1))
+            start = at + 1
+    if start < len(pieces):
+        groups.append(range(start, len(pieces)))
+    return groups
+
+
+def in_git_numbering(authors: LineAuthors, pieces: Sequence[str]) -> LineAuthors:
+    """The authors of a content (`pieces`: its `split_lines`) per line of git's. A git line made
+    of several pieces is an agent's when any piece is (the last such agent: it wrote part of
+    the line), else the author of its last piece with text beyond its line end."""
+    if len(authors.lines) != len(pieces):
+        raise ValueError("the authors do not describe these lines")
+    lines: list[int] = []
+    for group in _git_groups(pieces):
+        if len(group) == 1:
+            lines.append(authors.lines[group[0]])
+            continue
+        own = [authors.lines[at] for at in group]
+        agents = [i for i in own if i != UNKNOWN and authors.actors[i].get("kind") == "agent"]
+        with_text = [authors.lines[at] for at in group if "".join(pieces[at].splitlines()).strip()]
+        lines.append(agents[-1] if agents else (with_text or own)[-1])
+    return authors.replaced(lines)
+
+
+def with_git_lines(
+    authors: LineAuthors, pieces: Sequence[str], found: Mapping[int, Actor]
+) -> LineAuthors:
+    """The authors (in `split_lines` numbering) with each git line named in `found` (1-based,
+    git's numbering) given, piece by piece, to the actor found for it."""
+    lines = list(authors.lines)
+    for number, group in enumerate(_git_groups(pieces), start=1):
+        actor = found.get(number)
+        if actor is not None:
+            authors, index = authors.index_of(actor)
+            lines[group.start : group.stop] = [index] * len(group)
+    return authors.replaced(lines)
+
+
+def telling(text: str) -> bool:
+    """Whether a line says enough to be matched by its text: two words at least, so a blank
+    line, `}`, `pass` or `else:` (written alike by everyone) never is."""
+    return len(_WORD.findall(text)) >= 2
 
 
 def _bare(line: str) -> str:
@@ -71,11 +153,10 @@ def _key(actor: Actor) -> str:
 
 
 def actor_class(actor: Actor | None) -> str:
-    """ "agent" for a coding agent's line, "unknown" when nobody recorded wrote it, else "human"
-    (the developer, or a tool the developer ran)."""
-    if actor is None:
-        return "unknown"
-    return "agent" if actor.get("kind") == "agent" else "human"
+    """ "agent" for a coding agent's line, "human" for the developer's; "unknown" when nobody
+    recorded wrote it or a tool did (git's merges and rebases write lines nobody typed)."""
+    kind = actor.get("kind") if actor is not None else None
+    return kind if kind in ("agent", "human") else "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,17 +285,22 @@ class CommitAuthorship:
         return len(self.actors) - 1
 
     def add_file(self, path: str, added: Sequence[int], authors: LineAuthors | None) -> None:
-        """A committed file: the lines the commit added (1-based), authored as `authors` says
-        (None: all unknown)."""
+        """A committed file: the lines the commit added (1-based, git's numbering), authored as
+        `authors` (in git's numbering) says (None: all unknown). A tool's lines count as
+        unknown and are in no range: git wrote them, nobody typed them."""
         actors = authors.actors if authors is not None else ()
         lines = authors.lines if authors is not None else ()
-        mine = [self._index(actor) for actor in actors]  # the file's actor index → the commit's
         kinds = [actor_class(actor) for actor in actors]
+        # the file's actor index → the commit's (a tool, named by no range, is not listed)
+        mine = [
+            self._index(a) if k != "unknown" else UNKNOWN
+            for a, k in zip(actors, kinds, strict=True)
+        ]
         counts = {"agent": 0, "human": 0, "unknown": 0}
         ranges: list[list[int]] = []
         for line in added:
             own = lines[line - 1] if 1 <= line <= len(lines) else UNKNOWN
-            if own == UNKNOWN:
+            if own == UNKNOWN or mine[own] == UNKNOWN:
                 counts["unknown"] += 1
                 continue
             counts[kinds[own]] += 1
@@ -271,50 +357,185 @@ class BlameLine:
     text: str  # without its line end
 
 
+_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
+def _unquoted(name: str) -> str:
+    """A file name as git wrote it, C-quoted when it holds a newline, a quote, a backslash or
+    (by default) a byte beyond ASCII: the name itself (undecodable bytes kept as surrogates,
+    as git's trees are read)."""
+    if len(name) < 2 or not (name.startswith('"') and name.endswith('"')):
+        return name
+    raw = bytearray()
+    body = name[1:-1]
+    at = 0
+    while at < len(body):
+        char = body[at]
+        if char != "\\" or at + 1 == len(body):
+            raw += char.encode("utf-8", "surrogateescape")
+            at += 1
+        elif body[at + 1] in _ESCAPES:
+            raw.append(_ESCAPES[body[at + 1]])
+            at += 2
+        elif body[at + 1 : at + 4].isdigit():
+            raw.append(int(body[at + 1 : at + 4], 8) & 0xFF)
+            at += 4
+        else:
+            raw += b"\\"
+            at += 1
+    return raw.decode("utf-8", "surrogateescape")
+
+
 def parse_blame_porcelain(data: bytes) -> list[BlameLine]:
     """The lines of `git blame --porcelain` output, in the file's order."""
     lines: list[BlameLine] = []
     paths: dict[str, str] = {}
     commit = ""
     origin = final = 0
-    for raw in data.decode("utf-8", "replace").split("\n"):
+    for raw in data.decode("utf-8", "surrogateescape").split("\n"):
         if raw.startswith("\t"):
+            text = raw[1:].rstrip("\r").encode("utf-8", "surrogateescape")
             lines.append(
-                BlameLine(commit, origin, final, paths.get(commit, ""), raw[1:].rstrip("\r"))
+                BlameLine(
+                    commit, origin, final, paths.get(commit, ""), text.decode("utf-8", "replace")
+                )
             )
             continue
         if raw.startswith("filename "):
-            paths[commit] = raw[9:]
+            paths[commit] = _unquoted(raw[9:])
         elif (header := _PORCELAIN_HEADER.match(raw)) is not None:
             commit, origin, final = header[1], int(header[2]), int(header[3])
     return lines
 
 
 @dataclass(frozen=True, slots=True)
+class LineRanges:
+    """A file's attributed lines, as sorted ranges that do not overlap, each with its actor
+    index: looked up by bisection, never expanded line by line (an imported range may claim
+    millions of lines)."""
+
+    starts: tuple[int, ...] = ()
+    ends: tuple[int, ...] = ()
+    actors: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, ranges: Iterable[tuple[int, int, int]]) -> LineRanges:
+        """From (start, end, actor index) in any order; where two overlap, the one that starts
+        first keeps the lines they share."""
+        kept: list[tuple[int, int, int]] = []
+        last = 0
+        for start, end, index in sorted(ranges, key=lambda r: r[0]):
+            start = max(start, last + 1, 1)
+            if start <= end:
+                kept.append((start, end, index))
+                last = end
+        return cls(*_columns(kept))
+
+    def __bool__(self) -> bool:
+        return bool(self.starts)
+
+    def get(self, line: int) -> int | None:
+        """The actor index of a 1-based line, None when no range holds it."""
+        at = bisect_right(self.starts, line) - 1
+        return self.actors[at] if at >= 0 and line <= self.ends[at] else None
+
+    def items(self, last: int) -> Iterator[tuple[int, int]]:
+        """(line, actor index) of every attributed line up to `last`, in order."""
+        for start, end, index in zip(self.starts, self.ends, self.actors, strict=True):
+            if start > last:
+                return
+            for line in range(start, min(end, last) + 1):
+                yield line, index
+
+    def uncovered(self, start: int, end: int, index: int) -> list[tuple[int, int, int]]:
+        """The parts of `start`-`end` no range of these holds, each given `index`."""
+        parts: list[tuple[int, int, int]] = []
+        at = bisect_right(self.ends, start - 1)  # the first range that ends at `start` or later
+        while start <= end:
+            if at < len(self.starts) and self.starts[at] <= end:
+                if self.starts[at] > start:
+                    parts.append((start, self.starts[at] - 1, index))
+                start = max(start, self.ends[at] + 1)
+                at += 1
+            else:
+                parts.append((start, end, index))
+                break
+        return parts
+
+    def filled(self, other: LineRanges, renumber: Sequence[int]) -> LineRanges:
+        """These ranges, and `other`'s lines where these say nothing (`renumber`: `other`'s
+        actor index → the one it has here)."""
+        parts = list(zip(self.starts, self.ends, self.actors, strict=True))
+        for start, end, index in zip(other.starts, other.ends, other.actors, strict=True):
+            parts.extend(self.uncovered(start, end, renumber[index]))
+        return LineRanges(*_columns(sorted(parts)))
+
+
+def _columns(
+    ranges: Sequence[tuple[int, int, int]],
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    return (
+        tuple(r[0] for r in ranges),
+        tuple(r[1] for r in ranges),
+        tuple(r[2] for r in ranges),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Attribution:
-    """Who wrote the lines a commit added: from its commit event, or imported."""
+    """Who wrote the lines a commit added: from its commit event, or imported, or both merged."""
 
     commit: str
     actors: tuple[dict[str, Any], ...]
-    files: Mapping[str, Mapping[int, int]]  # path → {1-based line: actor index}
+    files: Mapping[str, LineRanges]  # path → its attributed lines
     source: str = "commit"
+    # the files the commit's own record speaks for (no content guess overrides its word)
+    covered: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, commit: str, authorship: Mapping[str, Any], source: str = "commit") -> Attribution:
         """From an `authorship` (a commit payload's) or an `attribution` event's payload."""
         actors = tuple(a for a in authorship.get("actors") or [] if isinstance(a, dict))
-        files: dict[str, dict[int, int]] = {}
-        for path, entry in (authorship.get("files") or {}).items():
-            lines: dict[int, int] = {}
-            for item in (entry or {}).get("ranges") or []:
+        files: dict[str, LineRanges] = {}
+        covered: set[str] = set()
+        entries = authorship.get("files")
+        for path, entry in (entries if isinstance(entries, Mapping) else {}).items():
+            found: list[tuple[int, int, int]] = []
+            body = entry if isinstance(entry, Mapping) else {}
+            for item in body.get("ranges") or []:
                 try:
                     start, end, index = (int(v) for v in item)
                 except (TypeError, ValueError):
                     continue
                 if 0 <= index < len(actors):
-                    lines.update(dict.fromkeys(range(start, end + 1), index))
-            files[str(path)] = lines
-        return cls(commit, actors, files, source)
+                    found.append((start, end, index))
+            files[str(path)] = LineRanges.of(found)
+            if source == "commit" and not body.get("ranges_omitted"):
+                covered.add(str(path))
+        return cls(commit, actors, files, source, frozenset(covered))
+
+    def merged(self, other: Attribution) -> Attribution:
+        """This attribution, completed by `other` file by file and line by line: a line this
+        one does not name (a file-only record, an unknown line) takes `other`'s author."""
+        actors = list(self.actors)
+        keys = [_key(a) for a in actors]
+        renumber: list[int] = []
+        for actor in other.actors:
+            key = _key(actor)
+            if key not in keys:
+                keys.append(key)
+                actors.append(actor)
+            renumber.append(keys.index(key))
+        files = dict(self.files)
+        for path, ranges in other.files.items():
+            files[path] = files.get(path, LineRanges()).filled(ranges, renumber)
+        return Attribution(
+            self.commit, tuple(actors), files, self.source, self.covered | other.covered
+        )
+
+    def speaks_for(self, path: str) -> bool:
+        """Whether the commit's own record covers this file (its unnamed lines are unknown)."""
+        return path in self.covered
 
 
 class BlameSources(Protocol):
@@ -326,14 +547,17 @@ class BlameSources(Protocol):
     def rewritten_from(self, commit: str) -> Sequence[str]:
         """The commits `commit` was made from by an amend or a rebase (new → old)."""
 
-    def same_patch(self, commit: str) -> Sequence[str]:
-        """Attributed commits whose patch-id is `commit`'s."""
+    def same_patch(self, commit: str, path: str) -> Sequence[str]:
+        """Attributed commits naming `path` whose patch-id is `commit`'s."""
+
+    def origin_path(self, older: str, commit: str, path: str) -> str | None:
+        """The name `path` of `commit` had in the `older` commit, when git sees a rename."""
 
     def file_lines(self, commit: str, path: str) -> Sequence[str] | None:
-        """The file's lines (split as `split_lines` does) at the commit; None if git lacks it."""
+        """The file's lines (git's: `git_lines`) at the commit; None if git lacks it."""
 
-    def attributions(self) -> Iterable[Attribution]:
-        """Every attribution of the repository, for matching by content."""
+    def attributions(self, path: str) -> Iterable[Attribution]:
+        """The attributions that name `path`, for matching by content."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,67 +577,78 @@ def _nearest(candidates: Iterable[tuple[int, int]], line: int) -> int | None:
 
 
 class ContentMatcher:
-    """Who wrote a line of this text elsewhere in the repository: every attributed line's text,
-    indexed on first use (the same file first, then any; the nearest line number wins)."""
+    """Who wrote a line of this text in the same file: the file's attributed lines, indexed
+    per path on first use. An answer only when every attributed line of that text has the same
+    author; a line too plain to tell (`telling`) is never matched."""
 
     def __init__(self, sources: BlameSources) -> None:
         self.sources = sources
-        self._by_text: dict[str, dict[str, list[tuple[int, dict[str, Any]]]]] | None = None
+        self._by_path: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
 
-    def _index(self) -> dict[str, dict[str, list[tuple[int, dict[str, Any]]]]]:
-        """text → path → [(line, actor)] over every attributed line of the repository."""
-        if self._by_text is None:
-            self._by_text = {}
-            for att in self.sources.attributions():
-                for path, entry in att.files.items():
-                    text = self.sources.file_lines(att.commit, path) if entry else None
-                    if text is None:
-                        continue
-                    for n, index in entry.items():
-                        bare = _bare(text[n - 1]) if n <= len(text) else ""
-                        if bare.strip():  # a blank line says nothing of who wrote it
-                            places = self._by_text.setdefault(bare, {})
-                            places.setdefault(path, []).append((n, att.actors[index]))
-        return self._by_text
+    def _index(self, path: str) -> dict[str, dict[str, dict[str, Any]]]:
+        """text → {actor key: actor} over the attributed lines of `path`."""
+        index = self._by_path.get(path)
+        if index is None:
+            index = self._by_path[path] = {}
+            for att in self.sources.attributions(path):
+                ranges = att.files.get(path)
+                text = self.sources.file_lines(att.commit, path) if ranges else None
+                if ranges is None or text is None:
+                    continue
+                for n, at in ranges.items(len(text)):
+                    bare = _bare(text[n - 1])
+                    if telling(bare):
+                        actor = att.actors[at]
+                        index.setdefault(bare, {})[_key(actor)] = actor
+        return index
 
-    def actor(self, line: BlameLine) -> dict[str, Any] | None:
-        """The actor of the attributed line with the same text nearest this one, if any."""
-        if not line.text.strip():
-            return None
-        places = self._index().get(line.text)
-        if not places:
-            return None
-        pool = places.get(line.path) or [c for group in places.values() for c in group]
-        return min(pool, key=lambda c: (abs(c[0] - line.origin_line), c[0]))[1]
+    def forget(self, path: str) -> None:
+        """Drop the index of `path`: an attribution naming it was added."""
+        self._by_path.pop(path, None)
+
+    def authors(self, path: str, text: str) -> list[dict[str, Any]]:
+        """The distinct authors of this text's attributed lines in `path` (none for a line too
+        plain to tell)."""
+        if not telling(text):
+            return []
+        return list(self._index(path).get(text, {}).values())
+
+    def actor(self, path: str, text: str) -> dict[str, Any] | None:
+        """The one author of this text's attributed lines in `path`; None if none or several."""
+        found = self.authors(path, text)
+        return found[0] if len(found) == 1 else None
 
 
 class _Resolver:
     def __init__(self, sources: BlameSources) -> None:
         self.sources = sources
         self.content = ContentMatcher(sources)
-        self.patch: dict[str, Sequence[str]] = {}
+
+    def _path_in(self, att: Attribution, line: BlameLine) -> str | None:
+        """The line's file as `att` names it: git's name for it at the line's commit, or the
+        name it had in `att`'s commit when git sees it renamed since."""
+        if line.path in att.files:
+            return line.path
+        if att.commit == line.commit:
+            return None  # another file of the same commit says nothing of this one
+        older = self.sources.origin_path(att.commit, line.commit, line.path)
+        return older if older is not None and older in att.files else None
 
     def in_attribution(
         self, att: Attribution, line: BlameLine, *, same_commit: bool
     ) -> dict[str, Any] | None:
         """The line's actor in one attribution: by its number in the commit itself; in a commit
         it was copied from, the same text nearest its number."""
-        path = line.path if line.path in att.files else None
-        if path is None and len(att.files) == 1:
-            path = next(iter(att.files))  # the file was renamed since
-        entry = att.files.get(path) if path is not None else None
-        if not entry or path is None:
+        path = self._path_in(att, line)
+        ranges = att.files.get(path) if path is not None else None
+        if not ranges or path is None:
             return None
         text = None if same_commit else self.sources.file_lines(att.commit, path)
         if text is None:
-            index = entry.get(line.origin_line)
+            index = ranges.get(line.origin_line)
             return att.actors[index] if index is not None else None
         found = _nearest(
-            (
-                (n, i)
-                for n, i in entry.items()
-                if n <= len(text) and _bare(text[n - 1]) == line.text
-            ),
+            ((n, i) for n, i in ranges.items(len(text)) if _bare(text[n - 1]) == line.text),
             line.origin_line,
         )
         return att.actors[found] if found is not None else None
@@ -436,18 +671,19 @@ class _Resolver:
             if (actor := self._from(commit, line, same_commit=False)) is not None:
                 return Resolved(line, actor, "rewrite", commit)
             older.extend(src.rewritten_from(commit))
-        if line.commit not in self.patch:
-            self.patch[line.commit] = src.same_patch(line.commit)
-        for commit in self.patch[line.commit]:
+        for commit in src.same_patch(line.commit, line.path):
             if commit not in seen and (actor := self._from(commit, line, same_commit=False)):
                 return Resolved(line, actor, "patch-id", commit)
-        if (actor := self.content.actor(line)) is not None:
+        own = src.attribution(line.commit)
+        if own is not None and own.speaks_for(line.path):
+            return Resolved(line, None)  # the commit's record says nobody known wrote it
+        if (actor := self.content.actor(line.path, line.text)) is not None:
             return Resolved(line, actor, "content")
         return Resolved(line, None)
 
 
 def resolve(lines: Iterable[BlameLine], sources: BlameSources) -> list[Resolved]:
     """Who wrote each blamed line, in the order: the commit's own attribution, the commit it
-    was rewritten from, a commit with its patch-id, the same text attributed elsewhere."""
+    was rewritten from, a commit with its patch-id, the same text attributed in the same file."""
     resolver = _Resolver(sources)
     return [resolver.resolve(line) for line in lines]

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from prtrace_core.authorship import added_lines, split_lines
+from prtrace_core.authorship import added_lines, git_lines
 from prtrace_core.errors import PrtraceError
 from prtrace_daemon.gitobjects import GitSources
 from prtrace_daemon.gitrepo import GitRepo
@@ -270,11 +270,11 @@ def _committed(sources: GitSources, sha: str, paths: list[str]) -> dict[str, Com
         if new_id is None:
             found[path] = CommittedFile(None, 0, old_id is not None)
             continue
-        lines = split_lines(sources.blob(new_id))
+        lines = git_lines(sources.blob(new_id))  # the notes number lines as git does
         if new_id == old_id:
             found[path] = CommittedFile(len(lines), 0, False)
             continue
-        old = split_lines(sources.blob(old_id)) if old_id is not None else []
+        old = git_lines(sources.blob(old_id)) if old_id is not None else []
         found[path] = CommittedFile(len(lines), len(added_lines(old, lines)), True)
     return found
 

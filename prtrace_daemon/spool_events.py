@@ -5,8 +5,9 @@ order the lines were written: a commit with the edits that produced it, taken fr
 tree; a checkout that moves the snapshot without recording the files it rewrote as edits; a
 merge, a rewrite, a push, a typed command; an event `note` or `run` handed to the daemon,
 after the edits made before it; and a coding agent's hook (agent_capture.py). A git hook's line
-written while an agent's shell call runs in the repo is that agent's. Each line is marked done
-in the same transaction that records it, so a crash neither loses nor repeats one.
+written while an agent's shell call that runs git is open in the repo is that agent's. Each
+line is marked done in the same transaction that records it, so a crash neither loses nor
+repeats one.
 """
 
 from __future__ import annotations
@@ -20,9 +21,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from prtrace_core.authorship import GIT
 from prtrace_core.gitblob import EXECUTABLE, GITLINK
 from prtrace_core.timestamps import now_ts, parse_ts
-from prtrace_daemon.authorship_store import CommitLines
+from prtrace_daemon.agent_calls import runs_git
+from prtrace_daemon.authorship_store import (
+    CommitLines,
+    RepoAttributions,
+    made_by_git,
+    squash_changes,
+)
 from prtrace_daemon.buffer import Snapshot
 from prtrace_daemon.client_errors import BufferCorrupt, BufferUnavailable, NotRegistered
 from prtrace_daemon.edits import Change, blob_snapshot, dirty_state
@@ -69,6 +77,8 @@ class SpoolInterpreter:
         self.home = recorder.home
         self.buffer = recorder.buffer
         self.agents = AgentCapture(self)
+        # per repo, the attributions commits borrow from: read once per drain, not per commit
+        self.attributions: dict[str, RepoAttributions] = {}
 
     def drain(self) -> int:
         """Record every finished spool line, oldest first. Returns how many were recorded.
@@ -87,6 +97,7 @@ class SpoolInterpreter:
 
     def _drain_locked(self) -> int:
         taken = take_lines(self.home.spool, self.buffer.spool_offsets())
+        self.attributions = {}
         for path, exc in taken.unread:
             log.warning(
                 "could not read spool file %s (kept for the next drain): %s", path.name, exc
@@ -201,9 +212,11 @@ class SpoolInterpreter:
             return handler(repo, line, ts)
 
     def _git_actor(self, repo: GitRepo, line: SpoolLine) -> Mapping[str, Any]:
-        """Who ran the git command a hook's line records: the agent whose shell call was
-        running in the repo when the hook wrote it, else the developer."""
-        call = self.buffer.open_shell_call(str(repo.root), line.written_ns or time.time_ns())
+        """Who ran the git command a hook's line records: the agent whose open shell call (the
+        latest) runs git and was running in the repo when the hook wrote the line, else the
+        developer. A call whose command runs no git did not commit, whatever it did."""
+        calls = self.buffer.open_shell_calls(str(repo.root), line.written_ns or time.time_ns())
+        call = next((c for c in calls if runs_git(c.command)), None)
         return call.actor if call is not None else HUMAN
 
     def _branch(self, repo: GitRepo, ref: str, sha: str) -> str:
@@ -239,7 +252,11 @@ class SpoolInterpreter:
         start: dict[str, Any] | None = None
         if trace is None:  # a branch capture has not seen yet (made before the hooks were in)
             start = {"head_sha": parent, "branch": branch, "dirty": []}
-        lines = CommitLines.prepare(rec, repo, committed, trace=trace, ref=record.ref)
+        by_git = made_by_git(repo, sha)  # a rebase, a cherry-pick: the edits are git's
+        sources = self.attributions.setdefault(str(repo.root), RepoAttributions(self.buffer, repo))
+        lines = CommitLines.prepare(
+            rec, repo, committed, trace=trace, by_git=by_git, sha=sha, sources=sources
+        )
         actor = self._git_actor(repo, line)
         with self.buffer.write() as tx:
             if not tx.claim_spool_line(line.key):
@@ -248,7 +265,7 @@ class SpoolInterpreter:
                 trace.trace_id if trace else rec.open_trace(tx, repo, branch, start or {}, ts=ts)
             )
             made = [c for c in changes if c is not None]
-            rec.write_changes(tx, repo, trace_id, made, ts=ts, actor=actor)
+            rec.write_changes(tx, repo, trace_id, made, ts=ts, actor=GIT if by_git else actor)
             authorship = lines.apply(tx)  # after its edits moved the line authors
             payload = {**info, "branch": branch, **authorship}
             rec.append(tx, trace_id, "commit", payload, ts=ts, actor=actor)
@@ -256,16 +273,23 @@ class SpoolInterpreter:
         return 1
 
     def _merge_line(self, repo: GitRepo, line: SpoolLine, ts: str) -> int:
-        """A merge (or a pull): the files it brought in are edits toward the merged tree, taken
-        from git (from where HEAD was before it), then the `merge` event."""
+        """A merge (or a pull): the files it brought in are git's edits toward the merged tree,
+        taken from git (from where HEAD was before it; a squash merge leaves HEAD alone and
+        stages them: the index against HEAD), then the `merge` event."""
         record = _record(line, MergeRecord)
         sha, before = record.sha, record.before
         branch = self._branch(repo, record.ref, sha)
         changes: list[Change] = []
-        if not record.squash and before and before != sha:
-            # A squash merge leaves HEAD alone: its changes sit in the work tree for the next scan.
+        brought = (
+            squash_changes(repo, sha)
+            if record.squash
+            else repo.tree_changes(before, sha)
+            if before and before != sha
+            else []
+        )
+        if brought:
             snaps = self.buffer.snapshots(str(repo.root))
-            for c in repo.tree_changes(before, sha):
+            for c in brought:
                 change = self.recorder.edit_towards(
                     repo,
                     snaps,
@@ -288,6 +312,7 @@ class SpoolInterpreter:
             changes,
             head=sha,
             actor=self._git_actor(repo, line),
+            edits_actor=GIT,
         )
 
     def _rewrite_line(self, repo: GitRepo, line: SpoolLine, ts: str) -> int:
@@ -368,9 +393,11 @@ class SpoolInterpreter:
         *,
         head: str | None = None,
         actor: Mapping[str, Any] = HUMAN,
+        edits_actor: Mapping[str, Any] | None = None,
     ) -> int:
         """Record a hook's event (after the edits it implies) in its branch's trace, once, as
-        `actor`'s (the start of a trace it opens stays the developer's)."""
+        `actor`'s (the start of a trace it opens stays the developer's); the edits are
+        `edits_actor`'s when given (git's, for a merge)."""
         rec = self.recorder
         trace = self.buffer.trace_for(str(repo.root), branch)
         with self.buffer.write() as tx:
@@ -383,7 +410,7 @@ class SpoolInterpreter:
                     tx, repo, branch, {"head_sha": head, "branch": branch, "dirty": []}, ts=ts
                 )
             )
-            rec.write_changes(tx, repo, trace_id, changes, ts=ts, actor=actor)
+            rec.write_changes(tx, repo, trace_id, changes, ts=ts, actor=edits_actor or actor)
             rec.append(tx, trace_id, type, payload, ts=ts, actor=actor)
             if head is not None:
                 tx.set_repo_head(str(repo.root), branch, head)

@@ -5,6 +5,8 @@ rebase onto a main that moved, and a squash merge."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +201,243 @@ def test_withheld_binary_and_untouched_files_carry_no_authorship(
         ".prtraceignore",
     }  # app.py untouched, secret withheld, logo binary
     assert (files["notes.md"]["agent"], files[".prtraceignore"]["human"]) == (1, 1)
+
+
+# ------------------------------------------------------------------ review findings
+
+
+def _owners(rec: Recorder, repo: GitRepo, path: str, rev: str | None = None) -> dict[str, str]:
+    """text → who wrote it (agent name, human, unknown), from blame in process, after a drain."""
+    from prtrace_core.authorship import actor_class
+    from prtrace_daemon.authorship_store import blame
+
+    rec.record(repo)
+    owners: dict[str, str] = {}
+    for row in blame(rec.buffer, repo, str(repo.root / path), rev):
+        owners[row.text] = (row.actor or {}).get("name") or actor_class(row.actor)
+    return owners
+
+
+def _authorship(rec: Recorder, repo: GitRepo, message: str) -> dict[str, Any]:
+    return next(c for c in _commits(rec, repo) if c["message"] == message)["authorship"]
+
+
+def _import(rec: Recorder, repo: GitRepo, payload: dict[str, Any]) -> None:
+    """An `attribution` event as the importers record one."""
+    trace = rec.buffer.trace_for(str(repo.root), "main")
+    assert trace is not None
+    with rec.buffer.write() as tx:
+        rec.append(
+            tx, trace.trace_id, "attribution", payload, actor={"kind": "tool", "name": "git-ai"}
+        )
+
+
+def test_an_import_naming_one_file_leaves_the_commits_other_file_alone(
+    rec: Recorder, repo: Path
+) -> None:
+    (repo / "a.py").write_text("a1 = 1\na2 = 2\na3 = 3\n")
+    (repo / "b.py").write_text("typed one = 1\ntyped two = 2\ntyped three = 3\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "both, before capture")
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    r = started(rec, repo)
+    files = {"a.py": {"agent": 3, "human": 0, "unknown": 0, "ranges": [[1, 3, 0]]}}
+    _import(rec, r, {"commit": sha, "source": "git-ai", "actors": [AGENT], "files": files})
+    assert set(_owners(rec, r, "a.py").values()) == {"claude-code"}
+    assert set(_owners(rec, r, "b.py").values()) == {"unknown"}
+
+
+def test_a_withheld_file_is_not_blamed_on_the_agent_of_its_commit(
+    rec: Recorder, repo: Path
+) -> None:
+    r = started(rec, repo)
+    (repo / ".prtraceignore").write_text("secret.txt\n")
+    rec.record(r)
+    git(repo, "add", ".prtraceignore")
+    git(repo, "commit", "-q", "-m", "ignore")
+    rec.record(r)
+    _agent_writes(rec, r, "a.py", "one = 1\ntwo = 2\n")
+    (repo / "secret.txt").write_text("token one\ntoken two\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "agent and secret")
+    assert set(_owners(rec, r, "secret.txt").values()) == {"unknown"}
+    assert set(_owners(rec, r, "a.py").values()) == {"claude-code"}
+
+
+def test_the_developers_lines_stay_theirs_on_a_detached_head(rec: Recorder, repo: Path) -> None:
+    r = started(rec, repo)
+    _agent_writes(rec, r, "a.py", "def agent():\n    result = compute()\n    return result\n")
+    git(repo, "add", "a.py")
+    git(repo, "commit", "-q", "-m", "agent")
+    rec.record(r)
+    git(repo, "checkout", "-q", "--detach")
+    rec.record(r)
+    (repo / "h.py").write_text("def mine():\n    result = compute()\n    return result\n")
+    rec.record(r)
+    git(repo, "add", "h.py")
+    git(repo, "commit", "-q", "-m", "typed")
+    rec.record(r)
+    entry = _authorship(rec, r, "typed")["files"]["h.py"]
+    assert (entry["agent"], entry["human"], entry["unknown"]) == (0, 3, 0)
+    assert set(_owners(rec, r, "h.py").values()) == {"human"}
+
+
+def test_blame_never_guesses_from_another_files_lines(rec: Recorder, repo: Path) -> None:
+    (repo / "b.py").write_text("def helper():\n    return compute_total()\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "before capture")
+    r = started(rec, repo)
+    _agent_writes(rec, r, "a.py", "def helper():\n    return compute_total()\n")
+    git(repo, "add", "a.py")
+    git(repo, "commit", "-q", "-m", "agent")
+    assert set(_owners(rec, r, "b.py").values()) == {"unknown"}
+
+
+def test_a_cherry_pick_gives_the_agent_its_lines(rec: Recorder, repo: Path) -> None:
+    (repo / "app.py").write_text("".join(BASE))
+    git(repo, "add", "app.py")
+    git(repo, "commit", "-q", "-m", "app")
+    r = started(rec, repo)
+    git(repo, "checkout", "-q", "-b", "feature")
+    rec.record(r)
+    _agent_writes(rec, r, "app.py", "".join([*BASE, *AGENT_LINES]))
+    git(repo, "commit", "-q", "-am", "agent on feature")
+    rec.record(r)
+    picked = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "main")
+    rec.record(r)
+    (repo / "app.py").write_text("# app, moved on main\n" + "".join(BASE[1:]))
+    rec.record(r)
+    git(repo, "commit", "-q", "-am", "main moves")
+    rec.record(r)
+    git(repo, "cherry-pick", picked)
+    rec.record(r)
+    head = git(repo, "rev-parse", "HEAD").strip()
+    entry = next(c for c in _commits(rec, r) if c["sha"] == head)["authorship"]["files"]["app.py"]
+    assert (entry["agent"], entry["human"], entry["unknown"]) == (4, 0, 0)
+    owners = _owners(rec, r, "app.py")
+    assert {owners[line.rstrip()] for line in AGENT_LINES} == {"claude-code"}
+    assert owners["# app, moved on main"] == "human"
+    main = rec.buffer.trace_for(str(repo), "main")
+    assert main is not None
+    edits = [e["actor"] for e in rec.buffer.events(main.trace_id) if e["type"] == "edit"]
+    assert edits[-1] == {"kind": "tool", "name": "git"}  # the pick's edit is git's
+
+
+def test_an_interactive_rebase_that_reorders_and_squashes_keeps_each_authors_lines(
+    rec: Recorder, repo: Path
+) -> None:
+    r = started(rec, repo)
+    git(repo, "checkout", "-q", "-b", "feature")
+    rec.record(r)
+    _agent_writes(rec, r, "a.py", "def first():\n    return 'agent one'\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "c1")
+    rec.record(r)
+    (repo / "h.py").write_text("def typed():\n    return 'by hand'\n")
+    rec.record(r)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "c2")
+    rec.record(r)
+    _agent_writes(rec, r, "b.py", "def third():\n    return 'agent three'\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "c3")
+    rec.record(r)
+    # pick c1, pick c3, squash c2 into it
+    editor = "sed -i -e '2{h;d}' -e '3{G;s/\\npick/\\nsquash/}'"
+    subprocess.run(
+        ["git", "rebase", "-q", "-i", "main"],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "GIT_SEQUENCE_EDITOR": editor, "GIT_EDITOR": "true"},
+    )
+    log = git(repo, "log", "--format=%s", "main..HEAD").split()
+    assert log[-1] == "c1" and len(log) == 2
+    assert set(_owners(rec, r, "a.py").values()) == {"claude-code"}
+    assert set(_owners(rec, r, "b.py").values()) == {"claude-code"}
+    assert set(_owners(rec, r, "h.py").values()) == {"human"}
+
+
+def test_ranges_count_lines_as_git_does(rec: Recorder, repo: Path) -> None:
+    r = started(rec, repo)
+    _agent_writes(rec, r, "f.py", "x = 1\x0cy = 2\nfirst\rsecond\nthird = 3\n")
+    with (repo / "f.py").open("a") as out:
+        out.write("typed = 4\n")
+    rec.record(r)
+    git(repo, "add", "f.py")
+    git(repo, "commit", "-q", "-m", "form feed")
+    rec.record(r)
+    entry = _authorship(rec, r, "form feed")["files"]["f.py"]
+    assert (entry["agent"], entry["human"]) == (3, 1)
+    assert [(start, end) for start, end, _ in entry["ranges"]] == [(1, 3), (4, 4)]
+    assert _owners(rec, r, "f.py")["typed = 4"] == "human"
+
+
+def test_an_unknown_commit_line_takes_an_imported_author(rec: Recorder, repo: Path) -> None:
+    (repo / "a.py").write_text("one = 1\ntwo = 2\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "a")
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    r = started(rec, repo)
+    trace = rec.buffer.trace_for(str(repo), "main")
+    assert trace is not None
+    unknown = {
+        "actors": [],
+        "files": {"a.py": {"agent": 0, "human": 0, "unknown": 2, "ranges": []}},
+    }
+    with rec.buffer.write() as tx:
+        rec.append(
+            tx, trace.trace_id, "commit", {"sha": sha, "message": "a", "authorship": unknown}
+        )
+    ranged = {"a.py": {"agent": 2, "human": 0, "unknown": 0, "ranges": [[1, 2, 0]]}}
+    _import(rec, r, {"commit": sha, "source": "git-ai", "actors": [AGENT], "files": ranged})
+    file_only = {"a.py": {"agent": 0, "human": 0, "unknown": 2, "ranges": [], "actors": [0]}}
+    _import(rec, r, {"commit": sha, "source": "entire", "actors": [AGENT], "files": file_only})
+    assert set(_owners(rec, r, "a.py").values()) == {"claude-code"}
+
+
+def test_a_file_name_with_a_newline_is_read_from_git(rec: Recorder, repo: Path) -> None:
+    from prtrace_daemon.authorship_store import RepoAttributions
+
+    odd = "odd\nname.py"
+    (repo / odd).write_text("first = 1\n")
+    (repo / "plain.py").write_text("second = 2\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "odd")
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    sources = RepoAttributions(rec.buffer, GitRepo(repo))
+    sources._prefetch([(sha, odd), (sha, "plain.py")])
+    assert sources.file_lines(sha, odd) == ["first = 1\n"]
+    assert sources.file_lines(sha, "plain.py") == ["second = 2\n"]
+
+
+def test_a_rebase_reads_the_repositorys_attributions_once_per_drain(
+    rec: Recorder, feature: GitRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prtrace_daemon.buffer import Buffer
+
+    root = feature.root
+    for n in range(3):
+        _agent_writes(rec, feature, f"more{n}.py", f"def more_{n}():\n    return {n}\n")
+        git(root, "add", ".")
+        git(root, "commit", "-q", "-m", f"more {n}")
+        rec.record(feature)
+    git(root, "checkout", "-q", "main")
+    (root / "app.py").write_text("# app, moved on main\n" + "".join(BASE[1:]))
+    git(root, "commit", "-q", "-am", "main moves")
+    git(root, "checkout", "-q", "feature")
+    rec.record(feature)
+    reads: list[str] = []
+    real = Buffer.authorship_events
+
+    def counted(self: Buffer, repo_path: str) -> list[tuple[str, dict[str, Any]]]:
+        reads.append(repo_path)
+        return real(self, repo_path)
+
+    monkeypatch.setattr(Buffer, "authorship_events", counted)
+    git(root, "rebase", "-q", "main")  # four commits replayed
+    rec.record(feature)
+    assert len(reads) == 1
+    owners = _owners(rec, feature, "more2.py")
+    assert set(owners.values()) == {"claude-code"}
