@@ -49,7 +49,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AGENTS", "HOOKS", "AgentCall", "FileWrite", "parse_call"]
+__all__ = ["AGENTS", "HOOKS", "AgentCall", "FileWrite", "parse_call", "runs_git"]
 
 HOOKS = (
     "session_start",
@@ -74,6 +74,10 @@ class FileWrite:
     replacements: tuple[tuple[str, str, bool], ...] = ()  # (old, new, replace_all), in order
     original: str | None = None  # content before, when the agent says
     moved_to: str | None = None  # apply_patch "*** Move to:"
+    # apply_patch only: each piece's `@@` line (None: its hunk had none). A patch's hunks are
+    # placed in order, each after the `@@` line and after the hunk before it (as Codex applies
+    # them), not at the first place their old text occurs; empty for other tools' pieces.
+    anchors: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,3 +551,15 @@ _PARSERS: dict[str, Callable[[Mapping[str, Any]], AgentCall | None]] = {
     "cursor": _cursor,
 }
 AGENTS = tuple(_PARSERS)
+
+
+# `git` run as a command anywhere in a shell line: at its start, or after a separator, a
+# subshell or substitution, an assignment (`GIT_DIR=x git`), or a path (`/usr/bin/git`).
+_GIT_COMMAND = re.compile(r"(?:^|[\s;&|(){}`=])(?:[\w.~-]*/)*git(?=\s|$|[;&|)}`])")
+
+
+def runs_git(command: str | None) -> bool:
+    """Whether a shell call's command line runs git (`git commit`, `cd x && git push` …):
+    only such a call may own the commits, merges and pushes the git hooks record while it
+    runs."""
+    return bool(command) and _GIT_COMMAND.search(command or "") is not None

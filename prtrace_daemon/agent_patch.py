@@ -14,7 +14,9 @@ the files an apply_patch call touches are known only by reading it:
     *** End Patch
 
 A hunk becomes one replacement piece: its context and removed lines (old) to its context and
-added lines (new), in the file's order. A patch that breaks this grammar still names the files
+added lines (new), in the file's order, with the text of its `@@` line as its anchor (Codex
+looks for the hunk after that line and after the hunk before it, so the same old text in two
+functions is told apart). A patch that breaks this grammar still names the files
 it can, with no content and no pieces: the capture then takes those files as they are on disk,
 which is better than guessing what a broken patch meant.
 """
@@ -44,7 +46,8 @@ class _File:
         self.path = path
         self.moved_to: str | None = None
         self.lines: list[str] = []  # Add File: the content's lines
-        self.hunks: list[tuple[list[str], list[str]]] = []  # Update File: (old, new) lines
+        # Update File: (anchor, old lines, new lines) per hunk; anchor: its `@@` line's text
+        self.hunks: list[tuple[str | None, list[str], list[str]]] = []
 
     def result(self, *, broken: bool) -> FileWrite:
         """The FileWrite this section describes; only its path and op when the patch is broken."""
@@ -53,8 +56,14 @@ class _File:
             return FileWrite(path=self.path, op=op, moved_to=self.moved_to)
         if self.op == "write":
             return FileWrite(path=self.path, op=op, content=_joined(self.lines))
-        pieces = tuple((_joined(old), _joined(new), False) for old, new in self.hunks if old or new)
-        return FileWrite(path=self.path, op=op, replacements=pieces, moved_to=self.moved_to)
+        hunks = [(anchor, old, new) for anchor, old, new in self.hunks if old or new]
+        return FileWrite(
+            path=self.path,
+            op=op,
+            replacements=tuple((_joined(old), _joined(new), False) for _, old, new in hunks),
+            moved_to=self.moved_to,
+            anchors=tuple(anchor for anchor, _, _ in hunks),
+        )
 
 
 def parse_patch(text: str) -> tuple[FileWrite, ...]:
@@ -105,13 +114,13 @@ def _header(line: str) -> _File | None:
 def _hunk_line(section: _File, line: str) -> bool:
     """Adds `line` to the last hunk of an Update File section; True when it fits no hunk."""
     if line.startswith("@@"):
-        section.hunks.append(([], []))
+        section.hunks.append((line[2:].strip() or None, [], []))
         return False
     if line.strip() == _END_OF_FILE:
         return not section.hunks
     if not section.hunks:
-        section.hunks.append(([], []))  # the first hunk may leave out its @@ line
-    old, new = section.hunks[-1]
+        section.hunks.append((None, [], []))  # the first hunk may leave out its @@ line
+    _, old, new = section.hunks[-1]
     if line == "" or line[0] == " ":
         old.append(line[1:])
         new.append(line[1:])

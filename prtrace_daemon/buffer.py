@@ -37,12 +37,15 @@ __all__ = [
     "Writer",
 ]
 
-# How long an agent's open tool call holds: an edit tool's post hook follows its pre within
-# seconds, and Claude Code stops a shell command after 10 minutes at most. Past it a post hook
-# that never came (an agent killed mid-call) no longer hides the call's files from the scan,
-# nor gives the developer's work to the agent.
+# How long an agent's open edit call holds: its post hook follows its pre within seconds, and
+# an agent stops a tool after 10 minutes at most. Past it a post hook that never came (an agent
+# killed mid-call) no longer hides the call's files from the scan.
 AGENT_MARK_TTL_NS = 10 * 60 * 1_000_000_000
-AGENT_SHELL_TTL_NS = 10 * 60 * 1_000_000_000
+# How long an open shell call that runs git may own the git hooks' lines written in the repo: a
+# commit or push the agent runs is done well within it (Claude Code's shell tool stops a command
+# after 2 minutes unless asked for more), while a call with no post hook (one the developer
+# denied, one still running) must not take the developer's own commits for long.
+AGENT_SHELL_TTL_NS = 2 * 60 * 1_000_000_000
 # A call row is kept this long for a post hook drained very late (then recorded as one with no
 # pre), and removed after, so the table never grows.
 AGENT_CALL_FORGET_NS = 24 * 3600 * 1_000_000_000
@@ -140,6 +143,11 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (repo_path, path, blob_sha)
     ) WITHOUT ROWID;
     """,
+    # a shell call's command line (its pre hook's): only a call that runs git owns the git hooks'
+    # lines written while it is open
+    """
+    ALTER TABLE agent_calls ADD COLUMN command TEXT;
+    """,
 )
 
 
@@ -180,6 +188,7 @@ class AgentCallRow:
     tool_kind: str  # "edit" | "shell"
     files: tuple[str, ...]  # an edit tool's files, repo-relative: marked until the post hook
     started_ns: int  # when the pre hook ran
+    command: str | None = None  # a shell call's command line, as its pre hook gave it
 
 
 def _agent_call_row(row: sqlite3.Row) -> AgentCallRow:
@@ -190,6 +199,7 @@ def _agent_call_row(row: sqlite3.Row) -> AgentCallRow:
         tool_kind=row["tool_kind"],
         files=tuple(json.loads(row["files"])),
         started_ns=row["started_ns"],
+        command=row["command"],
     )
 
 
@@ -370,16 +380,27 @@ class Writer:
         tool_kind: str,
         files: Collection[str],
         started_ns: int,
+        command: str | None = None,
     ) -> None:
-        """Note a tool call whose pre hook ran (its files marked until its post hook); calls too
-        old for any post hook to close are forgotten on the way."""
+        """Note a tool call whose pre hook ran (its files marked until its post hook; a shell
+        call's command, which says whether the git lines written meanwhile may be its own);
+        calls too old for any post hook to close are forgotten on the way."""
         self._conn.execute(
             "DELETE FROM agent_calls WHERE started_ns < ?", (started_ns - AGENT_CALL_FORGET_NS,)
         )
         self._conn.execute(
-            "INSERT OR REPLACE INTO agent_calls (call_key, repo_path, actor, tool_kind, files, started_ns)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (call_key, repo_path, json.dumps(dict(actor)), tool_kind, json.dumps(sorted(files)), started_ns),
+            "INSERT OR REPLACE INTO agent_calls"
+            " (call_key, repo_path, actor, tool_kind, files, started_ns, command)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                call_key,
+                repo_path,
+                json.dumps(dict(actor)),
+                tool_kind,
+                json.dumps(sorted(files)),
+                started_ns,
+                command,
+            ),
         )
 
     def close_agent_call(self, call_key: str) -> None:
@@ -572,24 +593,29 @@ class Buffer:
         rows = self._query("SELECT * FROM agent_calls WHERE call_key = ?", (call_key,))
         return _agent_call_row(rows[0]) if rows else None
 
-    def marked_files(self, repo_path: str, now_ns: int) -> set[str]:
+    def marked_files(
+        self, repo_path: str, now_ns: int, *, excluding: str | None = None
+    ) -> set[str]:
         """The repo's files an agent's edit tool is writing (pre hook drained, post not yet, and
-        not expired): a scan leaves them to the post hook, which records them as the agent's."""
+        not expired): a scan leaves them to the post hook, which records them as the agent's.
+        `excluding`: a call whose own marks are left out (its post hook asks who else writes)."""
         rows = self._query(
-            "SELECT files FROM agent_calls WHERE repo_path = ? AND tool_kind = 'edit' AND started_ns > ?",
-            (repo_path, now_ns - AGENT_MARK_TTL_NS),
+            "SELECT files FROM agent_calls WHERE repo_path = ? AND tool_kind = 'edit'"
+            " AND started_ns > ? AND call_key IS NOT ?",
+            (repo_path, now_ns - AGENT_MARK_TTL_NS, excluding),
         )
         return {path for row in rows for path in json.loads(row["files"])}
 
-    def open_shell_call(self, repo_path: str, at_ns: int) -> AgentCallRow | None:
-        """The agent shell call running in the repo at `at_ns` (the latest when several are):
-        what changes in the repo meanwhile is that agent's."""
+    def open_shell_calls(self, repo_path: str, at_ns: int) -> list[AgentCallRow]:
+        """The agent shell calls open in the repo at `at_ns` (pre hook drained, post not yet,
+        started within AGENT_SHELL_TTL_NS), the latest first: a git hook's line written then
+        may be one of theirs."""
         rows = self._query(
             "SELECT * FROM agent_calls WHERE repo_path = ? AND tool_kind = 'shell'"
-            " AND started_ns <= ? AND started_ns > ? ORDER BY started_ns DESC LIMIT 1",
+            " AND started_ns <= ? AND started_ns > ? ORDER BY started_ns DESC",
             (repo_path, at_ns, at_ns - AGENT_SHELL_TTL_NS),
         )
-        return _agent_call_row(rows[0]) if rows else None
+        return [_agent_call_row(row) for row in rows]
 
     def agent_model(self, agent: str, session: str) -> str | None:
         rows = self._query(

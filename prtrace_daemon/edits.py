@@ -36,6 +36,8 @@ __all__ = [
     "Split",
     "baseline",
     "blob_snapshot",
+    "changed_ns",
+    "deleted_at",
     "dirty_state",
     "edit_towards",
     "scan",
@@ -290,10 +292,12 @@ def scan(
 
     With `within` (paths the watcher saw change), only files at or under those paths are
     looked at, so a save costs the same in a repo of ten files or fifty thousand. With
-    `until_ns`, a file modified after that moment is left for a later scan: it is work done
-    after the event being recorded. A withheld file is compared by its keyed digest, so only
-    a real change (or a chmod) makes an edit, and that edit carries no content. Files in
-    `skip` (an agent's edit tool is writing them) are not looked at: its post hook records them.
+    `until_ns`, a file modified after that moment (a new one: also moved in after it, which
+    its ctime tells) is left for a later scan: it is work done after the event being recorded;
+    so is a deletion whose folder changed after it (a file gone has no mtime of its own). A
+    withheld file is compared by its keyed digest, so only a real change (or a chmod) makes an
+    edit, and that edit carries no content. Files in `skip` (an agent's edit tool is writing
+    them) are not looked at: its post hook records them.
     """
     result = ScanResult()
     if skip:
@@ -319,7 +323,8 @@ def scan(
             st = full.lstat()
         except OSError:
             continue
-        moment = st.st_mtime_ns
+        # a file new to the snapshot may have been moved in, which keeps its mtime but not ctime
+        moment = st.st_mtime_ns if old is not None else max(st.st_mtime_ns, st.st_ctime_ns)
         # A snapshot of the other kind (the file has just become withheld, or stopped being)
         # is read again whatever its stat says, so the snapshot and the trace catch up.
         if (
@@ -378,6 +383,8 @@ def scan(
     for path, old in snaps.items():
         # git still lists a deleted tracked file until it is staged, so look at the disk
         if not (repo.root / path).is_file():
+            if until_ns is not None and deleted_at(repo.root, path) > until_ns:
+                continue
             deleted[path] = old
 
     def before_of(snap: Snapshot) -> tuple[str, bytes | None]:
@@ -444,6 +451,19 @@ def scan(
         result.changes.append(Change(path, payload, None))
     result.changes.sort(key=lambda c: c.path)
     return result
+
+
+def deleted_at(root: Path, path: str) -> int:
+    """When a file that is gone was deleted, at the latest: the mtime of its folder (of the
+    nearest folder still there, when its own went with it), which a deletion or a move moves."""
+    folder = (root / path).parent
+    while True:
+        try:
+            return folder.lstat().st_mtime_ns
+        except OSError:
+            if folder == root or folder == folder.parent:
+                return time.time_ns()  # not even the repo's folder: take it as just now
+            folder = folder.parent
 
 
 def edit_towards(
@@ -555,3 +575,14 @@ def split_edit(
         payload = _content_edit(path, (written_sha, kept_written), after, op="modify", mode=mode)
         beyond = Change(path, payload, _snapshot(st, sha))
     return Split(tool, beyond)
+
+
+def changed_ns(root: Path, change: Change) -> int:
+    """When a change a scan found was made, at the latest: the file's ctime (a write, a chmod
+    and a move all set it), or for a deletion its folder's mtime."""
+    if change.snapshot is None:
+        return deleted_at(root, change.path)
+    try:
+        return (root / change.path).lstat().st_ctime_ns
+    except OSError:
+        return change.snapshot.mtime_ns

@@ -21,7 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["hand_off", "handoff_root"]
+__all__ = ["containing_root", "hand_off", "handoff_root"]
 
 
 
@@ -32,10 +32,16 @@ def handoff_root(home_root: str, cwd: str) -> str | None:
             roots = listing.read().splitlines()
     except OSError:
         return None
-    inside = [root for root in roots if root and (cwd == root or cwd.startswith(root.rstrip("/") + "/"))]
-    if not inside or not daemon_alive(home_root):
+    root = containing_root(roots, cwd)
+    if root is None or not daemon_alive(home_root):
         return None
-    return max(inside, key=len)
+    return root
+
+
+def containing_root(roots: list[str], place: str) -> str | None:
+    """The repo of `roots` holding `place` (the deepest, for a repo inside another's folder)."""
+    inside = [r for r in roots if r and (place == r or place.startswith(r.rstrip("/") + "/"))]
+    return max(inside, key=len) if inside else None
 
 
 def hand_off(home_root: str, root: str, type: str, payload: dict[str, Any], ts: str | None = None) -> None:

@@ -29,6 +29,7 @@ from prtrace_daemon.edits import (
     Change,
     ScanResult,
     baseline,
+    changed_ns,
     dirty_state,
     edit_towards,
     scan,
@@ -64,8 +65,6 @@ class _Plan:
     start_payload: dict[str, Any] | None = None
     checkout_payload: dict[str, Any] | None = None
     scanned: ScanResult | None = None
-    # whose the scanned edits are: the agent whose shell call was running in the repo, if any
-    actor: Mapping[str, Any] | None = None
 
 
 class Recorder:
@@ -205,10 +204,17 @@ class Recorder:
         return Recorded(trace_id, seq, edits)
 
     def plan(
-        self, repo: GitRepo, within: Collection[str] | None = None, until_ns: int | None = None
+        self,
+        repo: GitRepo,
+        within: Collection[str] | None = None,
+        until_ns: int | None = None,
+        *,
+        leave_to_shell_calls: bool = True,
     ) -> _Plan:
         """Compare the work tree (only `within`, when given; only files changed before `until_ns`,
-        when given) with what was recorded, outside any write transaction."""
+        when given) with what was recorded, outside any write transaction. What changed since an
+        agent's shell call began is left to that call (unless `leave_to_shell_calls` is off: the
+        call's own post hook)."""
         row = self.registered(repo)
         head, branch = repo.head()
         branch = trace_branch(row, branch)
@@ -244,9 +250,6 @@ class Recorder:
                 }
         else:
             now_ns = until_ns or time.time_ns()
-            shell = self.buffer.open_shell_call(str(repo.root), now_ns)
-            if shell is not None:
-                plan.actor = shell.actor
             plan.scanned = scan(
                 repo,
                 self.buffer.snapshots(str(repo.root), within),
@@ -257,7 +260,21 @@ class Recorder:
                 withheld=withheld,
                 skip=self.buffer.marked_files(str(repo.root), now_ns),
             )
+            if leave_to_shell_calls:
+                self._leave_to_shell_calls(repo, plan.scanned, now_ns)
         return plan
+
+    def _leave_to_shell_calls(self, repo: GitRepo, scanned: ScanResult, now_ns: int) -> None:
+        """Leave what changed since an agent's shell call began to that call's post hook: an
+        edit with an agent call around it is the agent's (a formatter, a code generator, a
+        `sed -i` the agent ran), and the daemon's scan 0.3 s after the write must not take it
+        first. A call whose post hook never comes (denied, still running) holds them no longer
+        than buffer.AGENT_SHELL_TTL_NS; then the scan records them as usual."""
+        calls = self.buffer.open_shell_calls(str(repo.root), now_ns)
+        if not calls:
+            return
+        began = min(call.started_ns for call in calls)
+        scanned.changes = [c for c in scanned.changes if changed_ns(repo.root, c) < began]
 
     def apply(
         self,
@@ -285,7 +302,7 @@ class Recorder:
             for path, snap in plan.scanned.touched.items():
                 tx.put_snapshot(root, path, snap)
             edits = self.write_changes(
-                tx, repo, trace_id, plan.scanned.changes, ts=ts, actor=actor or plan.actor
+                tx, repo, trace_id, plan.scanned.changes, ts=ts, actor=actor
             )
         tx.set_repo_head(root, plan.branch, plan.head)
         return trace_id, edits

@@ -11,6 +11,10 @@ __all__ = ["detect_framework", "junit_path"]
 
 _SCRIPT_RUNNERS = {"npm", "pnpm", "yarn", "bun"}
 _SCRIPT_VERBS = {"test", "t", "run", "run-script"}
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+# options of `timeout` and `env` that take a value (`-s KILL`, `-u NAME`); the others stand alone
+_TIMEOUT_VALUED = {"-s", "--signal", "-k", "--kill-after"}
+_ENV_VALUED = {"-u", "--unset", "-C", "--chdir"}
 
 
 def _is_python(word: str) -> bool:
@@ -19,9 +23,9 @@ def _is_python(word: str) -> bool:
 
 def detect_framework(argv: Sequence[str]) -> str | None:
     """The test framework a command runs, or None for any other command."""
-    if not argv:
+    words = _command_words(argv)
+    if not words:
         return None
-    words = list(argv)
     # `uv run pytest`, `poetry run pytest`, `pipenv run …`: look past the launcher
     while len(words) > 2 and basename(words[0]) in {"uv", "poetry", "pipenv", "pdm", "hatch"} and words[1] == "run":
         words = words[2:]
@@ -47,6 +51,34 @@ def detect_framework(argv: Sequence[str]) -> str | None:
     if name == "cargo" and words[1:2] in (["test"], ["nextest"]):
         return "cargo"
     return None
+
+
+def _command_words(argv: Sequence[str]) -> list[str]:
+    """The words of the command a line really runs, as a coding agent writes one: the last
+    command of an `&&` chain (`cd repo && pytest`, `source .venv/bin/activate && pytest`), past
+    `VAR=value` and `env VAR=value` settings and a `timeout N` or `time` in front of it."""
+    words = list(argv)
+    if "&&" in words:
+        words = words[len(words) - words[::-1].index("&&") :]
+    while words:
+        first = basename(words[0])
+        if _ASSIGNMENT.match(words[0]):
+            words = words[1:]
+        elif first == "env":
+            words = words[1:]
+            while words and words[0].startswith("-") and words[0] != "--":
+                words = words[2:] if words[0] in _ENV_VALUED else words[1:]
+            words = words[1:] if words[:1] == ["--"] else words
+        elif first == "timeout":
+            words = words[1:]
+            while words and words[0].startswith("-"):
+                words = words[2:] if words[0] in _TIMEOUT_VALUED else words[1:]
+            words = words[1:]  # the duration
+        elif first == "time":
+            words = words[1:]
+        else:
+            break
+    return words
 
 
 def _past_package_launcher(words: list[str]) -> list[str]:

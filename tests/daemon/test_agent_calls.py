@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prtrace_daemon.agent_calls import AGENTS, HOOKS, AgentCall, FileWrite, parse_call
+from prtrace_daemon.agent_calls import AGENTS, HOOKS, AgentCall, FileWrite, parse_call, runs_git
 from prtrace_daemon.agent_patch import parse_patch
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "agents"
@@ -54,6 +54,7 @@ CODEX_FILES = (
                 False,
             ),
         ),
+        anchors=(None,),  # its hunk's `@@` line names no anchor
     ),
     FileWrite(
         path="tests/cli/test_show_json.py",
@@ -732,13 +733,46 @@ def test_patch_update_gives_one_piece_per_hunk_in_order() -> None:
                 ),
                 ("a\n\nb\nc\n", "a\n\nC\n", False),
             ),
+            anchors=("def main():", None),
         ),
     )
 
 
+def test_patch_anchors_stay_in_step_with_the_pieces_they_place() -> None:
+    patch = _patch("*** Update File: f", "@@ def a():", "@@ def b():", "-x", "+y")
+    assert parse_patch(patch) == (
+        FileWrite(
+            path="f", op="replace", replacements=(("x\n", "y\n", False),), anchors=("def b():",)
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "runs"),
+    [
+        ("git commit -m wip", True),
+        ("cd repo && git push origin main", True),
+        ("GIT_DIR=.git git merge main", True),
+        ("/usr/bin/git rebase -i", True),
+        ("(git add -A; git commit -qm x)", True),
+        ("python -m pytest -q", False),
+        ("echo legit && gitk", False),
+        ("git-lfs pull", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_a_command_runs_git_only_when_git_is_a_command_in_it(
+    command: str | None, runs: bool
+) -> None:
+    assert runs_git(command) is runs
+
+
 def test_patch_first_hunk_may_leave_out_its_header() -> None:
     assert parse_patch(_patch("*** Update File: f", "-old", "+new")) == (
-        FileWrite(path="f", op="replace", replacements=(("old\n", "new\n", False),)),
+        FileWrite(
+            path="f", op="replace", replacements=(("old\n", "new\n", False),), anchors=(None,)
+        ),
     )
 
 
@@ -760,6 +794,7 @@ def test_patch_delete_and_move() -> None:
             op="move",
             replacements=(("x = 1\n", "x = 2\n", False),),
             moved_to="new/name.py",
+            anchors=(None,),
         ),
         FileWrite(path="plain/rename.py", op="move", moved_to="plain/renamed.py"),
     )
@@ -768,7 +803,12 @@ def test_patch_delete_and_move() -> None:
 def test_patch_markers_are_trimmed_and_crlf_kept_in_lines() -> None:
     patch = "  *** Begin Patch\r\n*** Update File: w.txt\r\n-a\r\n+b\r\n*** End Patch  \r\n"
     assert parse_patch(patch) == (
-        FileWrite(path="w.txt", op="replace", replacements=(("a\r\n", "b\r\n", False),)),
+        FileWrite(
+            path="w.txt",
+            op="replace",
+            replacements=(("a\r\n", "b\r\n", False),),
+            anchors=(None,),
+        ),
     )
 
 

@@ -16,8 +16,9 @@ import pytest
 from prtrace_core.canonical import event_id
 from prtrace_core.gitblob import blob_sha
 from prtrace_core.verify import verify_trace
+from prtrace_daemon.agent_capture import apply_pieces
 from prtrace_daemon.blobs import BlobCache
-from prtrace_daemon.buffer import AGENT_MARK_TTL_NS
+from prtrace_daemon.buffer import AGENT_MARK_TTL_NS, AGENT_SHELL_TTL_NS
 from prtrace_daemon.envelope import local_trace
 from prtrace_daemon.gitobjects import GitSources
 from prtrace_daemon.gitrepo import GitRepo
@@ -208,7 +209,7 @@ def test_an_agents_session_becomes_its_events(rec: Recorder, repo: Path, name: s
     assert all(e["actor"] == {"kind": "human"} for e in events if e["type"] == "start")
     now = time.time_ns()
     assert rec.buffer.marked_files(str(repo), now) == set()  # every call closed by its post
-    assert rec.buffer.open_shell_call(str(repo), now) is None
+    assert rec.buffer.open_shell_calls(str(repo), now) == []
     assert not list(rec.home.spool.glob("agent.*"))  # every line taken
 
 
@@ -327,6 +328,114 @@ def test_pieces_that_do_not_apply_give_the_whole_change_to_the_agent(
     assert edit["actor"] == CLAUDE and edit["payload"]["after_sha"] == blob_sha(rewritten.encode())
 
 
+TWINS = "def a():\n    x = 1\n\n\ndef b():\n    x = 1\n"
+
+
+def _patch(*lines: str) -> str:
+    return "\n".join(("*** Begin Patch", *lines, "*** End Patch")) + "\n"
+
+
+def test_a_codex_hunk_lands_under_its_anchor_not_at_the_first_match(
+    rec: Recorder, repo: Path
+) -> None:
+    _commit(repo, {"twins.py": TWINS})
+    r = started(rec, repo)
+    agent = Agent(rec, repo, "codex")
+    patch = {
+        "command": _patch("*** Update File: twins.py", "@@ def b():", "-    x = 1", "+    x = 2")
+    }
+    agent.hook("PreToolUse-apply_patch", tool_input=patch)
+    rec.drain()
+    after = TWINS.replace("def b():\n    x = 1", "def b():\n    x = 2")
+    (repo / "twins.py").write_text(after)
+    agent.hook("PostToolUse-apply_patch", tool_input=patch)
+    rec.drain()
+    (edit,) = _edits(_events(rec, r), "twins.py")  # no split: the disk is what the tool wrote
+    assert edit["actor"]["name"] == "codex"
+    assert edit["payload"]["after_sha"] == blob_sha(after.encode())
+
+
+def test_an_ambiguous_hunk_gives_the_whole_change_to_the_agent(rec: Recorder, repo: Path) -> None:
+    _commit(repo, {"twins.py": TWINS})
+    r = started(rec, repo)
+    agent = Agent(rec, repo, "codex")
+    patch = {"command": _patch("*** Update File: twins.py", "@@", "-    x = 1", "+    x = 2")}
+    agent.hook("PreToolUse-apply_patch", tool_input=patch)
+    rec.drain()
+    after = TWINS.replace("def b():\n    x = 1", "def b():\n    x = 2") + "# mine\n"
+    (repo / "twins.py").write_text(after)
+    agent.hook("PostToolUse-apply_patch", tool_input=patch)
+    rec.drain()
+    (edit,) = _edits(_events(rec, r), "twins.py")
+    assert edit["actor"]["name"] == "codex"
+    assert edit["payload"]["after_sha"] == blob_sha(after.encode())
+
+
+@pytest.mark.parametrize(
+    ("pieces", "anchors", "expected"),
+    [
+        # each hunk after the one before it: the second `x = 1` is b's
+        (
+            (("    x = 1\n", "    x = 2\n", False), ("    x = 1\n", "    x = 3\n", False)),
+            ("def a():", None),
+            TWINS.replace("x = 1", "x = 2", 1).replace("x = 1", "x = 3"),
+        ),
+        # an anchor is a whole line, found past the hunk before it
+        (
+            (("    x = 1\n", "    y = 1\n", False),),
+            ("  def b():  ",),
+            TWINS.replace("def b():\n    x = 1", "def b():\n    y = 1"),
+        ),
+        # a hunk with no old lines adds its lines at the end
+        ((("", "z = 0\n", False),), (None,), TWINS + "z = 0\n"),
+        # an anchor that is not there, an old text not at a line's start
+        ((("    x = 1\n", "", False),), ("def c():",), None),
+        ((("x = 1\n", "x = 2\n", False),), ("def a():",), None),
+        # without anchors (Claude Code's pieces): found twice is no place
+        ((("    x = 1\n", "    x = 2\n", False),), (), None),
+        ((("    x = 1\n", "    x = 2\n", True),), (), TWINS.replace("x = 1", "x = 2")),
+    ],
+)
+def test_pieces_are_placed_where_the_tool_placed_them(
+    pieces: tuple[tuple[str, str, bool], ...], anchors: tuple[str | None, ...], expected: str | None
+) -> None:
+    assert apply_pieces(TWINS, pieces, anchors) == expected
+
+
+def test_an_agents_delete_and_move_drained_late_are_the_agents(rec: Recorder, repo: Path) -> None:
+    _commit(repo, {"a.py": "x = 1\n", "m.py": "y = 1\n"})
+    r = started(rec, repo)
+    agent = Agent(rec, repo, "codex")
+    patch = {
+        "command": _patch("*** Delete File: a.py", "*** Update File: m.py", "*** Move to: n.py")
+    }
+    agent.hook("PreToolUse-apply_patch", tool_input=patch, at_ns=time.time_ns() - 2_000_000_000)
+    (repo / "a.py").unlink()  # the tool runs before its pre hook is drained
+    (repo / "m.py").rename(repo / "n.py")  # a move keeps the file's mtime
+    agent.hook("PostToolUse-apply_patch", tool_input=patch)
+    rec.drain()
+    events = _events(rec, r)
+    (deleted,) = _edits(events, "a.py")
+    (moved,) = _edits(events, "n.py")
+    assert deleted["payload"]["op"] == "delete" and moved["payload"]["op"] == "rename"
+    assert deleted["actor"]["name"] == moved["actor"]["name"] == "codex"
+    assert _edits(events, "m.py") == []
+
+
+def test_a_file_written_in_the_tick_of_the_pre_hook_is_the_tools(
+    claude: tuple[Agent, GitRepo],
+) -> None:
+    agent, r = claude
+    rec, root = agent.rec, r.root
+    (root / "prtrace_cli/show.py").write_text(SHOW_JSON)
+    tick = (root / "prtrace_cli/show.py").stat().st_mtime_ns
+    agent.hook("PreToolUse-Edit", at_ns=tick)  # the same clock tick as the write
+    agent.hook("PostToolUse-Edit")
+    rec.drain()
+    (edit,) = _edits(_events(rec, r), "prtrace_cli/show.py")
+    assert edit["actor"] == CLAUDE
+
+
 def test_a_split_in_a_file_holding_a_secret_is_redacted_and_chained(
     claude: tuple[Agent, GitRepo],
 ) -> None:
@@ -403,6 +512,49 @@ def test_a_failed_edit_unmarks_its_files(claude: tuple[Agent, GitRepo]) -> None:
     assert edit["actor"] == {"kind": "human"}
 
 
+def test_what_changed_in_a_failed_edits_files_is_the_developers(
+    claude: tuple[Agent, GitRepo],
+) -> None:
+    agent, r = claude
+    rec, root = agent.rec, r.root
+    failing = agent.payload("PostToolUseFailure-Edit")["tool_use_id"]
+    agent.hook("PreToolUse-Edit", tool_use_id=failing)
+    rec.drain()
+    (root / "prtrace_cli/show.py").write_text(SHOW + "# typed while the tool failed\n")
+    agent.hook("PostToolUseFailure-Edit")
+    rec.drain()
+    (edit,) = _edits(_events(rec, r), "prtrace_cli/show.py")
+    assert edit["actor"] == {"kind": "human"}
+    assert rec.buffer.marked_files(str(root), time.time_ns()) == set()
+
+
+def test_beyond_a_tools_write_is_left_to_another_call_marking_the_file(
+    claude: tuple[Agent, GitRepo],
+) -> None:
+    agent, r = claude
+    rec, root = agent.rec, r.root
+    path = str(root / "prtrace_cli/show.py")
+    both = SHOW_JSON + "# the second session's line\n"
+    second = {"file_path": path, "content": both}
+    agent.hook("PreToolUse-Edit")
+    agent.hook("PreToolUse-Write", session_id="s2", tool_use_id="toolu_s2", tool_input=second)
+    rec.drain()
+    (root / "prtrace_cli/show.py").write_text(both)  # both tools wrote before either post
+    agent.hook("PostToolUse-Edit")
+    rec.drain()
+    assert rec.buffer.marked_files(str(root), time.time_ns()) == {"prtrace_cli/show.py"}
+    agent.hook("PostToolUse-Write", session_id="s2", tool_use_id="toolu_s2", tool_input=second)
+    rec.drain()
+    first, then = _edits(_events(rec, r), "prtrace_cli/show.py")
+    assert first["actor"] == CLAUDE and first["payload"]["after_sha"] == blob_sha(
+        SHOW_JSON.encode()
+    )
+    assert then["actor"]["session"] == "s2" and then["payload"]["after_sha"] == blob_sha(
+        both.encode()
+    )
+    assert then["payload"]["before_sha"] == first["payload"]["after_sha"]
+
+
 def test_a_write_outside_the_repo_is_not_recorded(
     claude: tuple[Agent, GitRepo], tmp_path: Path
 ) -> None:
@@ -421,32 +573,97 @@ def test_a_write_outside_the_repo_is_not_recorded(
 # shell calls
 
 
-def test_what_a_shell_call_changes_and_commits_is_the_agents(claude: tuple[Agent, GitRepo]) -> None:
+def test_what_changes_while_a_shell_call_runs_is_the_agents(
+    claude: tuple[Agent, GitRepo],
+) -> None:
+    """An edit with an agent call around it is the agent's: the daemon's scan while the command
+    runs leaves it to the call's post hook; work from before the call stays the developer's."""
     agent, r = claude
     rec, root = agent.rec, r.root
     (root / "calc.py").write_text("def add(a, b):\n    return a + b  # typed before\n")
     agent.hook("PreToolUse-Bash")
     rec.drain()
     (root / "report.txt").write_text("1 passed\n")
-    rec.record(r)  # the watcher, while the command runs
-    git(root, "add", "report.txt", "calc.py")
-    git(root, "commit", "-q", "-m", "the agent commits")
+    assert rec.record(r).edits == 0  # the watcher, while the command runs: left to the call
+    (root / "gen.txt").write_text("generated\n")  # seen by no scan
     agent.hook("PostToolUse-Bash")
     rec.drain()
     events = _events(rec, r)
     (typed,) = _edits(events, "calc.py")
     assert typed["actor"] == {"kind": "human"}
-    (made,) = _edits(events, "report.txt")
-    assert made["actor"] == CLAUDE
-    (commit,) = [e for e in events if e["type"] == "commit"]
-    assert commit["actor"] == CLAUDE
+    made = [*_edits(events, "report.txt"), *_edits(events, "gen.txt")]
+    assert [e["actor"] for e in made] == [CLAUDE, CLAUDE]
     (ran,) = [e for e in events if e["type"] == "test"]
     assert ran["actor"] == CLAUDE and ran["payload"]["duration_ms"] >= 0
     assert ran["payload"]["cwd"] == str(root)
-    assert [e["type"] for e in events].index("test") > [e["type"] for e in events].index("commit")
+    assert all(events.index(e) < events.index(ran) for e in made)
     (root / "calc.py").write_text("# after the call\n")
     rec.record(r)
     assert _edits(_events(rec, r), "calc.py")[-1]["actor"] == {"kind": "human"}
+
+
+def test_a_shell_call_whose_post_never_comes_holds_nothing_past_its_time(
+    claude: tuple[Agent, GitRepo],
+) -> None:
+    agent, r = claude
+    rec, root = agent.rec, r.root
+    agent.hook("PreToolUse-Bash", at_ns=time.time_ns() - AGENT_SHELL_TTL_NS - 1_000_000_000)
+    rec.drain()  # a call denied long ago: no post hook ever comes
+    (root / "notes.txt").write_text("typed\n")
+    rec.record(r)
+    assert [e["actor"] for e in _edits(_events(rec, r), "notes.txt")] == [{"kind": "human"}]
+
+
+def test_a_shell_call_with_no_post_hook_takes_nothing_of_the_developers(
+    claude: tuple[Agent, GitRepo],
+) -> None:
+    agent, r = claude
+    rec, root = agent.rec, r.root
+    agent.hook("PreToolUse-Bash")  # a call the developer denies: no post hook ever comes
+    rec.drain()
+    (root / "a.py").write_text("x = 1\n")
+    git(root, "add", "a.py")
+    git(root, "commit", "-q", "-m", "the developer commits")
+    rec.record(r)
+    events = _events(rec, r)
+    (commit,) = [e for e in events if e["type"] == "commit"]
+    assert commit["actor"] == {"kind": "human"}
+    assert [e["actor"] for e in _edits(events, "a.py")] == [{"kind": "human"}]
+
+
+def test_a_commit_is_the_agents_when_its_open_shell_call_runs_git(
+    claude: tuple[Agent, GitRepo],
+) -> None:
+    agent, r = claude
+    rec, root = agent.rec, r.root
+    commits = {"command": "cd . && git add report.txt && git commit -q -m 'the agent commits'"}
+    agent.hook("PreToolUse-Bash", tool_input=commits)
+    rec.drain()
+    (root / "report.txt").write_text("1 passed\n")
+    git(root, "add", "report.txt")
+    git(root, "commit", "-q", "-m", "the agent commits")
+    agent.hook("PostToolUse-Bash", tool_input=commits)
+    rec.drain()
+    (commit,) = [e for e in _events(rec, r) if e["type"] == "commit"]
+    assert commit["actor"] == CLAUDE
+
+
+def test_a_git_call_left_open_past_its_time_owns_no_commit(claude: tuple[Agent, GitRepo]) -> None:
+    agent, r = claude
+    rec, root = agent.rec, r.root
+    pushes = {"command": "git push origin main"}
+    agent.hook(
+        "PreToolUse-Bash",
+        tool_input=pushes,
+        at_ns=time.time_ns() - AGENT_SHELL_TTL_NS - 5_000_000_000,
+    )
+    rec.drain()
+    (root / "a.py").write_text("x = 1\n")
+    git(root, "add", "a.py")
+    git(root, "commit", "-q", "-m", "the developer commits")
+    rec.drain()
+    (commit,) = [e for e in _events(rec, r) if e["type"] == "commit"]
+    assert commit["actor"] == {"kind": "human"}
 
 
 def test_a_failed_shell_call_is_a_failed_test_with_its_output(
@@ -465,6 +682,45 @@ def test_a_failed_shell_call_is_a_failed_test_with_its_output(
     (ran,) = [e for e in _events(rec, r) if e["type"] in ("command", "test")]
     assert ran["actor"] == CLAUDE and ran["payload"]["exit_code"] != 0
     assert ran["type"] == "test" and ran["payload"]["failed"] >= 1
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "cd repo && python -m pytest -q",
+        "source .venv/bin/activate && pytest",
+        ". .venv/bin/activate && pytest tests/cli",
+        "timeout 60 pytest",
+        "FOO=1 pytest -q",
+        "env PYTHONPATH=. pytest",
+    ],
+)
+def test_an_agents_test_run_is_seen_through_what_it_runs_first(
+    claude: tuple[Agent, GitRepo], command: str
+) -> None:
+    agent, r = claude
+    agent.hook("PostToolUse-Bash", tool_input={"command": command})
+    agent.rec.drain()
+    (ran,) = [e for e in _events(agent.rec, r) if e["type"] in ("command", "test")]
+    assert ran["type"] == "test" and ran["payload"]["framework"] == "pytest"
+    assert ran["payload"]["command"] == command
+
+
+def test_a_codex_test_run_with_failures_fails_though_its_exit_code_is_unknown(
+    rec: Recorder, repo: Path
+) -> None:
+    _commit(repo, {"README.md": "x\n"})
+    r = started(rec, repo)
+    agent = Agent(rec, repo, "codex")
+    agent.hook("PostToolUse-Bash-failing")
+    agent.hook("PostToolUse-Bash")
+    rec.drain()
+    failing, passing = [e for e in _events(rec, r) if e["type"] == "test"]
+    assert failing["payload"]["failed"] == 1 and failing["payload"]["exit_code"] == 1
+    assert passing["payload"]["failed"] == 0 and passing["payload"]["exit_code"] == 0
+    assert (
+        failing["payload"]["exit_code_unknown"] is passing["payload"]["exit_code_unknown"] is True
+    )
 
 
 def test_a_shell_calls_output_is_capped_and_redacted_like_runs(
@@ -536,6 +792,21 @@ def test_a_line_for_no_recorded_repo_or_an_unused_hook_is_dropped(
     assert not list(rec.home.spool.glob("agent.*")) and not list(
         (rec.home.spool).glob("quarantine/*")
     )
+
+
+def test_a_session_id_that_is_not_utf8_is_recorded_not_set_aside(
+    claude: tuple[Agent, GitRepo],
+) -> None:
+    agent, r = claude
+    rec = agent.rec
+    odd = "5f0c\udcff8a3e"  # a lone surrogate: what a mangled byte decodes to
+    for fixture in ("SessionStart", "UserPromptSubmit", "PreToolUse-Bash", "PostToolUse-Bash"):
+        agent.hook(fixture, session_id=odd)
+        rec.drain()
+    assert not list(rec.home.spool.glob("quarantine/*"))
+    mine = [e for e in _events(rec, r) if e["actor"].get("session", "").startswith("5f0c\\")]
+    assert [e["type"] for e in mine] == ["agent", "annotation", "test"]
+    assert rec.buffer.open_shell_calls(str(r.root), time.time_ns()) == []  # pre and post paired
 
 
 def test_a_line_is_recorded_once_when_a_drain_is_repeated(claude: tuple[Agent, GitRepo]) -> None:
