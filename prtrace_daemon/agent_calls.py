@@ -555,11 +555,19 @@ AGENTS = tuple(_PARSERS)
 
 # `git` run as a command anywhere in a shell line: at its start, or after a separator, a
 # subshell or substitution, an assignment (`GIT_DIR=x git`), or a path (`/usr/bin/git`).
-_GIT_COMMAND = re.compile(r"(?:^|[\s;&|(){}`=])(?:[\w.~-]*/)*git(?=\s|$|[;&|)}`])")
+# git, its global options (-C DIR, -c KEY=VALUE, --no-pager …), then a command that moves
+# HEAD or a branch, or talks to a remote: what the git hooks record
+_GIT_COMMAND = re.compile(
+    r"(?:^|[\s;&|(){}`=])(?:[\w.~-]*/)*git"
+    r"(?:\s+(?:-[Cc]\s+\S+|--?[\w-]+(?:=\S+)?))*"
+    r"\s+(?:commit|merge|pull|push|rebase|cherry-pick|revert|am|checkout|switch|reset|stash)"
+    r"(?=\s|$|[;&|)}`])"
+)
 
 
 def runs_git(command: str | None) -> bool:
-    """Whether a shell call's command line runs git (`git commit`, `cd x && git push` …):
-    only such a call may own the commits, merges and pushes the git hooks record while it
-    runs."""
+    """Whether a shell call's command line runs a git command the git hooks record (`git
+    commit`, `cd x && git push` …): only such a call may own the commits, merges and pushes
+    recorded while it runs. `git status` or `git diff`, which agents run all the time, do not
+    make the developer's own commit in another shell the agent's."""
     return bool(command) and _GIT_COMMAND.search(command or "") is not None

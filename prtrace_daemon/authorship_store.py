@@ -78,7 +78,6 @@ _NULL_SHA = "0" * 40
 _REFLOG_DEPTH = 64  # reflog entries searched for the commit a hook reports
 # how git names, in HEAD's reflog, the commits it makes itself (`rebase -i (pick): …`)
 _GIT_MADE = re.compile(r"(rebase|pull --rebase|cherry-pick|revert|am)\b")
-_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 class UnknownFile(PrtraceError):
@@ -167,7 +166,9 @@ def made_by_git(repo: GitRepo, sha: str) -> bool:
         commit, _, subject = row.partition("\0")
         if commit == sha:
             made = subject  # keep going: the oldest entry is the one that made it
-    return made is not None and _GIT_MADE.match(made) is not None
+    # `rebase (continue)`: the commit that ends a stop holds a resolution, the developer's or
+    # the agent's whose command continued the rebase, not git's replay
+    return made is not None and "(continue)" not in made and _GIT_MADE.match(made) is not None
 
 
 def squash_changes(repo: GitRepo, sha: str) -> list[RawChange]:
@@ -177,10 +178,10 @@ def squash_changes(repo: GitRepo, sha: str) -> list[RawChange]:
     head = repo.git("rev-parse", "-q", "--verify", "HEAD", check=False).strip().decode()
     if head != sha:
         return []
-    tree = repo.git("write-tree", check=False).strip().decode("ascii", "replace")
-    if not _OBJECT_ID.fullmatch(tree):
-        return []  # unmerged entries: no tree to compare
-    return repo.tree_changes(sha, tree)
+    staged = repo.staged_changes()  # reads the index, takes no lock: a `git add` never waits
+    if any(change.status == "U" for change in staged):
+        return []  # unmerged entries: a conflict, whose resolution is the developer's
+    return staged
 
 
 @dataclass(slots=True)

@@ -261,7 +261,9 @@ class Daemon:
             # Past a few hundred paths one whole-tree pass (a stat per file) beats matching
             # each path: a branch-wide rewrite or a formatter run lands here.
             whole = FULL_SCAN in paths or len(paths) > TARGETED_MAX
-            self.recorder.record(git, within=None if whole else paths)
+            recorded = self.recorder.record(git, within=None if whole else paths)
+            if recorded.held and recorded.held_until_ns is not None:
+                self._look_again(repo, recorded.held, recorded.held_until_ns)
         except BufferUnavailable as exc:
             log.warning("%s; will retry in %.0f s", exc, RETRY_S)
             with self._cond:
@@ -289,6 +291,17 @@ class Daemon:
             with self._cond:
                 self.repos.pop(repo.root, None)
             self._write_state()
+
+    def _look_again(self, repo: _Repo, paths: tuple[str, ...], at_ns: int) -> None:
+        """Queue paths a scan left to an agent's open shell call for when that call expires (a
+        second after, so it has): if no post hook claimed them by then, they are recorded as the
+        developer's. Nothing else would look at them: the watcher saw their change already."""
+        due = time.monotonic() + max(0.0, (at_ns - time.time_ns()) / 1e9) + 1.0
+        with self._cond:
+            for path in paths:
+                if path not in repo.pending:
+                    repo.pending[path] = (due - MAX_DELAY_S, due - self.debounce_s)
+            self._cond.notify_all()
 
     def _drain(self) -> None:
         """Drain the spool. Whatever fails — the buffer, the file system, a bug — is logged and

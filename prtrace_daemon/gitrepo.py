@@ -200,8 +200,15 @@ class GitRepo:
         """What differs between two commits' trees (a checkout from `old` to `new`)."""
         return self._raw_changes("--no-renames", old, new)
 
+    def staged_changes(self) -> list[RawChange]:
+        """What the index holds against HEAD (a squash merge's changes), read with no lock."""
+        return self._parse_raw(self.git("diff-index", "--cached", "-r", "--raw", "-z", "--no-renames", "HEAD"))
+
     def _raw_changes(self, *args: str) -> list[RawChange]:
-        out = self.git("diff-tree", "-r", "--raw", "-z", "--no-commit-id", *args)
+        return self._parse_raw(self.git("diff-tree", "-r", "--raw", "-z", "--no-commit-id", *args))
+
+    @staticmethod
+    def _parse_raw(out: bytes) -> list[RawChange]:
         fields = out.decode("utf-8", "surrogateescape").split("\0")
         changes: list[RawChange] = []
         i = 0

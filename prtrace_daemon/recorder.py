@@ -22,7 +22,7 @@ from prtrace_core.redact import Redactor
 from prtrace_core.text import valid_utf8
 from prtrace_daemon.authorship_store import advance_lines
 from prtrace_daemon.blobs import BlobCache
-from prtrace_daemon.buffer import Buffer, RepoRow, Snapshot, Writer
+from prtrace_daemon.buffer import AGENT_SHELL_TTL_NS, Buffer, RepoRow, Snapshot, Writer
 from prtrace_daemon.client_errors import NotRegistered, Paused
 from prtrace_daemon.edits import (
     DIRTY_MAX_FILES,
@@ -52,6 +52,10 @@ class Recorded:
     trace_id: str
     seq: int | None
     edits: int
+    # changes left to agents' open shell calls, and when the last of those calls expires: the
+    # daemon looks at them again then, so work no post hook claims is recorded (as the developer's)
+    held: tuple[str, ...] = ()
+    held_until_ns: int | None = None
 
 
 @dataclass(slots=True)
@@ -65,6 +69,8 @@ class _Plan:
     start_payload: dict[str, Any] | None = None
     checkout_payload: dict[str, Any] | None = None
     scanned: ScanResult | None = None
+    held: tuple[str, ...] = ()  # paths left to agents' open shell calls
+    held_until_ns: int | None = None
 
 
 class Recorder:
@@ -201,7 +207,7 @@ class Recorder:
                 seq = None
                 if type is not None:
                     seq = self.append(tx, trace_id, type, payload or {}, ts=ts)
-        return Recorded(trace_id, seq, edits)
+        return Recorded(trace_id, seq, edits, plan.held, plan.held_until_ns)
 
     def plan(
         self,
@@ -261,20 +267,24 @@ class Recorder:
                 skip=self.buffer.marked_files(str(repo.root), now_ns),
             )
             if leave_to_shell_calls:
-                self._leave_to_shell_calls(repo, plan.scanned, now_ns)
+                self._leave_to_shell_calls(repo, plan, now_ns)
         return plan
 
-    def _leave_to_shell_calls(self, repo: GitRepo, scanned: ScanResult, now_ns: int) -> None:
+    def _leave_to_shell_calls(self, repo: GitRepo, plan: _Plan, now_ns: int) -> None:
         """Leave what changed since an agent's shell call began to that call's post hook: an
         edit with an agent call around it is the agent's (a formatter, a code generator, a
         `sed -i` the agent ran), and the daemon's scan 0.3 s after the write must not take it
         first. A call whose post hook never comes (denied, still running) holds them no longer
         than buffer.AGENT_SHELL_TTL_NS; then the scan records them as usual."""
         calls = self.buffer.open_shell_calls(str(repo.root), now_ns)
-        if not calls:
+        if not calls or plan.scanned is None:
             return
         began = min(call.started_ns for call in calls)
-        scanned.changes = [c for c in scanned.changes if changed_ns(repo.root, c) < began]
+        kept = [c for c in plan.scanned.changes if changed_ns(repo.root, c) < began]
+        if len(kept) < len(plan.scanned.changes):
+            plan.held = tuple(c.path for c in plan.scanned.changes if c not in kept)
+            plan.held_until_ns = max(call.started_ns for call in calls) + AGENT_SHELL_TTL_NS
+            plan.scanned.changes = kept
 
     def apply(
         self,

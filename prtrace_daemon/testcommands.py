@@ -22,8 +22,31 @@ def _is_python(word: str) -> bool:
 
 
 def detect_framework(argv: Sequence[str]) -> str | None:
-    """The test framework a command runs, or None for any other command."""
-    words = _command_words(argv)
+    """The test framework a command runs, or None for any other command. A command line of
+    several commands (`cd repo && pytest`, `pytest -q && echo ok`, `pytest -x; echo $?`), as a
+    coding agent writes one, runs the first of them that is a test runner."""
+    for segment in _segments(argv):
+        found = _framework(_past_prefixes(segment))
+        if found is not None:
+            return found
+    return None
+
+
+def _segments(argv: Sequence[str]) -> list[list[str]]:
+    """The commands of a command line split at `&&`, `||` and `;` (also a `;` ending a word)."""
+    segments: list[list[str]] = [[]]
+    for word in argv:
+        if word in ("&&", "||", ";"):
+            segments.append([])
+        elif word.endswith(";") and not word.endswith("\\;"):
+            segments[-1].append(word[:-1])
+            segments.append([])
+        else:
+            segments[-1].append(word)
+    return [segment for segment in segments if segment]
+
+
+def _framework(words: list[str]) -> str | None:
     if not words:
         return None
     # `uv run pytest`, `poetry run pytest`, `pipenv run …`: look past the launcher
@@ -53,13 +76,10 @@ def detect_framework(argv: Sequence[str]) -> str | None:
     return None
 
 
-def _command_words(argv: Sequence[str]) -> list[str]:
-    """The words of the command a line really runs, as a coding agent writes one: the last
-    command of an `&&` chain (`cd repo && pytest`, `source .venv/bin/activate && pytest`), past
-    `VAR=value` and `env VAR=value` settings and a `timeout N` or `time` in front of it."""
+def _past_prefixes(argv: Sequence[str]) -> list[str]:
+    """The words of the command one command runs, past `VAR=value` and `env VAR=value`
+    settings and a `timeout N` or `time` in front of it."""
     words = list(argv)
-    if "&&" in words:
-        words = words[len(words) - words[::-1].index("&&") :]
     while words:
         first = basename(words[0])
         if _ASSIGNMENT.match(words[0]):

@@ -758,6 +758,11 @@ def test_patch_anchors_stay_in_step_with_the_pieces_they_place() -> None:
         ("python -m pytest -q", False),
         ("echo legit && gitk", False),
         ("git-lfs pull", False),
+        ("git -C sub commit -q", True),
+        ("git stash pop", True),
+        ("git diff --stat && npm test", False),  # read-only git: the developer's commits stay theirs
+        ("git status", False),
+        ("git --no-pager log -3", False),
         ("", False),
         (None, False),
     ],

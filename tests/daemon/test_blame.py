@@ -441,3 +441,36 @@ def test_a_rebase_reads_the_repositorys_attributions_once_per_drain(
     assert len(reads) == 1
     owners = _owners(rec, feature, "more2.py")
     assert set(owners.values()) == {"claude-code"}
+
+
+def test_a_rebase_that_stopped_ends_with_a_commit_that_is_not_gits(repo: Path) -> None:
+    """git replays a clean pick itself; the commit `rebase --continue` makes after a conflict
+    holds a resolution, the developer's (or the agent's whose command continued it)."""
+    from prtrace_daemon.authorship_store import made_by_git, squash_changes
+
+    env = {**os.environ, "GIT_EDITOR": "true"}
+    (repo / "f.txt").write_text("base\n")
+    git(repo, "add", "f.txt")
+    git(repo, "commit", "-qm", "base")
+    git(repo, "checkout", "-qb", "feature")
+    (repo / "f.txt").write_text("feature\n")
+    (repo / "g.txt").write_text("clean\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "feature: f")
+    (repo / "h.txt").write_text("clean pick\n")
+    git(repo, "add", "h.txt")
+    git(repo, "commit", "-qm", "feature: h")
+    git(repo, "checkout", "-q", "main")
+    (repo / "f.txt").write_text("main\n")
+    git(repo, "commit", "-qam", "main: f")
+    git(repo, "checkout", "-q", "feature")
+    stopped = subprocess.run(["git", "rebase", "main"], cwd=repo, capture_output=True, env=env)
+    assert stopped.returncode != 0  # the conflict in f.txt
+    (repo / "f.txt").write_text("resolved\n")
+    git(repo, "add", "f.txt")
+    subprocess.run(["git", "rebase", "--continue"], cwd=repo, check=True, capture_output=True, env=env)
+    r = GitRepo(repo)
+    resolved, picked = git(repo, "rev-parse", "HEAD~1", "HEAD").split()
+    assert not made_by_git(r, resolved)
+    assert made_by_git(r, picked)
+    assert squash_changes(r, picked) == []  # nothing staged: no squash to take

@@ -101,6 +101,14 @@ def test_all_passing_pytest_run(suite: Path) -> None:
         (["yarn"], None),
         (["ls", "-l"], None),
         (["python", "script.py"], None),
+        # a line of several commands, as agents write them: the first test runner in it
+        (["cd", "repo", "&&", "python", "-m", "pytest", "-q"], "pytest"),
+        (["pytest", "-q", "&&", "echo", "ok"], "pytest"),
+        (["npm", "test", "&&", "git", "add", "-A"], "auto"),
+        (["python", "-m", "pytest", "-x;", "echo", "$?"], "pytest"),
+        (["make", "build", "||", "pytest"], "pytest"),
+        (["timeout", "60", "env", "CI=1", "pytest"], "pytest"),
+        (["ls", "&&", "echo", "pytest"], None),
     ],
 )
 def test_test_runners_are_recognised(argv: list[str], framework: str | None) -> None:

@@ -98,3 +98,44 @@ def test_an_agents_recorded_session_through_its_installed_hooks(repo: Path, agen
 
     run_prtrace("agent", "uninstall", agent, cwd=repo, check=True)
     assert not config.exists() and not config.parent.exists()
+
+
+def test_work_held_for_a_shell_call_that_never_ends_is_recorded_as_the_developers(
+    repo: Path, prtrace_home: Path, tmp_path: Path
+) -> None:
+    """The daemon's scan leaves what changes during an agent's shell call to the call's post
+    hook; when none comes (a call the developer denied), the daemon looks again once the call
+    expires and records the work as the developer's."""
+    import os
+    import time
+
+    from prtrace_daemon.buffer import AGENT_SHELL_TTL_NS, Buffer
+    from prtrace_daemon.spool_format import AgentRecord, encode_line
+    from tests.support.waiting import wait_for
+
+    run_prtrace("start", cwd=repo, check=True)
+    try:
+        payload = json.loads((FIXTURES / "claude-code" / "PreToolUse-Bash.json").read_text().replace(PROJECT, str(repo)))
+        line = tmp_path / "agent.4000001.spool"
+        line.write_bytes(encode_line(AgentRecord("claude-code", payload), repo=str(repo)))
+        began = time.time_ns() - AGENT_SHELL_TTL_NS + 3_000_000_000  # it expires in 3 s
+        os.utime(line, ns=(began, began))
+        os.replace(line, prtrace_home / "spool" / line.name)  # the hook's line, as if written then
+
+        def opened() -> bool:
+            with Buffer(prtrace_home / "buffer.db") as buffer:
+                return bool(buffer.open_shell_calls(str(repo), time.time_ns()))
+
+        wait_for(opened, what="the shell call opened by the daemon's drain")
+        (repo / "dev.txt").write_text("the developer's, while the call runs\n")
+
+        def recorded() -> list[dict[str, Any]]:
+            with Buffer(prtrace_home / "buffer.db") as buffer:
+                trace = buffer.trace_for(str(repo), "main")
+                found = buffer.events(trace.trace_id) if trace else []
+            return [e for e in found if e["type"] == "edit" and e["payload"]["file"] == "dev.txt"]
+
+        (edit,) = wait_for(recorded, what="the held edit, once the call expired", timeout_s=30)
+        assert edit["actor"] == {"kind": "human"}
+    finally:
+        run_prtrace("stop", cwd=repo)
