@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -64,6 +65,7 @@ __all__ = ["HANDOFF_FRESH_S", "SpoolInterpreter"]
 log = logging.getLogger(__name__)
 HANDOFF_FRESH_S = 30.0  # a handed-off event drained later than this is not preceded by a scan
 _NULL_SHA = "0" * 40
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _R = TypeVar("_R", bound=SpoolRecord)
 
 
@@ -423,7 +425,10 @@ class SpoolInterpreter:
         rec = self.recorder
         new_sha, old_sha = record.sha, record.previous
         row = rec.registered(repo)
-        if not record.branch or not new_sha:  # a file checkout is an edit: the next scan records it
+        # A file checkout is an edit, and a switch to an unborn branch (`checkout --orphan`: HEAD
+        # names no commit, the hook wrote `HEAD` for it) has no tree to move to: the next
+        # compare of the work tree records either, and sees the switch.
+        if not record.branch or not _OBJECT_ID.fullmatch(new_sha):
             return self._drop(line)
         branch = trace_branch(row, _branch_of(record.ref, new_sha))
         snaps = self.buffer.snapshots(str(repo.root))

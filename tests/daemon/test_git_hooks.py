@@ -77,6 +77,22 @@ def test_an_amend_is_a_rewrite_from_the_old_sha_to_the_new(rec: Recorder, repo: 
     assert rewrite == {"kind": "amend", "mappings": [{"old_sha": old, "new_sha": new}]}
 
 
+def test_a_switch_to_an_unborn_branch_is_recorded_not_quarantined(rec: Recorder, repo: Path) -> None:
+    """`git checkout --orphan` leaves HEAD naming no commit (the hook writes `HEAD` for its sha):
+    the line has no tree to move to, and the next compare sees the switch."""
+    from prtrace_daemon.spool import quarantined
+
+    started(rec, repo)
+    git(repo, "checkout", "-q", "--orphan", "fresh")
+    (repo / "new.py").write_text("N = 1\n")
+    rec.record(GitRepo(repo), "annotation", {"text": "on an orphan branch"})
+    assert quarantined(rec.home.spool) == 0
+    trace = rec.buffer.trace_for(str(repo), "fresh")
+    assert trace is not None
+    events = rec.buffer.events(trace.trace_id)
+    assert events[0]["type"] == "start" and events[-1]["payload"] == {"text": "on an orphan branch"}
+
+
 def test_a_merge_records_what_it_brought_in_then_the_merge(rec: Recorder, repo: Path) -> None:
     started(rec, repo)
     git(repo, "checkout", "-q", "-b", "topic")
