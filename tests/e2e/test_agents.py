@@ -139,3 +139,42 @@ def test_work_held_for_a_shell_call_that_never_ends_is_recorded_as_the_developer
         assert edit["actor"] == {"kind": "human"}
     finally:
         run_prtrace("stop", cwd=repo)
+
+
+def test_kill_9_while_agent_lines_drain_loses_and_repeats_none(repo: Path, prtrace_home: Path) -> None:
+    """An agent's prompts stream through its installed hook while the daemon is killed -9 and
+    started again: every prompt is recorded exactly once, in the order the hooks ran."""
+    import os
+    import signal
+
+    from prtrace_daemon.buffer import Buffer
+    from prtrace_daemon.paths import home
+    from prtrace_daemon.process import running
+    from tests.support.waiting import wait_for
+
+    run_prtrace("start", cwd=repo, check=True)
+    run_prtrace("agent", "install", "claude-code", cwd=repo, check=True)
+    command = _installed_command(json.loads((repo / CONFIGS["claude-code"]).read_text()))
+    payload = json.loads((FIXTURES / "claude-code" / "UserPromptSubmit.json").read_text().replace(PROJECT, str(repo)))
+    sent = [f"prompt {n:03d}" for n in range(60)]
+    try:
+        for n, text in enumerate(sent):
+            done = subprocess.run(["sh", "-c", command], input=json.dumps({**payload, "prompt": text}).encode(), cwd=repo, capture_output=True, timeout=30)
+            assert (done.returncode, done.stdout) == (0, b"")
+            if n == 30:
+                info = running(home())
+                assert info is not None
+                os.kill(info.pid, signal.SIGKILL)
+                wait_for(lambda: running(home()) is None, what="the daemon to die")
+        run_prtrace("start", cwd=repo, check=True)  # a new daemon drains what is left
+
+        def prompts() -> list[str]:
+            with Buffer(prtrace_home / "buffer.db") as buffer:
+                trace = buffer.trace_for(str(repo), "main")
+                found = buffer.events(trace.trace_id) if trace else []
+            return [e["payload"]["text"] for e in found if e["payload"].get("role") == "prompt"]
+
+        wait_for(lambda: len(prompts()) >= len(sent), what="every prompt recorded", timeout_s=60)
+        assert prompts() == sent
+    finally:
+        run_prtrace("stop", cwd=repo)
