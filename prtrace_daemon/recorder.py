@@ -280,9 +280,15 @@ class Recorder:
         if not calls or plan.scanned is None:
             return
         began = min(call.started_ns for call in calls)
-        kept = [c for c in plan.scanned.changes if changed_ns(repo.root, c) < began]
-        if len(kept) < len(plan.scanned.changes):
-            plan.held = tuple(c.path for c in plan.scanned.changes if c not in kept)
+        kept: list[Change] = []
+        held: list[str] = []
+        for change in plan.scanned.changes:  # one pass: a formatter's run may change thousands
+            if changed_ns(repo.root, change) < began:
+                kept.append(change)
+            else:
+                held.append(change.path)
+        if held:
+            plan.held = tuple(held)
             plan.held_until_ns = max(call.started_ns for call in calls) + AGENT_SHELL_TTL_NS
             plan.scanned.changes = kept
 
