@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from prtrace_core.actors import actor_label
+from prtrace_core.summaries import event_summary
 from prtrace_core.text import printable
 from prtrace_core.timestamps import parse_ts
 
@@ -32,7 +33,6 @@ _TYPE_STYLE = {
     "annotation": "green",
     "ci": "bold magenta",
 }
-_CI_GREEN = ("success", "neutral", "skipped")
 
 # A colour per actor: the developer one, each agent its own (the known ones fixed, any other
 # picked by its name, so an agent keeps its colour from one command to the next).
@@ -66,70 +66,13 @@ def actor_style(actor: object) -> str:
     return _OTHER_STYLES[zlib.crc32(name.encode()) % len(_OTHER_STYLES)] if name else ""
 
 
-def _short(sha: Any) -> str:
-    return str(sha)[:7] if sha else "none"
+_STYLE_OF_TONE = {"": "", "pass": "green", "fail": "red", "note": "italic", "muted": "dim"}
 
 
 def summary(event: dict[str, Any]) -> tuple[str, str]:
-    """(one-line summary, style) for an event, printable as it stands; pure so it is easy to test."""
-    text, style = _summary(event)
-    return line(text), style
-
-
-def _summary(event: dict[str, Any]) -> tuple[str, str]:
-    p = event.get("payload") or {}
-    kind = event.get("type")
-    if kind == "start":
-        dirty = p.get("dirty") or []
-        return f"capture began at {_short(p.get('head_sha'))} on {p.get('branch')}, {len(dirty)} file(s) already changed", ""
-    if kind == "edit":
-        name = f"{p.get('old_file')} → {p.get('file')}" if p.get("old_file") else str(p.get("file"))
-        notes = " (diff truncated)" if p.get("diff_truncated") else " (no diff: file too large)" if p.get("diff_omitted") else ""
-        return f"{p.get('op', 'modify')} {name} {p.get('change_summary', '')}{notes}", ""
-    if kind == "test":
-        failed, errors = p.get("failed") or 0, p.get("errors") or 0
-        ok = p.get("exit_code") == 0 and not failed and not errors
-        counts = ", ".join(
-            f"{p[k]} {k}" for k in ("passed", "failed", "errors", "skipped") if p.get(k)
-        ) or "no results read"
-        names = p.get("failed_tests") or []
-        tail = f" — {', '.join(names[:3])}{' …' if len(names) > 3 else ''}" if names else ""
-        return f"{p.get('framework')}: {counts} (exit {p.get('exit_code')}){tail}  `{p.get('command')}`", "green" if ok else "red"
-    if kind == "command":
-        secs = (p.get("duration_ms") or 0) / 1000
-        style = "" if p.get("exit_code") == 0 else "red"
-        return f"`{p.get('command')}` → exit {p.get('exit_code')} ({secs:.1f}s)", style
-    if kind == "commit":
-        first = str(p.get("message", "")).splitlines()[0] if p.get("message") else ""
-        stats = f"{p.get('files_changed')} file(s)"
-        if p.get("insertions") is not None:
-            stats += f", +{p.get('insertions')}/-{p.get('deletions')}"
-        return f"{_short(p.get('sha'))} {first} ({stats})", ""
-    if kind == "annotation":
-        role = f"{p['role']}: " if isinstance(p.get("role"), str) else ""
-        return f"{role}“{p.get('text')}”", "italic"
-    if kind == "attribution":
-        files: dict[str, Any] = p["files"] if isinstance(p.get("files"), dict) else {}
-        entries = [f for f in files.values() if isinstance(f, dict)]
-        # counts from a server or a file: anything but an integer counts as none
-        agent = sum(f["agent"] for f in entries if type(f.get("agent")) is int)
-        human = sum(f["human"] for f in entries if type(f.get("human")) is int)
-        return f"{_short(p.get('commit'))} from {p.get('source')}: {len(files)} file(s), {agent} agent / {human} human line(s)", "dim"
-    if kind == "agent":
-        detail = p.get("reason") or p.get("source") or p.get("agent_type") or ""
-        return f"{p.get('event')} {detail}".rstrip(), "dim"
-    if kind == "checkout":
-        return f"{p.get('from_branch')} → {p.get('to_branch')}", ""
-    if kind == "push":
-        return f"to {p.get('remote')}", ""
-    if kind == "ci":
-        outcome = p.get("conclusion") or p.get("status")
-        attempt = f" (attempt {p['run_attempt']})" if (p.get("run_attempt") or 1) > 1 else ""
-        style = "" if not p.get("conclusion") else "green" if p.get("conclusion") in _CI_GREEN else "red"
-        return f"{p.get('name')}: {outcome}{attempt} at {_short(p.get('head_sha'))}", style
-    import json
-
-    return json.dumps(p, ensure_ascii=False, sort_keys=True)[:200], "dim"
+    """(one-line summary, Rich style) for an event, printable as it stands."""
+    text, tone = event_summary(event)
+    return text, _STYLE_OF_TONE[tone]
 
 
 def _relative(seconds: float) -> str:
