@@ -16,6 +16,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from starlette.concurrency import run_in_threadpool
 
 from prtrace_core import __version__
+from prtrace_viewer.app import viewer_router
+from prtrace_viewer.headers import SecurityHeaders
 
 from .auth import Principal, authenticate
 from .blobs import BlobStore
@@ -52,6 +54,7 @@ from .reads import list_traces, trace_document, trace_events
 from .settings import ServerSettings
 from .stats import stats
 from .stores import open_blobs, open_index
+from .ui import viewer_host
 from .webhooks import handle_delivery
 
 __all__ = ["STATUS_CODES", "JSONBody", "Services", "create_app", "error_response"]
@@ -195,10 +198,12 @@ def create_app(
     # The last middleware added runs first: every request is measured, refused ones too.
     if settings.auth == "off":
         app.add_middleware(LocalOnlyGuard, refuse=error_response)
+    app.add_middleware(SecurityHeaders, prefix="/ui")  # the viewer's, on its refusals too
     app.add_middleware(Measured, metrics=metrics, routes=lambda: [getattr(r, "path", "") for r in app.routes])
     _install_error_handlers(app)
     _add_routes(app)
     _add_operator_routes(app, metrics)
+    app.include_router(viewer_router(viewer_host(app.state.services)))  # /ui, authorised like the API
     return app
 
 
@@ -282,6 +287,14 @@ def _add_routes(app: FastAPI) -> None:
         branch: str | None = None,
         pr: Annotated[str | None, Query(description="owner/repo#N, or N (with repo)")] = None,
         developer: Annotated[str | None, Query(description="the developer's user_id")] = None,
+        since: SinceQuery = None,
+        until: Annotated[
+            str | None,
+            Query(
+                description="traces whose first event is at or before this ISO 8601 timestamp, "
+                "or on or before this date (the whole day counts)"
+            ),
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     ) -> JSONBody:
@@ -293,6 +306,8 @@ def _add_routes(app: FastAPI) -> None:
                 branch=branch,
                 pr=pr,
                 developer=developer,
+                since=since,
+                until=until,
                 limit=limit,
                 cursor=cursor,
             )

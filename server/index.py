@@ -175,6 +175,7 @@ class TraceFilter:
     developer: str | None = None  # ?developer=: the owner (the token user), not the envelope's
     owner: str | None = None  # a writer sees only their own traces
     since: str | None = None  # traces with an event at or after this ts (index form)
+    until: str | None = None  # traces whose first event is at or before this ts (index form)
     limit: int = 100
     after: tuple[str, str] | None = None  # (created_at, trace_id)
 

@@ -125,6 +125,9 @@ def _trace_where(query: TraceFilter) -> tuple[str, list[Any]]:
         # last_ts is the latest event's ts in index form, whose text order is time order
         where.append("last_ts >= ?")
         args.append(query.since)
+    if query.until is not None:
+        where.append("first_ts <= ?")
+        args.append(query.until)
     return (" WHERE " + " AND ".join(where) if where else ""), args
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,6 +32,7 @@ __all__ = [
 _TRACE_ID: TypeAdapter[str] = TypeAdapter(TraceId)
 # Events without a seq (made by the server: CI runs) in one trace, at most, on a last page.
 _LOOSE_MAX = 100_000
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def check_trace_id(trace_id: str) -> str:
@@ -128,6 +130,8 @@ def list_traces(
     branch: str | None = None,
     pr: str | None = None,
     developer: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
     limit: int = 100,
     cursor: str | None = None,
 ) -> dict[str, Any]:
@@ -135,6 +139,8 @@ def list_traces(
 
     `pr` is a PR id (`owner/repo#N`) or a number, which with `repo` means `repo#N`.
     `developer` is a user name: the traces it owns (the envelope's `developer` proves nothing).
+    `since` keeps the traces with an event at or after it, `until` those whose first event is
+    at or before it (a date there means the whole day): together, the traces active in a span.
     """
     pr_id, pr_number = _pr_filter(pr, repo)
     query = TraceFilter(
@@ -143,6 +149,8 @@ def list_traces(
         pr_id=pr_id,
         pr_number=pr_number,
         developer=_clean(developer),
+        since=_since(since),
+        until=_until(until),
         owner=None if principal.reads_all else principal.user,
         limit=limit,
         after=_decode_cursor(cursor) if cursor else None,
@@ -162,6 +170,31 @@ def _pr_filter(pr: str | None, repo: str | None) -> tuple[str | None, int | None
             return f"{_clean(repo)}#{int(number)}", None
         return None, int(number)
     return pr, None
+
+
+def _since(text: str | None) -> str | None:
+    """`since` in index form, read as GET /v1/stats reads it; None when absent or blank."""
+    if text is None or not text.strip():
+        return None
+    from .stats import parse_since  # stats reads events through this module: imported late
+
+    return parse_since(text)
+
+
+def _until(text: str | None) -> str | None:
+    """`until` in index form, read as `since` is, except that a date means its last
+    millisecond: `until=2026-12-01` keeps the traces begun on that day."""
+    if text is None or not text.strip():
+        return None
+    from .stats import parse_since
+
+    try:
+        moment = parse_since(text)
+    except BadQuery as exc:
+        raise BadQuery(f"until{str(exc).removeprefix('since')}") from None
+    if _DATE.fullmatch(text.strip()):
+        return moment[:10] + "T23:59:59.999Z"
+    return moment
 
 
 def _clean(value: str | None) -> str | None:

@@ -1,0 +1,198 @@
+"""The viewer over the server's stores: the traces a token may read, as `/ui` shows them.
+
+The pages are `prtrace_viewer`'s; this module brings them a `TraceSource` bound to the
+reader (`ServerSource`) and the `ViewerHost` that authorises a page like the API authorises a
+request (`viewer_host`). Reads go through the same functions as the API (`reads`, `prs`), so a
+page shows exactly what `GET /v1/...` would answer that token, and a server error becomes the
+viewer's error of the same meaning.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from prtrace_viewer import source as viewer
+from prtrace_viewer.app import ViewerHost
+
+from .assemble import order_events, trace_summary
+from .auth import Principal, authenticate
+from .blobs import BlobStore
+from .errors import (
+    BadArgument,
+    BadQuery,
+    Forbidden,
+    NotFound,
+    ServerError,
+    StoreUnavailable,
+    Unauthorized,
+)
+from .index import SUMMARY_COLUMNS, IndexStore, TraceRecord, TraceSummary
+from .prs import pr_document
+from .reads import list_traces, load_events, trace_events, visible_trace
+from .tokens import verify_token
+
+if TYPE_CHECKING:
+    from prtrace_core.replay import Sources
+
+    from .app import Services
+
+__all__ = ["EventCache", "ServerSource", "viewer_host"]
+
+# How many whole traces the viewer keeps read: the one being scrubbed and one more. A trace of
+# 20,000 events is tens of megabytes of dicts; more would be memory nobody asked for.
+_TRACES_KEPT = 2
+
+# Server errors as the viewer answers them; the first matching class wins.
+_VIEWER_ERRORS: tuple[tuple[type[ServerError], type[viewer.ViewerError]], ...] = (
+    (Unauthorized, viewer.LoginRequired),
+    (Forbidden, viewer.NotAllowed),
+    (NotFound, viewer.NotFound),
+    (BadQuery, viewer.BadRequest),
+    (BadArgument, viewer.BadRequest),
+    (StoreUnavailable, viewer.Unavailable),
+)
+
+
+@contextmanager
+def _as_viewer_errors() -> Iterator[None]:
+    """Run a read, turning the server's refusals into the viewer's (same status, same text)."""
+    try:
+        yield
+    except ServerError as exc:
+        for server_class, viewer_class in _VIEWER_ERRORS:
+            if isinstance(exc, server_class):
+                raise viewer_class(str(exc)) from exc
+        raise
+
+
+class EventCache:
+    """The last few traces read whole, each under `(trace_id, last_server_seq)`: a scrub or an
+    overview asks for the same 20,000 events many times, and a new batch (which moves
+    `last_server_seq`) makes a new key, so it is seen at once. Thread-safe: pages are served
+    from a thread pool."""
+
+    def __init__(self, size: int = _TRACES_KEPT) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[tuple[str, int], tuple[Mapping[str, Any], ...]] = OrderedDict()
+
+    def get(self, key: tuple[str, int]) -> tuple[Mapping[str, Any], ...] | None:
+        with self._lock:
+            events = self._kept.get(key)
+            if events is not None:
+                self._kept.move_to_end(key)
+            return events
+
+    def put(self, key: tuple[str, int], events: tuple[Mapping[str, Any], ...]) -> None:
+        with self._lock:
+            # an older version of the same trace is never asked for again
+            for stale in [k for k in self._kept if k[0] == key[0] and k != key]:
+                del self._kept[stale]
+            self._kept[key] = events
+            self._kept.move_to_end(key)
+            while len(self._kept) > self._size:
+                self._kept.popitem(last=False)
+
+
+class ServerSource:
+    """One reader's view of the server's traces: every call checks the principal's access,
+    the cached events too."""
+
+    def __init__(
+        self, index: IndexStore, blobs: BlobStore, principal: Principal, *, cache: EventCache | None = None
+    ) -> None:
+        self.index = index
+        self.blobs = blobs
+        self.principal = principal
+        self.cache = cache if cache is not None else EventCache()
+
+    def traces(self, query: viewer.TraceQuery) -> dict[str, Any]:
+        with _as_viewer_errors():
+            return list_traces(
+                self.index,
+                self.principal,
+                repo=query.repo,
+                branch=query.branch,
+                pr=query.pr,
+                developer=query.developer,
+                since=query.since,
+                until=query.until,
+                limit=query.limit,
+                cursor=query.cursor,
+            )
+
+    def head(self, trace_id: str) -> dict[str, Any]:
+        with _as_viewer_errors():
+            trace = visible_trace(self.index, trace_id, self.principal)
+            envelope = dict(trace.envelope)
+            github = self.index.pull_request(trace.pr_id) if trace.pr_id else None
+        if github is not None:
+            envelope["pr"] = github.envelope_pr()  # GitHub's word over the client's, as reads do
+        return {
+            "summary": trace_summary(_summary(trace)),
+            "envelope": {
+                "trace_id": trace.trace_id,
+                "repo": envelope.get("repo"),
+                "pr": envelope.get("pr"),
+                "developer": envelope.get("developer"),
+            },
+        }
+
+    def events_page(self, trace_id: str, *, after_seq: int | None, limit: int, type: str | None) -> dict[str, Any]:
+        with _as_viewer_errors():
+            return trace_events(
+                self.index, self.blobs, trace_id, self.principal, type=type, after_seq=after_seq, limit=limit
+            )
+
+    def events(self, trace_id: str) -> Sequence[Mapping[str, Any]]:
+        with _as_viewer_errors():
+            trace = visible_trace(self.index, trace_id, self.principal)
+            key = (trace.trace_id, trace.last_server_seq)
+            cached = self.cache.get(key)
+            if cached is not None:
+                return cached
+            events = tuple(order_events(load_events(self.blobs, self.index.event_records(trace.trace_id))))
+        self.cache.put(key, events)
+        return events
+
+    def pr(self, owner: str, repo: str, number: int) -> dict[str, Any]:
+        with _as_viewer_errors():
+            return pr_document(self.index, self.blobs, self.principal, owner, repo, number)
+
+    def replay_sources(self, trace_id: str) -> Sources | None:
+        # The server holds no repository: replay works from what the trace itself carries.
+        return None
+
+
+def _summary(trace: TraceRecord) -> TraceSummary:
+    return TraceSummary(**{name: getattr(trace, name) for name in SUMMARY_COLUMNS})
+
+
+def viewer_host(services: Services) -> ViewerHost:
+    """The viewer as this server serves it: a page's credential (the session cookie or a
+    bearer token) is checked exactly as the API checks a token, on every request, so a revoked
+    token's session ends with its next page."""
+    required = services.settings.auth == "required"
+    cache = EventCache()
+
+    def source_for(credential: str | None) -> viewer.TraceSource:
+        with _as_viewer_errors():
+            authorization = f"Bearer {credential}" if credential else None
+            principal = authenticate(authorization, required=required, index=services.index)
+        return ServerSource(services.index, services.blobs, principal, cache=cache)
+
+    def check_token(token: str) -> bool:
+        with _as_viewer_errors():
+            return verify_token(services.index, token.strip()) is not None
+
+    return ViewerHost(
+        source_for=source_for,
+        login=required,
+        check_token=check_token,
+        login_hint="Sign in with an API token; an administrator makes one with "
+        "`prtrace-server token create --user NAME --role reader`.",
+    )
