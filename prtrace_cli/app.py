@@ -81,6 +81,23 @@ app.command()(daemon_commands.stop)
 app.command()(daemon_commands.daemon)
 
 
+@app.command()
+def view(
+    ref: Annotated[str | None, typer.Argument(help="PR-123, 123, owner/repo#123, a trace id, a branch, or a trace .json/.jsonl file (default: every trace in the local buffer).")] = None,
+    port: Annotated[int | None, typer.Option("--port", min=1, max=65535, help="Listen on this port (default: a free one).")] = None,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Only print the address; open no browser.")] = False,
+) -> None:
+    r"""Open the trace viewer on this machine: the timeline, each event's detail, the files at
+    any seq, the stats and plots, served on 127.0.0.1 until Ctrl-C.
+
+    It reads the local buffer, or a trace file; a server's traces are in that server's own
+    viewer, at /ui. The address printed carries a one-time key: only a browser that opened it
+    can read the traces. Needs the viewer's packages: pip install 'prtrace\[view]'."""
+    from prtrace_cli.view import open_view
+
+    open_view(ref, port=port, browser=not no_browser)
+
+
 def _reflow(doc: str) -> str:
     """A docstring as --help should take it: one line per paragraph, so Typer wraps it to the
     terminal instead of keeping the source's breaks at 100 columns (which cut every line of the
