@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-BENCHMARKS = ("ingest", "daemon", "hooks", "shell", "read", "redact", "push", "agent", "attribution")
+BENCHMARKS = ("ingest", "daemon", "hooks", "shell", "read", "redact", "push", "agent", "attribution", "viewer")
 USAGE = "usage: scripts/bench {" + ",".join(BENCHMARKS) + "} [--help] …"
 
 
