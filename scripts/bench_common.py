@@ -52,6 +52,24 @@ WORDS = ["parser", "token", "request", "handler", "cache", "retry", "timeout", "
 # ---------------------------------------------------------------- realistic events
 
 
+def code_line(rng: random.Random) -> str:
+    """A line of plausible Python, for files whose diffs must apply and highlight like code."""
+    indent = "    " * rng.randint(0, 2)
+    a, b, c = rng.choice(WORDS), rng.choice(WORDS), rng.choice(WORDS)
+    roll = rng.random()
+    if roll < 0.3:
+        return f"{indent}{a}_{b} = {c}({rng.randint(0, 999)})\n"
+    if roll < 0.45:
+        return f"{indent}if {a}.{b} is not None:\n"
+    if roll < 0.65:
+        return f"{indent}return {a}_{b}({c}, timeout={rng.randint(1, 60)})\n"
+    if roll < 0.75:
+        return f"{indent}# keep the {a} and the {b} {c} in step\n"
+    if roll < 0.85:
+        return f"{indent}self.{a} = {b}.get({c!r})\n"
+    return "\n"
+
+
 def _diff(rng: random.Random, lines: int) -> str:
     start = rng.randint(1, 400)
     body = []

@@ -31,6 +31,7 @@ from scripts.bench_common import (
     BIN,
     WORDS,
     bench_parser,
+    code_line,
     command_line,
     machine,
     make_events,
@@ -49,23 +50,6 @@ GIT_IDENTITY = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "Dev", "GIT_AUTHO
 REPOS = [f"acme/{name}" for name in ("webapp", "api", "billing", "search", "mobile", "infra", "docs", "auth",
                                      "payments", "notify", "ledger", "gateway", "ui-kit", "etl", "reports",
                                      "scheduler", "cache", "crm", "ml-feat", "admin")]
-
-
-def _code_line(rng: random.Random) -> str:
-    indent = "    " * rng.randint(0, 2)
-    a, b, c = rng.choice(WORDS), rng.choice(WORDS), rng.choice(WORDS)
-    roll = rng.random()
-    if roll < 0.3:
-        return f"{indent}{a}_{b} = {c}({rng.randint(0, 999)})\n"
-    if roll < 0.45:
-        return f"{indent}if {a}.{b} is not None:\n"
-    if roll < 0.65:
-        return f"{indent}return {a}_{b}({c}, timeout={rng.randint(1, 60)})\n"
-    if roll < 0.75:
-        return f"{indent}# keep the {a} and the {b} {c} in step\n"
-    if roll < 0.85:
-        return f"{indent}self.{a} = {b}.get({c!r})\n"
-    return "\n"
 
 
 def _ts(moment: datetime) -> str:
@@ -107,7 +91,7 @@ def build_session(work: Path, *, n_events: int, n_files: int, seed: int) -> dict
     state: dict[str, bytes] = {}
     for i in range(n_files):
         lines = [f'"""The {rng.choice(WORDS)} {rng.choice(WORDS)} module."""\n', "\n"]
-        lines += [_code_line(rng) for _ in range(rng.randint(30, 250))]
+        lines += [code_line(rng) for _ in range(rng.randint(30, 250))]
         state[f"src/pkg{i // 50:03d}/mod{i % 50:02d}.py"] = "".join(lines).encode()
     stream.append(_fast_import_commit(1, None, "refs/heads/main", moment, "base", dict(state)))
     shas = {path: blob_sha(content) for path, content in state.items()}
@@ -185,7 +169,7 @@ def build_session(work: Path, *, n_events: int, n_files: int, seed: int) -> dict
             op = rng.random()
             if op < 0.01:  # a new file
                 path = f"tests/test_{rng.choice(WORDS)}_{len(events)}.py"
-                body = "".join(_code_line(rng) for _ in range(rng.randint(15, 60))).encode()
+                body = "".join(code_line(rng) for _ in range(rng.randint(15, 60))).encode()
                 edit(path, None, body, "create")
                 hot.insert(rng.randint(0, 10), path)
                 weights = [1 / (rank + 1) ** 0.7 for rank in range(len(hot))]
@@ -204,10 +188,10 @@ def build_session(work: Path, *, n_events: int, n_files: int, seed: int) -> dict
                 current = lines(path)
                 at = rng.randint(0, len(current))
                 if rng.random() < 0.1:
-                    drop, new = 0, [_code_line(rng) for _ in range(rng.randint(8, 25))]
+                    drop, new = 0, [code_line(rng) for _ in range(rng.randint(8, 25))]
                 else:
                     drop = rng.randint(0, min(6 if len(current) > 400 else 3, len(current) - at))
-                    new = [_code_line(rng) for _ in range(rng.randint(0 if drop else 1, 4))]
+                    new = [code_line(rng) for _ in range(rng.randint(0 if drop else 1, 4))]
                 updated = current[:at] + new + current[at + drop:]
                 after = "".join(updated).encode()
                 if after == state[path]:

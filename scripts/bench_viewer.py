@@ -43,6 +43,7 @@ from scripts.bench_common import (
     BIN,
     WORDS,
     bench_parser,
+    code_line,
     command_line,
     machine,
     publish,
@@ -64,21 +65,6 @@ AIM_S = 1.0
 
 def _ts(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _code_line(rng: random.Random) -> str:
-    indent = "    " * rng.randint(0, 2)
-    a, b, c = rng.choice(WORDS), rng.choice(WORDS), rng.choice(WORDS)
-    roll = rng.random()
-    if roll < 0.35:
-        return f"{indent}{a}_{b} = {c}({rng.randint(0, 999)})\n"
-    if roll < 0.55:
-        return f"{indent}return {a}_{b}({c}, timeout={rng.randint(1, 60)})\n"
-    if roll < 0.7:
-        return f"{indent}# keep the {a} and the {b} {c} in step\n"
-    if roll < 0.85:
-        return f"{indent}if {a}.{b} is not None:\n"
-    return "\n"
 
 
 def make_trace(n_events: int, *, n_files: int, seed: int) -> tuple[list[dict[str, Any]], str]:
@@ -108,7 +94,7 @@ def make_trace(n_events: int, *, n_files: int, seed: int) -> tuple[list[dict[str
     paths = [f"src/{rng.choice(WORDS)}/{name}_{i}.py" for i, name in enumerate(rng.choices(WORDS, k=n_files))]
     for path in paths:
         moment += timedelta(seconds=rng.randint(5, 40))
-        edit(path, [f'"""The {rng.choice(WORDS)} module."""\n', "\n"] + [_code_line(rng) for _ in range(rng.randint(40, 200))])
+        edit(path, [f'"""The {rng.choice(WORDS)} module."""\n', "\n"] + [code_line(rng) for _ in range(rng.randint(40, 200))])
     weights = [1 / (rank + 1) ** 0.8 for rank in range(len(paths))]  # a few hot files, a long tail
     failing = 0
     while len(events) < n_events:
@@ -119,7 +105,7 @@ def make_trace(n_events: int, *, n_files: int, seed: int) -> tuple[list[dict[str
             current = files[path]
             at = rng.randint(2, len(current))
             drop = rng.randint(0, min(3, len(current) - at))
-            new = [_code_line(rng) for _ in range(rng.randint(0 if drop else 1, 4))]
+            new = [code_line(rng) for _ in range(rng.randint(0 if drop else 1, 4))]
             updated = current[:at] + new + current[at + drop:]
             if updated != current:
                 edit(path, updated)
