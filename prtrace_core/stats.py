@@ -70,7 +70,9 @@ FIELDS: tuple[str, ...] = (
 # Who wrote the committed lines, from commit payloads' `authorship`, after FIELDS in tables.
 LINE_FIELDS: tuple[str, ...] = ("agent_lines", "human_lines", "unknown_lines", "agent_line_share")
 
-_SUMMARY = re.compile(r"^\+(\d+)/-(\d+)$")
+# A count of more than 15 digits is no edit's (and int() refuses past 4,300): such a summary
+# counts as none.
+_SUMMARY = re.compile(r"^\+(\d{1,15})/-(\d{1,15})$")
 
 
 def is_green(payload: Mapping[str, Any]) -> bool:

@@ -35,7 +35,7 @@ from . import params, views
 from .headers import security_headers
 from .highlight import file_lines
 from .refs import event_refs, find_event
-from .replaying import file_at, files_at
+from .replaying import FileCache, files_at
 from .rows import (
     TABLE_TYPES,
     as_mapping,
@@ -49,6 +49,7 @@ from .rows import (
     trace_row,
 )
 from .session import (
+    ViewKey,
     credential,
     cross_site,
     has_cookie,
@@ -102,7 +103,7 @@ class ViewerHost:
     login_hint: str  # one sentence on the login page: where a token comes from
     name: str = "prtrace"  # shown in the header
     secure_cookie: bool | None = None  # None: Secure when the request came over https
-    view_key: str | None = None  # `prtrace view`'s key: the URL it prints carries it once
+    view_key: ViewKey | None = None  # `prtrace view`'s key: good for one visit, then a session
 
 
 def _environment(static: Mapping[str, Static]) -> Environment:
@@ -129,6 +130,7 @@ class _Viewer:
         self.host = host
         self.static = load_static()
         self.env = _environment(self.static)
+        self.file_cache = FileCache()  # the scrubber asks for one file at stop after stop
 
     # responses
 
@@ -195,7 +197,7 @@ class _Viewer:
         return key_gate(request, self.host.view_key, secure=self.host.secure_cookie, needs_key=needs_key)
 
     def source(self, request: Request) -> TraceSource:
-        return self.host.source_for(credential(request, cookie_only=self.host.view_key is not None))
+        return self.host.source_for(credential(request, view=self.host.view_key is not None))
 
     # pages
 
@@ -311,7 +313,7 @@ class _Viewer:
         seq = params.required_seq(request.query_params.get("at"), "at")
         path = params.replay_path(request.query_params.get("path", ""))
         source = self.source(request)
-        content = file_at(source.events(trace_id), seq, path, source.replay_sources(trace_id))
+        content = self.file_cache.file_at(source.events(trace_id), seq, path, source.replay_sources(trace_id))
         lines = file_lines(content.text, path) if content.text is not None else None
         reason = content.reason
         if lines is None and reason is None:
@@ -397,6 +399,11 @@ def viewer_router(host: ViewerHost) -> APIRouter:
             fields = await read_form(request)
         except ViewerError as error:
             response = viewer.error(request, "page", error)
+            security_headers(response)
+            return response
+        except Exception:  # answered here: past this handler no one adds the headers
+            log.exception("viewer: %s failed", request.url.path)
+            response = viewer.error(request, "page", _Failed("the viewer failed on this request; the log says why"))
             security_headers(response)
             return response
         handler = viewer.guarded("page", lambda r: viewer.login_submit(r, fields), needs_key=False)

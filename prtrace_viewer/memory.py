@@ -16,6 +16,7 @@ from typing import Any
 
 from prtrace_core.canonical import canonical_json
 from prtrace_core.replay import Sources
+from prtrace_core.text import valid_text
 from prtrace_core.timeline import derive_timeline, merge_by_time
 from prtrace_core.timestamps import parse_ts
 
@@ -87,6 +88,39 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+# orjson writes no integer outside 64 bits, and a page cannot be encoded with a lone surrogate
+# in it (json.loads keeps both): a trace file is anyone's, so both are mended once, at load.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
+def _sound_text(text: str) -> str:
+    if text.isascii():  # nearly every string: nothing to check
+        return text
+    return valid_text(text)
+
+
+def _sound(value: Any) -> Any:
+    """`value` with every string valid UTF-8 (a lone surrogate written as `\\udNNN`) and every
+    integer beyond 64 bits read as absent (None). A part that needs nothing is the same object,
+    so a sound trace is walked, not copied."""
+    if isinstance(value, str):
+        return _sound_text(value)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if _INT_MIN <= value <= _INT_MAX else None
+    if isinstance(value, Mapping):
+        mended = {(_sound_text(k) if isinstance(k, str) else k): _sound(v) for k, v in value.items()}
+        same = len(mended) == len(value) and all(
+            k in value and value[k] is v for k, v in mended.items()
+        )
+        return value if same else mended
+    if isinstance(value, list | tuple):
+        items = [_sound(item) for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
+
+
 def _read(document: Mapping[str, Any], owner: str) -> _Trace:
     repo = document.get("repo") if isinstance(document.get("repo"), Mapping) else {}
     pr = document.get("pr") if isinstance(document.get("pr"), Mapping) else None
@@ -131,7 +165,10 @@ def _bound(text: str, *, until: bool) -> Callable[[datetime], bool]:
         if len(text) == 10:
             day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
             if until:
-                end = day + timedelta(days=1)
+                try:
+                    end = day + timedelta(days=1)
+                except OverflowError:  # the last day there is: nothing is after it
+                    return lambda moment: True
                 return lambda moment: moment < end
             return lambda moment: moment >= day
         bound = parse_ts(text)
@@ -165,7 +202,7 @@ class MemorySource:
     ) -> None:
         self._sources = sources
         self._owner = owner
-        read = [_read(document, owner) for document in traces]
+        read = [_read(_sound(document), owner) for document in traces]
         self._by_id = {trace.envelope["trace_id"]: trace for trace in read}
         # newest first, as the server lists them
         self._listing = sorted(

@@ -9,23 +9,33 @@ exactly what `prtrace replay` would rebuild. They differ in what they make it do
   (the events that reset the whole tree, and the edits of the path or of a path it was renamed
   from, followed backwards), so showing one file of a 20,000-event trace applies that file's
   diffs alone. `tests/viewer/test_replaying.py` checks it against a replay of every event.
+
+A file edited ten thousand times still has a long chain, and the scrubber asks for it again
+at every stop; `FileCache` keeps, per trace and path, the replay's state every `CHECKPOINT`
+events of the chain, so a request replays at most that many events from the nearest one.
 """
 
 from __future__ import annotations
 
+import bisect
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from prtrace_core.gitblob import GITLINK
 from prtrace_core.replay import BaseCommitMissing, FileState, Replayer, Sources, effective_events
 
-__all__ = ["FileAt", "FileContent", "FileStatus", "chain", "file_at", "files_at"]
+__all__ = ["CHECKPOINT", "FileAt", "FileCache", "FileContent", "FileStatus", "chain", "file_at", "files_at"]
 
 FileStatus = Literal["known", "unknown", "withheld"]
 
 # The events that set or forget many files at once: every chain needs them.
 _TREE_EVENTS = frozenset({"start", "checkout", "resume"})
+
+# A FileCache keeps the replay's state every this many events of a file's chain.
+CHECKPOINT = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +156,11 @@ def chain(events: Sequence[Mapping[str, Any]], path: str) -> list[Mapping[str, A
     commits that name it (one can say which blob a withheld file is), and the edits of the
     path and of every path whose content reached it by a rename, followed backwards. An edit
     that renames a tracked path away is kept too: it empties that path."""
+    return _chain(events, path)[0]
+
+
+def _chain(events: Sequence[Mapping[str, Any]], path: str) -> tuple[list[Mapping[str, Any]], set[str]]:
+    """The chain, and every name its events read or write that matters to `path`."""
     names = {path}
     kept: list[Mapping[str, Any]] = []
     for event in reversed(events):
@@ -159,7 +174,7 @@ def chain(events: Sequence[Mapping[str, Any]], path: str) -> list[Mapping[str, A
         elif kind in _TREE_EVENTS or _touches(event, names):
             kept.append(event)
     kept.reverse()
-    return kept
+    return kept, names
 
 
 def _last_edit(events: Sequence[Mapping[str, Any]], path: str, seq: int | None) -> Mapping[str, Any] | None:
@@ -192,7 +207,13 @@ def file_at(
 ) -> FileContent:
     """`path`'s content right after `seq`, replaying only the events of its chain."""
     chosen = chain(_upto(events, seq), path)
-    replayer = _replay(chosen, sources)
+    return _content(_replay(chosen, sources), chosen, seq, path, sources)
+
+
+def _content(
+    replayer: Replayer, chosen: Sequence[Mapping[str, Any]], seq: int, path: str, sources: Sources | None
+) -> FileContent:
+    """What the replay of `chosen` (the chain up to `seq`) says of `path`."""
     state = replayer.files.get(path)
     if state is None:
         return FileContent(path, seq, None, False, f"the trace has no file {path} at seq {seq}")
@@ -225,3 +246,102 @@ def _where(sources: Sources | None) -> str:
     if sources is None:
         return "and the trace holds only its blob id: no repository that holds it is at hand"
     return "and the repository does not hold its blob"
+
+
+# The checkpoint cache
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """A replay's state after some events of one chain: the files of the chain's names (no
+    other file can change what the rest of the chain does to them) and whether the paths not
+    held are known to be absent."""
+
+    files: dict[str, FileState]
+    base_known: bool
+
+    @classmethod
+    def of(cls, replayer: Replayer, names: set[str]) -> _Snapshot:
+        held = {name: replace(state) for name in names if (state := replayer.files.get(name)) is not None}
+        return cls(held, replayer.base_known)
+
+    def replayer(self, sources: Sources | None) -> Replayer:
+        files = {name: replace(state) for name, state in self.files.items()}  # replay changes them
+        return Replayer(sources=sources, files=files, base_known=self.base_known)
+
+
+@dataclass(slots=True)
+class _Chain:
+    """One path's chain in one trace, with the checkpoints made so far: by how many of its
+    events were applied, one list for a replay with the sources and one without (the
+    sources are dropped for the whole replay when they lack the trace's base commit)."""
+
+    events: Sequence[Mapping[str, Any]]  # held, so the id it is keyed by stays this object's
+    sources: Sources | None
+    chosen: list[Mapping[str, Any]]
+    seqs: list[int]
+    names: set[str]
+    points: dict[bool, dict[int, _Snapshot]] = field(default_factory=lambda: {True: {}, False: {}})
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class FileCache:
+    """`file_at` for the scrubber, with checkpoints: per trace (the events object a source
+    hands back while the trace is unchanged) and path, the replay's state every `every` events
+    of the chain, so a request applies at most `every` events. Holds the last `size` chains;
+    safe to share between the threads that serve pages. `applied` counts the events applied."""
+
+    def __init__(self, *, size: int = 8, every: int = CHECKPOINT) -> None:
+        self._size = size
+        self._every = every
+        self._chains: OrderedDict[tuple[int, str], _Chain] = OrderedDict()
+        self._lock = threading.Lock()
+        self.applied = 0
+
+    def file_at(
+        self, events: Sequence[Mapping[str, Any]], seq: int, path: str, sources: Sources | None
+    ) -> FileContent:
+        """What `replaying.file_at` answers, from the nearest checkpoint at or below `seq`."""
+        entry = self._entry(events, path, sources)
+        with entry.lock:
+            count = bisect.bisect_right(entry.seqs, seq)
+            chosen = entry.chosen[:count]
+            try:
+                replayer = self._replay(entry, count, sources is not None)
+            except BaseCommitMissing:
+                replayer = self._replay(entry, count, False)
+            return _content(replayer, chosen, seq, path, sources)
+
+    def _entry(self, events: Sequence[Mapping[str, Any]], path: str, sources: Sources | None) -> _Chain:
+        key = (id(events), path)
+        with self._lock:
+            entry = self._chains.get(key)
+            if entry is not None and entry.events is events and entry.sources is sources:
+                self._chains.move_to_end(key)
+                return entry
+        effective = effective_events(events)  # outside the lock: a long trace takes a while
+        chosen, names = _chain(effective, path)
+        entry = _Chain(events, sources, chosen, [_seq(event) for event in chosen], names)
+        with self._lock:
+            self._chains[key] = entry
+            self._chains.move_to_end(key)
+            while len(self._chains) > self._size:
+                self._chains.popitem(last=False)
+        return entry
+
+    def _replay(self, entry: _Chain, count: int, with_sources: bool) -> Replayer:
+        """The first `count` events of the chain applied, from the nearest checkpoint; the
+        checkpoints passed on the way are kept."""
+        points = entry.points[with_sources]
+        sources = entry.sources if with_sources else None
+        start = count - count % self._every
+        while start > 0 and start not in points:
+            start -= self._every
+        replayer = points[start].replayer(sources) if start > 0 else Replayer(sources=sources)
+        for done in range(start + 1, count + 1):
+            replayer.apply(entry.chosen[done - 1])
+            if done % self._every == 0 and done not in points:
+                points[done] = _Snapshot.of(replayer, entry.names)
+        with self._lock:
+            self.applied += count - start
+        return replayer

@@ -70,7 +70,8 @@ _CI_FAIL = ("failure", "timed_out", "cancelled")
 MAX_BUCKETS = 200
 _BUCKET_WIDTHS_S = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 _CHURN_TOP = 30
-_CHANGE = re.compile(r"^\+(\d+)/-(\d+)$")
+# A count of more than 15 digits is no edit's: such a summary counts as none.
+_CHANGE = re.compile(r"^\+(\d{1,15})/-(\d{1,15})$")
 UNKNOWN_ACTOR = "unknown"
 
 
@@ -84,8 +85,14 @@ def _payload(event: Mapping[str, Any]) -> Mapping[str, Any]:
     return payload if _is_map(payload) else {}
 
 
+# orjson writes no integer outside 64 bits: a bigger recorded number reads as absent.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, int) and not isinstance(value, bool) and _INT_MIN <= value <= _INT_MAX:
+        return value
+    return None
 
 
 def _str(value: Any) -> str | None:
@@ -138,6 +145,29 @@ def _ms(event: Mapping[str, Any]) -> int | None:
         return round(parse_ts(ts).timestamp() * 1000)
     except ValueError:
         return None
+
+
+def _failed_count(payload: Mapping[str, Any]) -> int | None:
+    """Failed and errored tests of a run; None (a gap in the plot, not a zero) when the run
+    counted neither, e.g. one known only by its exit code."""
+    failed, errors = _int(payload.get("failed")), _int(payload.get("errors"))
+    if failed is None and errors is None:
+        return None
+    return (failed or 0) + (errors or 0)
+
+
+def _json_safe(value: Any) -> Any:
+    """`value` with every integer orjson cannot write (beyond 64 bits: a sum of recorded
+    numbers can get there) read as absent."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return _int(value)
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    return value
 
 
 def _bucket_width(span_s: float) -> int:
@@ -204,8 +234,8 @@ def overview(events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if event.get("type") == "test" and ms is not None:
             payload = _payload(event)
             tests["t"].append(ms / 1000)
-            tests["passed"].append(_int(payload.get("passed")) or 0)
-            tests["failed"].append((_int(payload.get("failed")) or 0) + (_int(payload.get("errors")) or 0))
+            tests["passed"].append(_int(payload.get("passed")))
+            tests["failed"].append(_failed_count(payload))
             tests["seq"].append(seq)
     first_ms = points[0][0] if points else None
     if first_ms is None and moments:
@@ -229,8 +259,8 @@ def overview(events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "per_minute": per_minute,
         "bucket_s": bucket_s,
         "tests": tests,
-        "churn": _churn(events),
-        "stats": stats,
+        "churn": _json_safe(_churn(events)),
+        "stats": _json_safe(stats),
     }
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from markupsafe import Markup
+import pytest
+from markupsafe import Markup, escape
 
 from prtrace_viewer import highlight
 from prtrace_viewer.highlight import DiffLine, diff_lines, file_lines, stylesheet
@@ -95,12 +96,71 @@ def test_beyond_the_cap_lines_are_plain_but_still_escaped() -> None:
     assert lines[-1] == Markup(f"x{highlight.MAX_LINES + 49} = &#39;&lt;script&gt;alert(1)&lt;/script&gt;&#39;")
 
 
-def test_a_huge_line_stops_highlighting_at_the_byte_cap() -> None:
+def test_a_huge_line_is_plain_and_the_short_ones_around_it_still_coloured() -> None:
     huge = "y = '" + "z" * (highlight.MAX_BYTES + 10) + "'"
     lines = file_lines(f"x = 1\n{huge}\n{SCRIPT}\n", "big.py")
     assert "<span" in lines[0]
     assert lines[1] == Markup(huge.replace("'", "&#39;"))
-    assert lines[2] == Markup("&lt;script&gt;alert(1)&lt;/script&gt;")
+    assert "<span" in lines[2] and _text(lines[2]) == SCRIPT
+    _no_live_markup(str(lines[2]))
+
+
+def test_a_line_just_past_the_limit_is_plain() -> None:
+    long = "x = " + "1 + " * (highlight.MAX_LINE // 4) + "1"
+    short = "y = 2"
+    lines = file_lines(f"{short}\n{long}\n{short}\n", "m.py")
+    assert lines[1] == Markup(long)
+    assert "<span" in lines[0] and "<span" in lines[2]
+
+
+# Lexers whose time grows with the square of a line's length (Java's on bare words,
+# TypeScript's on dotted names): a long line of either must never reach them.
+HOSTILE_LINES = [("X.java", "a " * 100_000), ("x.ts", "a.b" * 70_000), ("main.tf", "a " * 100_000),
+                 ("Makefile", "a " * 100_000), (".htaccess", "a " * 100_000)]
+
+
+@pytest.mark.parametrize(("path", "line"), HOSTILE_LINES)
+def test_a_200_kb_line_in_a_file_is_plain_escaped_text(path: str, line: str) -> None:
+    line = line + SCRIPT
+    lines = file_lines(f"{line}\nint x;\n", path)
+    assert lines[0] == escape(line)
+    assert len(lines) == 2
+
+
+@pytest.mark.parametrize(("path", "line"), HOSTILE_LINES[:2])
+def test_a_200_kb_line_in_a_diff_is_plain_escaped_text(path: str, line: str) -> None:
+    line = line + SCRIPT
+    rows = diff_lines(f"@@ -1,2 +1,2 @@\n-{line}\n+{line}!\n int x;\n", path)
+    assert [(r.kind, r.html) for r in rows[1:3]] == [("del", escape(line)), ("add", escape(line + "!"))]
+    assert _text(rows[3].html) == "int x;"
+
+
+def test_lines_of_bare_words_are_lexed_in_small_pieces() -> None:
+    # Java's lexer is quadratic in a run of bare words across lines, however short each is.
+    text = ("a " * 30 + "\n") * 1500
+    pieces = highlight._pieces(text.splitlines())
+    assert all(end - start <= highlight.PIECE_BYTES // 61 + 1 for start, end, _ in pieces)
+    assert [start for start, _, _ in pieces] == sorted({start for start, _, _ in pieces})
+    assert pieces[-1][1] == 1500
+
+
+def test_once_the_time_is_spent_the_rest_is_plain() -> None:
+    ticks = iter(range(100))
+    text = "".join(f"x{n} = 1\n" for n in range(1500))  # several pieces
+    lines = file_lines(text, "m.py", clock=lambda: next(ticks) * highlight.MAX_SECONDS * 0.9)
+    # the clock reads the start, then before each piece: the first piece is in time, no other
+    assert "<span" in lines[0]
+    assert lines[1000] == Markup("x1000 = 1") and lines[-1] == Markup("x1499 = 1")
+
+
+def test_the_caps_are_what_a_page_can_afford() -> None:
+    assert (highlight.MAX_LINES, highlight.MAX_BYTES, highlight.MAX_LINE) == (2_000, 128 * 1024, 1_000)
+
+
+def test_a_hunk_header_with_a_huge_number_is_a_plain_row() -> None:
+    rows = diff_lines(f"@@ -{'9' * 5000} +1 @@\n-a\n+b\n", "a.py")
+    assert rows[0].kind == "meta" and _text(rows[0].html).startswith("@@ -999")
+    assert all(r.old_no is None and r.new_no is None for r in rows)
 
 
 def test_the_stylesheet_is_scoped_under_hl() -> None:

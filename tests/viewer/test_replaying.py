@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from prtrace_core.replay import Replayer, effective_events
-from prtrace_viewer.replaying import chain, file_at, files_at
+from prtrace_viewer.replaying import FileCache, chain, file_at, files_at
 from tests.viewer import MemoryRepo, edit_payload, event
 
 BASE = "b" * 40
@@ -213,3 +213,77 @@ def test_an_event_sent_again_at_the_same_seq_replaces_the_first() -> None:
     again = {**event(2, "edit", edit_payload("a.py", None, b"second\n")), "server_seq": 9}
     events = [event(1, "start", {"head_sha": None, "branch": "main", "dirty": []}), {**first, "server_seq": 1}, again]
     assert file_at(events, 2, "a.py", None).text == "second\n"
+
+
+def _same(got: Any, want: Any) -> None:
+    assert (got.path, got.seq, got.text, got.binary, got.reason) == (want.path, want.seq, want.text, want.binary,
+                                                                      want.reason)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 5])
+@pytest.mark.parametrize("with_repo", [True, False])
+def test_the_cache_answers_what_a_replay_from_the_start_answers(seed: int, with_repo: bool) -> None:
+    events, repo = _generated(seed, steps=200)
+    sources = repo if with_repo else None
+    cache = FileCache(size=100, every=8)  # many checkpoints, renames across them
+    paths = sorted({e["payload"]["file"] for e in events if e["type"] == "edit"} | {"src/m0.py", "nowhere.py"})
+    seqs = list(range(1, len(events) + 1))
+    random.Random(seed).shuffle(seqs)  # later and earlier, on and off checkpoints
+    for seq in [*seqs[:24], 1, 8, 9, 16, 17, len(events)]:
+        for path in paths:
+            _same(cache.file_at(events, seq, path, sources), file_at(events, seq, path, sources))
+
+
+def _one_file_edited(times: int) -> list[dict[str, Any]]:
+    events = [event(1, "start", {"head_sha": None, "branch": "main", "dirty": []})]
+    content = b""
+    for n in range(times):
+        after = content + f"line {n}\n".encode()
+        events.append(event(n + 2, "edit", edit_payload("busy.py", content if n else None, after)))
+        events.append(event(None, "ci", {"name": "ci", "conclusion": "success"}))  # no seq: never applied
+        content = after
+    return events
+
+
+def test_a_later_request_replays_from_the_nearest_checkpoint() -> None:
+    events = _one_file_edited(1000)
+    cache = FileCache()
+    first = cache.file_at(events, 900, "busy.py", None)
+    assert first.text is not None and first.text.endswith("line 898\n")
+    assert cache.applied == 900
+    before = cache.applied
+    later = cache.file_at(events, 1001, "busy.py", None)
+    assert later.text is not None and later.text.count("\n") == 1000
+    assert cache.applied - before == 1001 - 768  # from the checkpoint after 768 events
+    before = cache.applied
+    cache.file_at(events, 700, "busy.py", None)
+    assert cache.applied - before == 700 - 512
+    before = cache.applied
+    cache.file_at(events, 512, "busy.py", None)
+    assert cache.applied == before  # exactly on a checkpoint
+
+
+def test_the_cache_keeps_a_few_traces_and_never_mixes_them() -> None:
+    cache = FileCache(size=2, every=4)
+    traces = [_one_file_edited(n) for n in (10, 11, 12)]
+    for events in traces + traces:
+        shown = cache.file_at(events, len(events), "busy.py", None)
+        assert shown.text is not None and shown.text.count("\n") == (len(events) - 1) // 2
+    # an equal trace that is another object is another entry
+    copy = [dict(e) for e in traces[0]]
+    before = cache.applied
+    cache.file_at(copy, 5, "busy.py", None)
+    assert cache.applied - before == 5
+
+
+def test_a_start_from_a_commit_the_repository_lacks_drops_it_for_the_whole_replay() -> None:
+    repo = MemoryRepo()
+    repo.commit(BASE, {"a.py": b"base\n"})
+    events = [event(1, "start", {"head_sha": BASE, "branch": "main", "dirty": []})]
+    events += [event(n, "edit", edit_payload("a.py", b"base\n" if n == 2 else b"x\n" * (n - 2),
+                                             b"x\n" * (n - 1))) for n in range(2, 12)]
+    events.append(event(12, "start", {"head_sha": "9" * 40, "branch": "other", "dirty": []}))
+    events += [event(n, "edit", edit_payload("a.py", b"x\n" * (n - 3), b"x\n" * (n - 2))) for n in range(13, 20)]
+    cache = FileCache(every=3)
+    for seq in (5, 11, 19, 4, 12, 13, 2, 18):
+        _same(cache.file_at(events, seq, "a.py", repo), file_at(events, seq, "a.py", repo))

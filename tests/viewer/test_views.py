@@ -216,3 +216,53 @@ def test_detail_of_the_other_types() -> None:
 def test_a_ci_link_is_only_ever_to_the_web(url: Any, kept: bool) -> None:
     shown = detail(event(None, "ci", {"name": "b", "url": url}))
     assert shown["url"] == (url if kept else None)
+
+
+def test_a_test_run_without_counts_is_a_gap_in_the_plot_not_a_zero() -> None:
+    events = [
+        _test_run(1, passed=3, at=10),
+        event(2, "test", {"command": "pytest", "exit_code": 1}, at=20),  # only its exit code
+        event(3, "test", {"command": "pytest", "exit_code": 1, "errors": 2}, at=30),
+    ]
+    got = overview(events)
+    assert got["tests"]["passed"] == [3, None, None]
+    assert got["tests"]["failed"] == [0, None, 2]
+    assert got["tests"]["seq"] == [1, 2, 3] and len(got["tests"]["t"]) == 3
+    assert [p[4] for p in got["points"]] == [1, 2, 2]  # the run with no counts is still red
+    orjson.dumps(got)
+
+
+HUGE_SUMMARY = "+" + "9" * 5000 + "/-1"
+
+
+def test_a_change_summary_with_a_huge_number_counts_as_none() -> None:
+    events = [
+        event(1, "edit", {"file": "a.py", "op": "modify", "change_summary": HUGE_SUMMARY}),
+        event(2, "edit", {"file": "a.py", "op": "modify", "change_summary": "+3/-1"}),
+        event(3, "edit", {"file": "b.py", "op": "modify", "change_summary": f"+{'9' * 16}/-0"}),
+    ]
+    stats = trace_stats(events)
+    assert (stats["lines_added"], stats["lines_removed"]) == (3, 1)
+    got = overview(events)
+    assert got["churn"][0] == {"file": "a.py", "added": 3, "removed": 1, "edits": 2}
+    assert got["churn"][1] == {"file": "b.py", "added": 0, "removed": 0, "edits": 1}
+    orjson.dumps(got)
+    assert detail(events[0])["change_summary"] == HUGE_SUMMARY  # shown as the text it is
+
+
+def test_numbers_beyond_64_bits_read_as_absent() -> None:
+    events = [
+        event(10**20, "test", {"command": "pytest", "exit_code": 0, "passed": 10**30, "failed": -(10**30)}, at=1),
+        event(2, "command", {"command": "ls", "exit_code": 0, "duration_ms": 2**63}),
+        event(3, "commit", {"sha": "c" * 40, "message": "m", "files": ["a.py"], "insertions": 2**64,
+                            "authorship": {"files": {"a.py": {"agent": 2**62, "human": 2**62 + 5}}}}),
+        event(4, "commit", {"sha": "d" * 40, "message": "m", "files": ["a.py"],
+                            "authorship": {"files": {"a.py": {"agent": 2**62, "human": 2**62}}}}),
+    ]
+    got = overview(events)
+    orjson.dumps(got)  # every number fits: a sum past 64 bits is absent too
+    assert got["points"][0][3] is None and got["tests"]["passed"] == [None]
+    assert detail(events[1])["duration_ms"] is None
+    assert detail(events[2])["insertions"] is None
+    assert detail(events[0])["seq"] is None
+    assert views._int(2**63 - 1) == 2**63 - 1 and views._int(-(2**63)) == -(2**63)
