@@ -1,20 +1,26 @@
 """`prtrace view`: the trace viewer on this machine, over the local buffer or a trace file.
 
 The pages are the server's own (`prtrace_viewer`), served on loopback to this user alone:
-the address carries a random key once, which becomes a session cookie, so another local user
-or a web page guessing the port reads nothing. The viewer's packages are an extra
+the address carries a random key good for one visit, which the first request trades for a
+session cookie, so another local user or a web page guessing the port reads nothing. The key
+never goes on a command line (where any local user could read it): the browser is sent a
+private local file that forwards it to the address. The viewer's packages are an extra
 (`prtrace[view]`) and are imported only here, when the command runs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import socket
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from html import escape
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -22,8 +28,9 @@ from prtrace_core.errors import ConfigError, PrtraceError
 
 if TYPE_CHECKING:
     from prtrace_core.replay import Sources
+    from prtrace_viewer.session import ViewKey
 
-__all__ = ["Loaded", "PortUnavailable", "ViewerNotInstalled", "load", "open_view", "page_for"]
+__all__ = ["Loaded", "PortUnavailable", "ViewerNotInstalled", "forwarding_page", "load", "open_view", "page_for"]
 
 _HOST = "127.0.0.1"
 
@@ -52,19 +59,23 @@ def open_view(ref: str | None, *, port: int | None, browser: bool) -> None:
     from prtrace_cli.state import open_home
     from prtrace_daemon.blobs import BlobCache
     from prtrace_daemon.gitobjects import GitSources
+    from prtrace_viewer.session import ViewKey
 
+    repository = _repository(loaded.traces)
     with (
-        GitSources(_repository(loaded.traces), BlobCache(open_home().blobs)) as git,
+        GitSources(repository, BlobCache(open_home().blobs)) as git,
         _listening(port) as sock,
+        tempfile.TemporaryDirectory(prefix="prtrace-view-") as private,  # 0700, gone at exit
     ):
-        key = secrets.token_urlsafe(32)
+        key = ViewKey(secrets.token_urlsafe(32))
         bound = sock.getsockname()[1]
-        app = _app(loaded, _Serialised(git), key)
-        url = f"http://{_HOST}:{bound}{loaded.page}{'&' if '?' in loaded.page else '?'}key={key}"
+        sources: Sources = git if repository is not None else _WithoutRepository(git, _base_commits(loaded.traces))
+        app = _app(loaded, _Serialised(sources), key)
+        url = f"http://{_HOST}:{bound}{loaded.page}{'&' if '?' in loaded.page else '?'}key={key.key}"
         try:  # from here on Ctrl-C is how the viewer stops: exit 0
-            print(f"prtrace view: {url} (Ctrl-C stops)", flush=True)
+            print(f"prtrace view: {url} (Ctrl-C stops)", flush=True)  # this user's own terminal
             if browser:
-                _open_browser(url)
+                _open_browser(url, Path(private))
             _serve(app, sock)
         except KeyboardInterrupt:
             pass
@@ -141,6 +152,43 @@ def _repository(traces: Sequence[Mapping[str, Any]]) -> Any:
     return None
 
 
+def _base_commits(traces: Sequence[Mapping[str, Any]]) -> frozenset[str]:
+    """The commits the traces started from (their `start` events' `head_sha`)."""
+    found: set[str] = set()
+    for trace in traces:
+        for event in trace.get("events") or ():
+            payload = event.get("payload") if isinstance(event, Mapping) else None
+            if event.get("type") == "start" and isinstance(payload, Mapping):
+                head = payload.get("head_sha")
+                if isinstance(head, str) and head:
+                    found.add(head)
+    return frozenset(found)
+
+
+class _WithoutRepository:
+    """Sources away from the traces' repository: the blob cache's content, and no commits.
+
+    The replay reads a missing tree of the base commit as a repository that lacks the commit,
+    and then replays with no sources at all, the blob cache included; so a base commit is
+    answered with an empty tree (nothing known of the files before the trace, as with no
+    repository), and every other commit as missing (a checkout then leaves its files unknown).
+    What capture kept in the blob cache, such as a file's content before its first edit, is
+    then still shown."""
+
+    def __init__(self, blobs: Sources, bases: frozenset[str]) -> None:
+        self._blobs = blobs
+        self._bases = bases
+
+    def blob(self, sha: str) -> bytes | None:
+        return self._blobs.blob(sha)
+
+    def tree(self, commit: str) -> dict[str, tuple[str, str]] | None:
+        return {} if commit in self._bases else None
+
+    def blob_ids(self, commit: str, paths: list[str]) -> dict[str, str | None] | None:
+        return None
+
+
 class _Serialised:
     """Sources used by one request at a time: git's long-lived `cat-file` pipes answer one
     question at a time, and the pages are served from a thread pool."""
@@ -182,7 +230,7 @@ def _listening(port: int | None) -> Iterator[socket.socket]:
         sock.close()
 
 
-def _app(loaded: Loaded, sources: Sources, key: str) -> Any:
+def _app(loaded: Loaded, sources: Sources, key: ViewKey) -> Any:
     from fastapi import FastAPI
 
     from prtrace_viewer.app import ViewerHost, viewer_router
@@ -193,7 +241,7 @@ def _app(loaded: Loaded, sources: Sources, key: str) -> Any:
     source = MemorySource(loaded.traces, sources=sources)
 
     def source_for(credential: str | None) -> TraceSource:
-        if credential is None or not secrets.compare_digest(credential.encode(), key.encode()):
+        if not key.admits(credential):  # the session the key was traded for, nothing else
             raise LoginRequired("open the address `prtrace view` printed")
         return source
 
@@ -212,11 +260,27 @@ def _app(loaded: Loaded, sources: Sources, key: str) -> Any:
     return app
 
 
-def _open_browser(url: str) -> None:
+def _open_browser(url: str, private: Path) -> None:
+    """Open the browser on a file that forwards it to `url`: a browser's command line can be
+    read by every local user, the file (0600, in a 0700 folder) by this one alone."""
     import webbrowser
 
+    page = private / "open.html"
+    fd = os.open(page, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(forwarding_page(url))
     with contextlib.suppress(webbrowser.Error):  # no browser here: the printed line is enough
-        webbrowser.open(url)
+        webbrowser.open(page.as_uri())
+
+
+def forwarding_page(url: str) -> str:
+    """A page that sends the browser on to `url` at once (a link too, should it not)."""
+    target = escape(url, quote=True)
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">\n'
+        f'<meta http-equiv="refresh" content="0;url={target}">\n<title>prtrace view</title></head>\n'
+        f'<body><p><a href="{target}">Open the trace viewer</a></p></body></html>\n'
+    )
 
 
 def _serve(app: Any, sock: socket.socket) -> None:

@@ -5,11 +5,16 @@ A PR's traces may come from several developers, branches or machines, so the mer
 `ts`; within a trace, trace order is kept (each trace's events enter the merge in its own
 order). CI runs belong to the PR, not to one trace: the copies its traces hold (`origin:
 server`) are shown once, with `trace_id: null`.
+
+A PR id is whatever a client put in its envelope, so a writer can claim any PR. What GitHub
+told the server about a PR (its title and state, its CI runs) is therefore shown in full only to
+those who read every trace; a writer sees the CI runs of the commits their own traces recorded,
+and the PR as their own traces' clients described it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prtrace_core.canonical import canonical_json
@@ -24,7 +29,7 @@ from .github import CiRun, PullRequest, valid_repo_name
 from .index import IndexStore, TraceRecord, TraceSummary
 from .reads import load_events
 
-__all__ = ["SYSTEM", "pr_document", "pr_key", "split_pr_id"]
+__all__ = ["SYSTEM", "pr_document", "pr_key", "recorded_commits", "split_pr_id"]
 
 # Who the worker reads as when it writes a PR's document: every trace.
 SYSTEM = Principal(user="prtrace-worker", role="reader")
@@ -59,30 +64,63 @@ def pr_document(
     if not traces:
         raise NotFound(f"no trace is linked to {pr_id}")
     github = index.pull_request(pr_id)
+    read = [(trace, order_events(load_events(blobs, index.event_records(trace.trace_id)))) for trace in traces]
+    shown = _ci_filter(principal, [event for _, events in read for event in events])
 
     streams: list[list[Mapping[str, Any]]] = []
     ci: dict[bytes, dict[str, Any]] = {}
-    for trace in traces:
+    for trace, trace_events in read:
         own: list[Mapping[str, Any]] = []
-        for event in order_events(load_events(blobs, index.event_records(trace.trace_id))):
+        for event in trace_events:
             if event.get("origin") == "server":
-                _add_ci(ci, event["ts"], event["payload"])
+                if shown(event["payload"]):
+                    _add_ci(ci, event["ts"], event["payload"])
             else:
                 own.append({**event, "trace_id": trace.trace_id})
         streams.append(own)
     for run in _pr_runs(index, owner, repo, number, github):
-        _add_ci(ci, run.ts, run.payload)
+        if shown(run.payload):
+            _add_ci(ci, run.ts, run.payload)
     streams.append(sorted(ci.values(), key=_when))
     events = merge_by_time(streams)
 
     return {
         "pr_id": github.pr_id if github else pr_id,
-        "pr": _pr_block(github, traces, pr_id),
+        "pr": _pr_block(github if principal.reads_all else None, traces, pr_id),
         "traces": [trace_summary(_summary(t)) for t in traces],
         "ci_runs": len(ci),
         "timeline": derive_timeline(events),
         "events": events,
     }
+
+
+def _ci_filter(principal: Principal, events: Iterable[Mapping[str, Any]]) -> Callable[[Mapping[str, Any]], bool]:
+    """Which CI runs this reader is shown: all of them for one who reads every trace, else
+    those whose `head_sha` is a commit the reader's own traces (`events`) recorded."""
+    if principal.reads_all:
+        return lambda _payload: True
+    known = recorded_commits(events)
+    return lambda payload: isinstance(payload.get("head_sha"), str) and payload["head_sha"].lower() in known
+
+
+def recorded_commits(events: Iterable[Mapping[str, Any]]) -> frozenset[str]:
+    """The commits the events name as made or sent here (lower-cased): commits' and merges'
+    `sha`, pushed refs' `local_sha`. A checkout's target or a start's base is not among them:
+    anyone may check out a commit they did not make."""
+    found: set[str] = set()
+    for event in events:
+        payload = event.get("payload")
+        if not isinstance(payload, Mapping):
+            continue
+        kind = event.get("type")
+        if kind in ("commit", "merge"):
+            shas: list[object] = [payload.get("sha")]
+        elif kind == "push" and isinstance(payload.get("refs"), list):
+            shas = [ref.get("local_sha") for ref in payload["refs"] if isinstance(ref, Mapping)]
+        else:
+            continue
+        found.update(sha.lower() for sha in shas if isinstance(sha, str) and sha)
+    return frozenset(found)
 
 
 def _pr_runs(index: IndexStore, owner: str, repo: str, number: int, github: PullRequest | None) -> Iterator[CiRun]:

@@ -35,8 +35,14 @@ class ServerSettings(BaseSettings):
     orphan_interval_s: float = Field(default=600.0, gt=0, description="seconds between orphan sweeps")
     # Enables POST /v1/webhooks/github; GitHub signs each delivery with it.
     github_webhook_secret: SecretStr | None = Field(default=None, description="the GitHub webhook's secret")
+    # The viewer's session cookie holds an API token: behind a TLS proxy the server itself sees
+    # plain http, so `auto` also believes the proxy's X-Forwarded-Proto; `true` for a proxy that
+    # does not send it, `false` for plain http on a trusted network only.
+    cookie_secure: Literal["auto", "true", "false"] = Field(
+        default="auto", description="Secure on the /ui session cookie: auto (https or X-Forwarded-Proto), true, false"
+    )
 
-    @field_validator("auth", mode="before")
+    @field_validator("auth", "cookie_secure", mode="before")
     @classmethod
     def _auth_lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -42,9 +43,13 @@ if TYPE_CHECKING:
 
 __all__ = ["EventCache", "ServerSource", "viewer_host"]
 
-# How many whole traces the viewer keeps read: the one being scrubbed and one more. A trace of
-# 20,000 events is tens of megabytes of dicts; more would be memory nobody asked for.
-_TRACES_KEPT = 2
+# How many events of whole traces the viewer keeps read: the trace being scrubbed and a few
+# more. 20,000 events are tens of megabytes of dicts; more would be memory nobody asked for.
+_EVENTS_KEPT = 100_000
+
+# PRTRACE_COOKIE_SECURE as the viewer takes it (None: Secure when the browser came over https,
+# directly or through a proxy's X-Forwarded-Proto).
+_SECURE_COOKIE: dict[str, bool | None] = {"auto": None, "true": True, "false": False}
 
 # Server errors as the viewer answers them; the first matching class wins.
 _VIEWER_ERRORS: tuple[tuple[type[ServerError], type[viewer.ViewerError]], ...] = (
@@ -70,15 +75,21 @@ def _as_viewer_errors() -> Iterator[None]:
 
 
 class EventCache:
-    """The last few traces read whole, each under `(trace_id, last_server_seq)`: a scrub or an
+    """The traces last read whole, each under `(trace_id, last_server_seq)`: a scrub or an
     overview asks for the same 20,000 events many times, and a new batch (which moves
-    `last_server_seq`) makes a new key, so it is seen at once. Thread-safe: pages are served
-    from a thread pool."""
+    `last_server_seq`) makes a new key, so it is seen at once.
 
-    def __init__(self, size: int = _TRACES_KEPT) -> None:
-        self._size = size
+    Bounded by the events it holds, not by traces (one trace may be 50 events or 50,000), but
+    the trace read last is always kept. A trace is read once however many requests miss it at
+    the same moment: the first reads, the others wait for its answer (a page's overview, rows
+    and scrubber all ask together). Thread-safe: pages are served from a thread pool."""
+
+    def __init__(self, max_events: int = _EVENTS_KEPT) -> None:
+        self._max_events = max_events
         self._lock = threading.Lock()
         self._kept: OrderedDict[tuple[str, int], tuple[Mapping[str, Any], ...]] = OrderedDict()
+        self._held = 0  # events in `_kept`
+        self._loading: dict[tuple[str, int], Future[tuple[Mapping[str, Any], ...]]] = {}
 
     def get(self, key: tuple[str, int]) -> tuple[Mapping[str, Any], ...] | None:
         with self._lock:
@@ -87,15 +98,48 @@ class EventCache:
                 self._kept.move_to_end(key)
             return events
 
+    def load(
+        self, key: tuple[str, int], read: Callable[[], tuple[Mapping[str, Any], ...]]
+    ) -> tuple[Mapping[str, Any], ...]:
+        """The events under `key`, from memory, else from `read()`, called once for all the
+        requests that want it meanwhile (its error, if it fails, goes to each of them)."""
+        with self._lock:
+            events = self._kept.get(key)
+            if events is not None:
+                self._kept.move_to_end(key)
+                return events
+            flight = self._loading.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._loading[key] = Future()
+        if not leader:
+            return flight.result()
+        try:
+            events = read()
+        except BaseException as exc:
+            with self._lock:
+                del self._loading[key]
+            flight.set_exception(exc)
+            raise
+        with self._lock:
+            del self._loading[key]
+            self._keep(key, events)
+        flight.set_result(events)
+        return events
+
     def put(self, key: tuple[str, int], events: tuple[Mapping[str, Any], ...]) -> None:
         with self._lock:
-            # an older version of the same trace is never asked for again
-            for stale in [k for k in self._kept if k[0] == key[0] and k != key]:
-                del self._kept[stale]
-            self._kept[key] = events
-            self._kept.move_to_end(key)
-            while len(self._kept) > self._size:
-                self._kept.popitem(last=False)
+            self._keep(key, events)
+
+    def _keep(self, key: tuple[str, int], events: tuple[Mapping[str, Any], ...]) -> None:
+        # an older version of the same trace is never asked for again
+        for stale in [k for k in self._kept if k[0] == key[0]]:
+            self._held -= len(self._kept.pop(stale))
+        self._kept[key] = events
+        self._held += len(events)
+        while self._held > self._max_events and len(self._kept) > 1:
+            _, dropped = self._kept.popitem(last=False)
+            self._held -= len(dropped)
 
 
 class ServerSource:
@@ -129,9 +173,11 @@ class ServerSource:
         with _as_viewer_errors():
             trace = visible_trace(self.index, trace_id, self.principal)
             envelope = dict(trace.envelope)
-            github = self.index.pull_request(trace.pr_id) if trace.pr_id else None
+            github = self.index.pull_request(trace.pr_id) if trace.pr_id and self.principal.reads_all else None
         if github is not None:
-            envelope["pr"] = github.envelope_pr()  # GitHub's word over the client's, as reads do
+            # GitHub's word over the client's, as reads do; only for those who read every trace,
+            # as a writer may name any PR in an envelope (see `prs`)
+            envelope["pr"] = github.envelope_pr()
         return {
             "summary": trace_summary(_summary(trace)),
             "envelope": {
@@ -152,12 +198,10 @@ class ServerSource:
         with _as_viewer_errors():
             trace = visible_trace(self.index, trace_id, self.principal)
             key = (trace.trace_id, trace.last_server_seq)
-            cached = self.cache.get(key)
-            if cached is not None:
-                return cached
-            events = tuple(order_events(load_events(self.blobs, self.index.event_records(trace.trace_id))))
-        self.cache.put(key, events)
-        return events
+            return self.cache.load(key, lambda: self._read(trace.trace_id))
+
+    def _read(self, trace_id: str) -> tuple[Mapping[str, Any], ...]:
+        return tuple(order_events(load_events(self.blobs, self.index.event_records(trace_id))))
 
     def pr(self, owner: str, repo: str, number: int) -> dict[str, Any]:
         with _as_viewer_errors():
@@ -195,4 +239,5 @@ def viewer_host(services: Services) -> ViewerHost:
         check_token=check_token,
         login_hint="Sign in with an API token; an administrator makes one with "
         "`prtrace-server token create --user NAME --role reader`.",
+        secure_cookie=_SECURE_COOKIE[services.settings.cookie_secure],
     )

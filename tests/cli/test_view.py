@@ -11,6 +11,8 @@ import select
 import signal
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
+from prtrace_core.gitblob import blob_sha
+from prtrace_daemon.blobs import BlobCache
 from tests.conftest import BIN, git, isolate, make_repo, run_prtrace
+from tests.viewer import edit_payload
 
 _LINE = re.compile(r"^prtrace view: (http://127\.0\.0\.1:(\d+)(/ui\S*)) \(Ctrl-C stops\)$")
 
@@ -117,10 +122,16 @@ def test_view_serves_the_buffers_trace_until_ctrl_c(recorded: Recorded) -> None:
             overview = browser.get(f"{view.base}/ui/traces/{trace_id}/overview.json")
             assert overview.status_code == 200
             assert len(overview.json()["points"]) == len(recorded.trace["events"])
+            port = view.base.rsplit(":", 1)[1]
+            session = browser.cookies.get(f"prtrace_view_{port}")  # a cookie of this port's own
+            assert session and session not in view.url  # a session value, not the key
         with httpx.Client(timeout=30) as stranger:  # the port alone opens nothing
             refused = stranger.get(f"{view.base}/ui/traces/{trace_id}")
             assert refused.status_code == 401
             assert "bold" not in refused.text
+            spent = stranger.get(view.url)  # nor the printed address, once a browser opened it
+            assert spent.status_code == 401 and "set-cookie" not in spent.headers
+            assert "this address was already opened" in spent.text and "bold" not in spent.text
         code, err = stop(view)
     assert code == 0, err
     assert "Traceback" not in err
@@ -156,6 +167,76 @@ def test_view_reads_a_trace_file_outside_any_repository(recorded: Recorded, tmp_
         code, err = stop(view)
     assert code == 0, err
     assert "Traceback" not in err
+
+
+def test_view_outside_the_repository_shows_what_the_blob_cache_kept(recorded: Recorded, tmp_path: Path) -> None:
+    """A file first recorded as a modify: its content before the trace is in the blob cache
+    (capture keeps it), and away from the repository that is what the scrubber builds on."""
+    before = b"def add(a, b):\n    return a + b\n"
+    after = b"def add(a, b):\n    return a + b  # the sum\n"
+    start = next(e for e in recorded.trace["events"] if e["type"] == "start")
+    edit = {"seq": start["seq"] + 1, "ts": start["ts"], "type": "edit", "actor": start.get("actor"),
+            "payload": edit_payload("lib.py", before, after)}
+    trace_id = str(uuid.uuid4())
+    trace_file = tmp_path / "trace.json"
+    trace_file.write_text(json.dumps({**recorded.trace, "trace_id": trace_id, "events": [start, edit]}))
+    home = tmp_path / "home"
+    BlobCache(home / "blobs").put(blob_sha(before), before)
+    elsewhere = tmp_path / "elsewhere"  # no repository here
+    elsewhere.mkdir()
+    with viewing(str(trace_file), cwd=elsewhere, home=home) as view:
+        with httpx.Client(follow_redirects=True, timeout=30) as browser:
+            assert browser.get(view.url).status_code == 200
+            shown = browser.get(f"{view.base}/ui/traces/{trace_id}/file",
+                                params={"at": str(edit["seq"]), "path": "lib.py"})
+            assert shown.status_code == 200, shown.text
+            assert 'class="file-content' in shown.text
+            assert "the sum" in shown.text
+            listed = browser.get(f"{view.base}/ui/traces/{trace_id}/files", params={"at": str(edit["seq"])})
+            assert 'data-path="lib.py"' in listed.text
+        code, err = stop(view)
+    assert code == 0, err
+
+
+def test_the_browser_is_opened_on_a_private_file_not_on_the_key(recorded: Recorded, tmp_path: Path) -> None:
+    """The browser's command line is readable by every local user: it gets a file (0600, in a
+    0700 folder) that forwards to the address, and the file is gone when the viewer stops."""
+    log = tmp_path / "browser.log"
+    browser = tmp_path / "browser"
+    browser.write_text(
+        "#!/bin/sh\n"
+        f"echo \"argv $*\" >> {log}\n"
+        "path=${1#file://}\n"
+        f"stat -c 'mode %a' \"$path\" >> {log}\n"
+        f"stat -c 'folder %a' \"$(dirname \"$path\")\" >> {log}\n"
+        f"cat \"$path\" >> {log}\n"
+    )
+    browser.chmod(0o700)
+    proc = subprocess.Popen(
+        [str(BIN / "prtrace"), "view", "feature"], cwd=recorded.repo, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "PRTRACE_HOME": str(recorded.home), "BROWSER": str(browser)},
+    )
+    try:
+        line = _first_line(proc)
+        match = _LINE.match(line)
+        assert match, line
+        key = match[1].rsplit("key=", 1)[1]
+        deadline = time.monotonic() + 30
+        while "</html>" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        seen = log.read_text()
+        argv = seen.splitlines()[0]
+        assert argv.startswith("argv file://") and key not in argv
+        assert "mode 600" in seen and "folder 700" in seen
+        assert f'<meta http-equiv="refresh" content="0;url={match[1]}">' in seen
+        opened = Path(argv.removeprefix("argv file://"))
+        assert opened.exists()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert not opened.exists() and not opened.parent.exists()
 
 
 def test_view_of_a_missing_ref_is_one_red_line(recorded: Recorded) -> None:

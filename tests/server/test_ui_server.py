@@ -5,16 +5,22 @@ writer only its own, a revoked token's session ends, auth off is open to this ma
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from prtrace_server.app import create_app
 from prtrace_server.auth import Principal
+from prtrace_server.errors import StoreUnavailable
 from prtrace_server.index import Role
+from prtrace_server.settings import ServerSettings
 from prtrace_server.tokens import issue_token, revoke
 from prtrace_server.ui import EventCache, ServerSource
 from tests.server.server_helpers import TestClient, blobs_of, index_of, make_batch, note
@@ -274,15 +280,15 @@ def test_the_trace_page_sees_a_new_batch_at_once(client: TestClient) -> None:
     assert len(after.json()["points"]) == 3
 
 
-def test_the_event_cache_keeps_two_traces_and_checks_access_each_time(client: TestClient) -> None:
+def test_the_event_cache_is_bounded_by_events_and_checks_access_each_time(client: TestClient) -> None:
     index, blobs = index_of(client), blobs_of(client)
-    cache = EventCache()
-    ids = [a_trace(client), a_trace(client), a_trace(client)]
+    cache = EventCache(max_events=2)
+    ids = [a_trace(client), a_trace(client), a_trace(client)]  # one event each
     admin = ServerSource(index, blobs, Principal("anonymous", "admin"), cache=cache)
     first = admin.events(ids[0])
     assert admin.events(ids[0]) is first  # read once
     admin.events(ids[1])
-    admin.events(ids[2])  # the oldest goes
+    admin.events(ids[2])  # a third event: the oldest trace goes
     assert admin.events(ids[0]) is not first
     assert [event["payload"]["text"] for event in admin.events(ids[0])] == ["note 1"]
 
@@ -291,3 +297,130 @@ def test_the_event_cache_keeps_two_traces_and_checks_access_each_time(client: Te
     stranger = ServerSource(index, blobs, Principal("mallory", "writer"), cache=cache)
     with pytest.raises(NotAllowed):
         stranger.events(ids[0])  # cached for the admin, still not readable by another writer
+
+
+def _events(n: int, tag: str) -> tuple[dict[str, Any], ...]:
+    return tuple({"seq": seq, "type": "annotation", "payload": {"text": tag}} for seq in range(1, n + 1))
+
+
+def test_the_event_cache_holds_at_most_its_events_but_always_the_last_trace() -> None:
+    cache = EventCache(max_events=10)
+    cache.put(("a", 1), _events(6, "a"))
+    cache.put(("b", 1), _events(4, "b"))
+    assert cache.get(("a", 1)) is not None and cache.get(("b", 1)) is not None  # 10: both fit
+    cache.put(("c", 1), _events(3, "c"))  # 13: the least recently used (a, 6) goes
+    assert cache.get(("a", 1)) is None
+    assert cache.get(("b", 1)) is not None and cache.get(("c", 1)) is not None
+    cache.put(("c", 2), _events(4, "c"))  # a new batch of c: its older version goes at once
+    assert cache.get(("c", 1)) is None and cache.get(("c", 2)) is not None
+    huge = _events(50, "huge")
+    cache.put(("d", 1), huge)  # larger than the whole bound: kept alone, being the one in use
+    assert cache.get(("d", 1)) is huge
+    assert all(cache.get(key) is None for key in (("b", 1), ("c", 2)))
+
+
+def test_concurrent_misses_of_one_trace_read_it_once() -> None:
+    cache = EventCache()
+    reads = 0
+    started = threading.Event()
+    release = threading.Event()
+
+    def read() -> tuple[dict[str, Any], ...]:
+        nonlocal reads
+        reads += 1
+        started.set()
+        release.wait(10)  # every other request arrives while this one reads
+        return _events(3, "slow")
+
+    with ThreadPoolExecutor(8) as pool:
+        leader = pool.submit(cache.load, ("t", 1), read)
+        assert started.wait(10)
+        waiters = [pool.submit(cache.load, ("t", 1), read) for _ in range(7)]
+        time.sleep(0.2)
+        release.set()
+        answers = [leader.result(10), *(w.result(10) for w in waiters)]
+    assert reads == 1
+    assert all(answer is answers[0] for answer in answers)
+    assert cache.load(("t", 1), read) is answers[0] and reads == 1
+
+
+def test_a_failed_read_fails_its_waiters_and_the_next_request_reads_again() -> None:
+    cache = EventCache()
+    release = threading.Event()
+    calls = 0
+
+    def failing() -> tuple[dict[str, Any], ...]:
+        nonlocal calls
+        calls += 1
+        release.wait(10)
+        raise StoreUnavailable("the object store does not answer")
+
+    with ThreadPoolExecutor(4) as pool:
+        attempts = [pool.submit(cache.load, ("t", 1), failing) for _ in range(4)]
+        time.sleep(0.2)
+        release.set()
+        for attempt in attempts:
+            with pytest.raises(StoreUnavailable):
+                attempt.result(10)
+    assert calls == 1
+    assert cache.load(("t", 1), lambda: _events(1, "back"))[0]["payload"]["text"] == "back"
+
+
+def test_pages_asking_together_read_a_trace_once(client: TestClient) -> None:
+    """Through the server's source: the overview, the rows and the scrubber of one page arrive
+    together; the trace's events are read from the stores once (counted at the read itself)."""
+    index, blobs = index_of(client), blobs_of(client)
+    trace_id = a_trace(client, ts=("2026-11-24T19:00:00.000Z", "2026-11-24T19:01:00.000Z"))
+    reads = 0
+    lock = threading.Lock()
+
+    class Counting(ServerSource):
+        def _read(self, trace_id: str) -> tuple[Any, ...]:
+            nonlocal reads
+            with lock:
+                reads += 1
+            time.sleep(0.3)  # long enough for every other request to miss too
+            return super()._read(trace_id)
+
+    source = Counting(index, blobs, Principal("anonymous", "admin"), cache=EventCache())
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: source.events(trace_id), range(6)))
+    assert reads == 1
+    assert all(answer is answers[0] for answer in answers) and len(answers[0]) == 2
+
+
+# Secure behind a TLS proxy (PRTRACE_COOKIE_SECURE)
+
+
+@pytest.mark.parametrize(("setting", "base_url", "headers", "secure"), [
+    ("auto", "http://testserver", {}, False),
+    ("auto", "https://testserver", {}, True),
+    ("auto", "http://testserver", {"X-Forwarded-Proto": "https"}, True),  # an ingress elsewhere
+    ("true", "http://testserver", {}, True),
+    ("false", "https://testserver", {"X-Forwarded-Proto": "https"}, False),
+])
+def test_the_session_cookie_is_secure_as_prtrace_cookie_secure_says(
+    backend: dict[str, str], setting: str, base_url: str, headers: dict[str, str], secure: bool
+) -> None:
+    settings = ServerSettings(auth="required", cookie_secure=setting)
+    with TestClient(create_app(settings), base_url=base_url) as client:
+        _, made = issue_token(index_of(client), user="rita", role="reader")
+        response = client.post("/ui/login", content=f"token={made}", follow_redirects=False,
+                               headers={"Content-Type": "application/x-www-form-urlencoded", **headers})
+        assert response.status_code == 303, response.text
+        attributes = {part.strip().lower() for part in response.headers["set-cookie"].split(";")[1:]}
+        assert ("secure" in attributes) is secure
+        out = client.post("/ui/logout", headers={**session(made), **headers}, follow_redirects=False)
+        assert ("secure" in out.headers["set-cookie"].lower()) is secure
+
+
+def test_prtrace_cookie_secure_takes_three_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prtrace_server.errors import ConfigError
+    from prtrace_server.settings import load_settings
+
+    assert load_settings().cookie_secure == "auto"
+    monkeypatch.setenv("PRTRACE_COOKIE_SECURE", " TRUE ")
+    assert load_settings().cookie_secure == "true"
+    monkeypatch.setenv("PRTRACE_COOKIE_SECURE", "yes")
+    with pytest.raises(ConfigError, match="PRTRACE_COOKIE_SECURE"):
+        load_settings()

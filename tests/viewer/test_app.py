@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from prtrace_viewer.app import ViewerHost, viewer_router
 from prtrace_viewer.headers import CSP, SecurityHeaders
 from prtrace_viewer.memory import MemorySource
+from prtrace_viewer.session import ViewKey
 from prtrace_viewer.source import LoginRequired, TraceSource
 from tests.viewer import AGENT, HUMAN, TRACE_A, TRACE_B, edit_payload, event, trace_document
 
@@ -92,13 +93,15 @@ def _login_host(source: TraceSource, **kwargs: Any) -> ViewerHost:
 
 
 def _key_host(source: TraceSource) -> ViewerHost:
+    key = ViewKey(KEY)
+
     def source_for(credential: str | None) -> TraceSource:
-        if credential != KEY:
+        if not key.admits(credential):
             raise LoginRequired("this viewer needs its key")
         return source
 
     return ViewerHost(source_for=source_for, login=False, check_token=lambda _token: False,
-                      login_hint="", name="prtrace — local buffer", view_key=KEY)
+                      login_hint="", name="prtrace — local buffer", view_key=key)
 
 
 def _cookie(value: str) -> dict[str, str]:
@@ -443,17 +446,21 @@ def test_the_key_url_sets_the_cookie_and_drops_the_key() -> None:
         response = client.get(f"/ui/traces/{TRACE_A}", params={"key": KEY, "event": f"{1:064x}"})
         assert response.status_code == 303
         assert response.headers["location"] == f"/ui/traces/{TRACE_A}?event={1:064x}"
-        assert response.headers["set-cookie"] == f"prtrace_session={KEY}; HttpOnly; SameSite=Strict; Path=/ui"
-        page = client.get(response.headers["location"], headers=_cookie(KEY))
+        name, _, rest = response.headers["set-cookie"].partition("=")
+        session = rest.split(";", 1)[0]
+        assert name == "prtrace_view_8765" and session and session != KEY  # a session, never the key
+        assert response.headers["set-cookie"] == f"{name}={session}; HttpOnly; SameSite=Strict; Path=/ui"
+        page = client.get(response.headers["location"], headers={"Cookie": f"{name}={session}"})
         assert page.status_code == 200 and "prtrace — local buffer" in page.text
-        same = client.get("/ui", headers={"Host": "localhost:8765", **_cookie(KEY)})
+        same = client.get("/ui", headers={"Host": "localhost:8765", "Cookie": f"{name}={session}"})
         assert same.status_code == 200
 
 
 def test_without_the_key_the_local_viewer_is_401() -> None:
     with TestClient(_app(_key_host(_source())), base_url=LOCAL, follow_redirects=False) as client:
         for response in (client.get("/ui"), client.get("/ui", params={"key": "wrong"}),
-                         client.get("/ui", headers=_cookie("wrong"))):
+                         client.get("/ui", headers={"Cookie": "prtrace_view_8765=wrong"}),
+                         client.get("/ui", headers={"Cookie": f"prtrace_view_8765={KEY}"})):
             assert response.status_code == 401
             assert "set-cookie" not in response.headers
             assert "prtrace view" in response.text
