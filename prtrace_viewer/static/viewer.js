@@ -82,6 +82,22 @@
     };
   }
 
+  function smoothScroll() {
+    return !(window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches);
+  }
+
+  // One short line for screen readers (the big regions are not live: a diff read aloud on
+  // every click would drown the reader).
+  function announce(text) {
+    var status = byId("status-line");
+    if (!status) return;
+    status.textContent = "";
+    // a fresh text node after a clear is announced even when the line repeats
+    setTimeout(function () {
+      status.textContent = text;
+    }, 30);
+  }
+
   function formatTime(ms) {
     if (ms === null || ms === undefined) return "";
     return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
@@ -109,6 +125,9 @@
     this.selected = -1; // index into data.points
     this.laneBy = "type";
     this.selectedPath = null;
+    this.rowsTicket = 0; // bumped when the table's rows are replaced: older pages are dropped
+    this.rowsType = ""; // the type the table's rows are filtered by
+    this.scrubbed = false; // the reader moved the scrubber before the overview came
   }
 
   TracePage.prototype.start = function () {
@@ -169,8 +188,7 @@
     });
     var filter = byId("type-filter");
     filter.addEventListener("change", function () {
-      var url = filter.dataset.src + (filter.value ? "?type=" + encodeURIComponent(filter.value) : "");
-      self.replaceRows(url);
+      self.replaceRows(filter.value);
     });
   };
 
@@ -189,10 +207,31 @@
       }
     }
     loadFragment(this.detail, this.base + "/events/" + encodeURIComponent(ref)).then(function (done) {
-      if (done && window.history && history.replaceState) {
+      if (!done) return;
+      if (window.history && history.replaceState) {
         history.replaceState(null, "", self.base + "?event=" + encodeURIComponent(ref) + "#detail");
       }
+      self.revealDetail();
     });
+  };
+
+  // The detail may sit below the whole table (one column on narrow screens): take the reader
+  // there, and move focus to its heading so keyboard and screen reader users land on it too.
+  TracePage.prototype.revealDetail = function () {
+    var article = this.detail.querySelector(".event-detail");
+    var heading = byId("detail-h");
+    if (article) {
+      var seq = article.dataset.seq;
+      var title = article.querySelector(".detail-title");
+      announce(
+        (seq ? "Seq " + seq + ", " : "") + (article.dataset.type || "event") + ": " + (title ? title.textContent : "")
+      );
+    }
+    if (heading) heading.focus({ preventScroll: true });
+    var top = this.detail.getBoundingClientRect().top;
+    if (top < 0 || top > window.innerHeight / 2) {
+      this.detail.scrollIntoView({ block: "start", behavior: smoothScroll() ? "smooth" : "auto" });
+    }
   };
 
   TracePage.prototype.refAt = function (k) {
@@ -220,19 +259,27 @@
     };
   }
 
+  // Both the "More events" button and the type filter write to the table's body; each load
+  // takes the body's ticket, and an answer for an older ticket is dropped, so a slow page of
+  // the old type never lands in the table once the filter has changed.
   TracePage.prototype.loadMore = function (button) {
     var self = this;
     if (button.disabled) return;
+    var ticket = this.rowsTicket;
     button.disabled = true;
     button.textContent = "Loading…";
     getText(button.dataset.src).then(
       function (html) {
+        if (self.rowsTicket !== ticket || !button.isConnected) return;
         var parsed = parseRows(html);
         var body = byId("events").tBodies[0];
-        for (var i = 0; i < parsed.rows.length; i++) body.appendChild(parsed.rows[i]);
+        var count = parsed.rows.length;
+        for (var i = 0; i < count; i++) body.appendChild(parsed.rows[i]);
         self.placeMore(parsed.more, button);
+        announce(count + " more event" + (count === 1 ? "" : "s") + " in the table");
       },
       function (error) {
+        if (self.rowsTicket !== ticket || !button.isConnected) return;
         button.disabled = false;
         button.textContent = "More events (" + error.message + ")";
       }
@@ -250,19 +297,34 @@
     }
   };
 
-  TracePage.prototype.replaceRows = function (url) {
+  TracePage.prototype.replaceRows = function (type) {
     var self = this;
+    var filter = byId("type-filter");
+    var url = filter.dataset.src + (type ? "?type=" + encodeURIComponent(type) : "");
+    var ticket = ++this.rowsTicket;
     var body = byId("events").tBodies[0];
+    var more = byId("more-events");
+    if (more) more.disabled = true; // its page belongs to the rows being replaced
     body.setAttribute("aria-busy", "true");
     getText(url).then(
       function (html) {
+        if (self.rowsTicket !== ticket) return;
         var parsed = parseRows(html);
         body.replaceChildren.apply(body, Array.prototype.slice.call(parsed.rows));
         body.removeAttribute("aria-busy");
+        self.rowsType = type;
         self.placeMore(parsed.more, null);
+        var shown = parsed.rows.length + (type ? " " + type : "") + " event" + (parsed.rows.length === 1 ? "" : "s");
+        announce("Showing " + shown + (parsed.more ? ", more to load" : ""));
       },
       function (error) {
+        if (self.rowsTicket !== ticket) return;
+        // the table still holds the rows it had: say so, and put the filter back to match them
         body.removeAttribute("aria-busy");
+        filter.value = self.rowsType;
+        var still = byId("more-events");
+        if (still) still.disabled = false;
+        announce("The events did not load: " + error.message);
         showProblem(self.detail, error);
       }
     );
@@ -493,13 +555,21 @@
       self.loadFiles();
     }, 150);
     function fromRange() {
+      self.scrubbed = true;
       number.value = range.value;
       reload();
     }
-    function fromNumber() {
+    // Typed seqs are held to the scrubber's bounds, so no request asks for a seq the trace
+    // lacks. While typing, a value under the minimum may still grow into a good one (the "1"
+    // of "120"), so it is written back only when the typing is done (`change`); a value over
+    // the maximum can only grow, so it is written back at once.
+    function fromNumber(event) {
       var value = parseInt(number.value, 10);
       if (isNaN(value)) return;
-      range.value = String(value);
+      self.scrubbed = true;
+      var clamped = clampSeq(value, number);
+      if (clamped !== value && (event.type === "change" || value > clamped)) number.value = String(clamped);
+      range.value = String(clamped);
       reload();
     }
     range.addEventListener("input", fromRange);
@@ -514,6 +584,15 @@
       self.loadFile();
     });
   };
+
+  // `value` held within the input's min and max (when it has them).
+  function clampSeq(value, input) {
+    var min = parseInt(input.min, 10);
+    var max = parseInt(input.max, 10);
+    if (!isNaN(max) && value > max) value = max;
+    if (!isNaN(min) && value < min) value = min;
+    return value;
+  }
 
   function markPressed(button) {
     var all = byId("files").querySelectorAll("button.file");
@@ -533,20 +612,26 @@
       input.min = String(seqs.min);
       input.max = String(seqs.max);
     });
+    // The page's first guess at the last seq is the event count, which gaps in the seqs make
+    // wrong: the overview knows the real bounds. A seq the reader already chose is kept.
     var current = parseInt(number.value, 10);
-    if (isNaN(current) || current < seqs.min || current > seqs.max) current = seqs.max;
+    if (!this.scrubbed || isNaN(current)) current = seqs.max;
+    current = clampSeq(current, number);
     range.value = String(current);
     number.value = String(current);
     this.loadFiles();
   };
 
   TracePage.prototype.scrubSeq = function () {
-    var value = parseInt(byId("scrub-seq").value, 10);
-    return isNaN(value) ? null : value;
+    var number = byId("scrub-seq");
+    var value = parseInt(number.value, 10);
+    return isNaN(value) ? null : clampSeq(value, number);
   };
 
   TracePage.prototype.scrubTo = function (seq, reveal) {
     if (isNaN(seq)) return;
+    this.scrubbed = true;
+    seq = clampSeq(seq, byId("scrub-seq"));
     byId("scrub").value = String(seq);
     byId("scrub-seq").value = String(seq);
     this.loadFiles();
@@ -558,7 +643,10 @@
     var seq = this.scrubSeq();
     if (seq === null) return;
     loadFragment(byId("files"), this.base + "/files?at=" + seq).then(function (done) {
-      if (!done || self.selectedPath === null) return;
+      if (!done) return;
+      var count = byId("files").querySelectorAll("button.file").length;
+      announce(count + " file" + (count === 1 ? "" : "s") + " at seq " + seq);
+      if (self.selectedPath === null) return;
       var buttons = byId("files").querySelectorAll("button.file");
       for (var i = 0; i < buttons.length; i++) {
         if (buttons[i].dataset.path === self.selectedPath) markPressed(buttons[i]);
@@ -570,9 +658,13 @@
   TracePage.prototype.loadFile = function () {
     var seq = this.scrubSeq();
     if (seq === null || this.selectedPath === null) return;
-    loadFragment(
-      byId("file-view"),
-      this.base + "/file?at=" + seq + "&path=" + encodeURIComponent(this.selectedPath)
+    var path = this.selectedPath;
+    loadFragment(byId("file-view"), this.base + "/file?at=" + seq + "&path=" + encodeURIComponent(path)).then(
+      function (done) {
+        if (!done) return;
+        var shown = byId("file-view").querySelector("pre.file-content");
+        announce(path + " at seq " + seq + (shown ? "" : ": its content cannot be shown"));
+      }
     );
   };
 
@@ -729,6 +821,14 @@
     return text + "…";
   }
 
+  var DAY_MS = 86400000;
+
+  // Times alone repeat and mislead once a trace spans days, or even just passes midnight (UTC):
+  // then every tick carries its date ("YYYY-MM-DD HH:MM").
+  function tickNeedsDate(t0, t1) {
+    return t1 - t0 >= DAY_MS || Math.floor(t0 / DAY_MS) !== Math.floor(t1 / DAY_MS);
+  }
+
   Timeline.prototype.drawAxis = function (ctx, top, width) {
     var data = this.data;
     ctx.strokeStyle = "#d1d9e0";
@@ -740,10 +840,11 @@
     ctx.fillStyle = "#59636e";
     ctx.textBaseline = "top";
     var ticks = Math.max(2, Math.min(6, Math.floor((width - GUTTER) / 160)));
+    var withDate = tickNeedsDate(data.t0, data.t1);
     for (var i = 0; i <= ticks; i++) {
       var t = data.t0 + ((data.t1 - data.t0) * i) / ticks;
       var x = this.xOf(t);
-      var label = formatTime(t).slice(11);
+      var label = withDate ? formatTime(t).slice(0, 16) : formatTime(t).slice(11);
       ctx.textAlign = i === 0 ? "left" : i === ticks ? "right" : "center";
       ctx.fillText(label, x, top + 5);
     }

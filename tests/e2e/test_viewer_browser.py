@@ -28,6 +28,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import Select
 
 from tests.conftest import BIN, git, isolate, run_prtrace
 from tests.fixtures import github_payloads as gh
@@ -594,3 +595,127 @@ def test_a_writer_sees_only_their_own_traces(browser: WebDriver, world: World) -
     # and the other writer, by a bearer token: the mirror image
     assert httpx.get(f"{world.url}/ui/traces/{world.other}", headers=_bearer(world.alice)).status_code == 403
     assert httpx.get(f"{world.url}/ui/traces/{world.trace}", headers=_bearer(world.alice)).status_code == 200
+
+
+# ---------------------------------------------------------------- focus, clamping, stale answers
+
+
+def _reduced_motion(driver: WebDriver, on: bool) -> None:
+    """Ask for reduced motion, so the page scrolls at once (no smooth scroll to wait out)."""
+    value = "reduce" if on else ""
+    driver.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-reduced-motion", "value": value}]})
+
+
+def test_enter_on_an_event_link_takes_focus_and_view_to_its_detail(browser: WebDriver, world: World) -> None:
+    try:
+        browser.set_window_size(420, 900)  # one column: the detail sits under the whole table
+        _reduced_motion(browser, True)
+        _open_trace(browser, world)
+        browser.execute_script("window.scrollTo(0, 0)")
+        link = _row(browser, world.created_seq).find_element(By.CSS_SELECTOR, "a.event-link")
+        browser.execute_script("arguments[0].focus()", link)
+        link.send_keys(Keys.ENTER)
+        heading = _until(browser, lambda: browser.find_element(By.CSS_SELECTOR, "#detail .event-detail #detail-h"),
+                         "the edit's detail in the panel")
+        _until(browser, lambda: browser.switch_to.active_element == heading, "focus on the detail's heading")
+        assert heading.get_attribute("tabindex") == "-1"
+        assert f"Seq {world.created_seq}" in heading.text
+        top = browser.execute_script("return document.getElementById('detail').getBoundingClientRect().top")
+        assert 0 <= top < browser.execute_script("return window.innerHeight"), "the detail was not scrolled into view"
+        # one short line for screen readers, and no live region around the whole diff
+        line = browser.find_element(By.ID, "status-line")
+        status = _until(browser, lambda: _status_line(line, f"Seq {world.created_seq}, edit: "),
+                        "the status line naming the opened event")
+        assert "ops.py" in status, status
+        assert browser.find_element(By.ID, "status-line").get_attribute("role") == "status"
+        for region in ("detail", "files", "file-view"):
+            assert browser.find_element(By.ID, region).get_attribute("aria-live") is None, region
+        assert _console_problems(browser) == []
+    finally:
+        _reduced_motion(browser, False)
+        browser.set_window_size(1280, 900)
+
+
+def _status_line(line: WebElement, start: str) -> str:
+    text = line.get_attribute("textContent") or ""
+    return text if text.startswith(start) else ""
+
+
+def _files_seq(driver: WebDriver) -> str:
+    return str(driver.find_element(By.CSS_SELECTOR, "#files .files-at").get_attribute("data-seq"))
+
+
+def test_the_scrubber_opens_at_the_last_seq_and_clamps_what_is_typed(browser: WebDriver, world: World) -> None:
+    _open_trace(browser, world)
+    seqs = [e["seq"] for e in world.events if e.get("seq") is not None]
+    first, last = str(min(seqs)), str(max(seqs))
+    number = browser.find_element(By.ID, "scrub-seq")
+    assert browser.find_element(By.ID, "scrub").get_attribute("value") == last
+    assert number.get_attribute("value") == last
+    _until(browser, lambda: _files_seq(browser) == last, "the files at the last seq")
+
+    _scrub_to(browser, world.created_seq)
+    _until(browser, lambda: _files_seq(browser) == str(world.created_seq), "the files at the created seq")
+    number.clear()
+    number.send_keys("999999", Keys.ENTER)
+    _until(browser, lambda: number.get_attribute("value") == last, "a seq past the end written back as the last")
+    _until(browser, lambda: _files_seq(browser) == last, "the files at the last seq, not at 999999")
+    assert browser.find_element(By.ID, "scrub").get_attribute("value") == last
+
+    number.clear()
+    number.send_keys("0", Keys.TAB)  # leaving the box ends the typing: the change event
+    _until(browser, lambda: number.get_attribute("value") == first, "a seq before the start written back as the first")
+    _until(browser, lambda: _files_seq(browser) == first, "the files at the first seq")
+    assert _console_problems(browser) == []
+
+
+_HOLD_FETCHES = """
+const pattern = new RegExp(arguments[0]);
+const real = window.fetch.bind(window);
+window.heldFetches = [];
+window.answeredFetches = 0;
+window.fetch = (url, options) => {
+  if (!pattern.test(String(url))) return real(url, options);
+  return new Promise(release => window.heldFetches.push(release)).then(() => real(url, options))
+    .finally(() => { window.answeredFetches += 1; });
+};
+"""
+
+
+def _row_types(driver: WebDriver) -> list[str]:
+    return [str(row.get_attribute("data-type"))
+            for row in driver.find_elements(By.CSS_SELECTOR, "#events tr.event-row")]
+
+
+def test_late_rows_of_another_type_never_reach_the_table(browser: WebDriver, world: World) -> None:
+    _open_trace(browser, world)
+    commits = sorted(e["seq"] for e in world.events if e["type"] == "commit" and e.get("seq") is not None)
+    # Answers for the first page of every type, and for the edits, come only when released.
+    browser.execute_script(_HOLD_FETCHES, r"/rows\?(after_seq=0$|type=edit$)")
+    # The trace is one page long, so the page has no "More events" button: add the one the
+    # server renders for a longer trace, pointing at a real page of rows.
+    browser.execute_script(
+        "const b = document.createElement('button'); b.id = 'more-events'; b.type = 'button';"
+        "b.dataset.src = arguments[0]; b.textContent = 'More events';"
+        "document.getElementById('events').closest('.table-box').after(b);",
+        f"/ui/traces/{world.trace}/rows?after_seq=0",
+    )
+    browser.find_element(By.ID, "more-events").click()
+    _until(browser, lambda: browser.execute_script("return window.heldFetches.length") == 1, "the More page asked for")
+
+    select = Select(browser.find_element(By.ID, "type-filter"))
+    select.select_by_value("edit")  # held: a slow answer
+    _until(browser, lambda: browser.execute_script("return window.heldFetches.length") == 2, "the edits asked for")
+    select.select_by_value("commit")  # answered at once
+    _until(browser, lambda: set(_row_types(browser)) == {"commit"}, "the table showing the commits")
+    assert not browser.find_elements(By.ID, "more-events"), "the commits fit one page: no More button"
+
+    browser.execute_script("window.heldFetches.forEach(release => release())")
+    _until(browser, lambda: browser.execute_script("return window.answeredFetches") == 2, "the held answers in")
+    browser.execute_async_script("setTimeout(arguments[arguments.length - 1], 200)")  # let them land, if they would
+    assert _row_types(browser) == ["commit"] * len(commits), _row_types(browser)
+    seqs = [int(row.get_attribute("data-seq") or 0) for row in browser.find_elements(By.CSS_SELECTOR, "#events tr.event-row")]
+    assert seqs == commits
+    assert select.first_selected_option.get_attribute("value") == "commit"
+    assert _console_problems(browser) == []
