@@ -198,7 +198,10 @@ def cross_site(request: Request) -> bool:
     if origin == "null":
         return site is None
     host = request.headers.get("host", "")
-    return urlsplit(origin).netloc.lower() != host.lower()
+    try:
+        return urlsplit(origin).netloc.lower() != host.lower()
+    except ValueError:  # not a URL at all (`http://[::1`): no page of ours sent it
+        return True
 
 
 async def read_form(request: Request) -> dict[str, list[str]]:
