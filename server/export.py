@@ -23,6 +23,7 @@ from prtrace_core.timestamps import now_ts
 from .assemble import present_event
 from .auth import Principal
 from .blobs import BlobStore
+from .ci_visibility import recorded_commits, without_foreign_ci
 from .errors import BadQuery, StoreCorrupt
 from .index import EventKey, EventRecord, IndexStore, TraceFilter, TraceRecord, TraceSummary
 from .stats import trace_filter
@@ -107,17 +108,34 @@ def _event_pages(index: IndexStore, trace_id: str) -> Iterator[list[EventRecord]
 
 
 def export_rows(
-    index: IndexStore, blobs: BlobStore, query: TraceFilter, *, first: list[TraceSummary] | None = None
+    index: IndexStore,
+    blobs: BlobStore,
+    query: TraceFilter,
+    *,
+    principal: Principal,
+    first: list[TraceSummary] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The export's rows, one by one, made as they are consumed. `first` is the first page of
-    traces when the caller has already read it."""
+    traces when the caller has already read it.
+
+    The server-made CI runs `principal` is not shown (`ci_visibility`) are left out. They come
+    last in trace order (they have no seq), so the commits the trace recorded are known from
+    its rows already made by the time they come: no second read of the trace.
+    """
     objects = _ObjectLines(blobs)
     traces = first if first is not None else index.list_traces(query)
     for trace in _traces(index, query, traces):
         envelope = trace.envelope
+        recorded: set[str] = set()
         for page in _event_pages(index, trace.trace_id):
             for record in page:
-                yield event_row(envelope, present_event(record, objects.stored(record)))
+                event = present_event(record, objects.stored(record))
+                if not principal.reads_all:
+                    if record.seq is not None:
+                        recorded.update(recorded_commits([event]))
+                    elif not without_foreign_ci(principal, [event], recorded):
+                        continue
+                yield event_row(envelope, event)
 
 
 def _jsonl(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
@@ -158,7 +176,7 @@ def export(
     if format == "parquet" and importlib.util.find_spec("pyarrow") is None:
         raise BadQuery("format: parquet needs pyarrow installed on the server; ask for format=jsonl")
     first = index.list_traces(query)
-    rows = export_rows(index, blobs, query, first=first)
+    rows = export_rows(index, blobs, query, principal=principal, first=first)
     chunks = _jsonl(rows) if format == "jsonl" else parquet_chunks(rows, batch_rows=_PARQUET_ROWS)
     stamp = now_ts().replace("-", "").replace(":", "").split(".")[0]
     return Export(chunks=chunks, media_type=MEDIA_TYPES[format], filename=f"prtrace-export-{stamp}Z.{format}")

@@ -9,12 +9,12 @@ server`) are shown once, with `trace_id: null`.
 A PR id is whatever a client put in its envelope, so a writer can claim any PR. What GitHub
 told the server about a PR (its title and state, its CI runs) is therefore shown in full only to
 those who read every trace; a writer sees the CI runs of the commits their own traces recorded,
-and the PR as their own traces' clients described it.
+and the PR as their own traces' clients described it (the rule is `ci_visibility`'s).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prtrace_core.canonical import canonical_json
@@ -24,6 +24,7 @@ from prtrace_core.timestamps import parse_ts
 from .assemble import order_events, trace_summary
 from .auth import Principal
 from .blobs import BlobStore, check_key
+from .ci_visibility import ci_shown, recorded_commits
 from .errors import BadQuery, NotFound
 from .github import CiRun, PullRequest, valid_repo_name
 from .index import IndexStore, TraceRecord, TraceSummary
@@ -65,7 +66,7 @@ def pr_document(
         raise NotFound(f"no trace is linked to {pr_id}")
     github = index.pull_request(pr_id)
     read = [(trace, order_events(load_events(blobs, index.event_records(trace.trace_id)))) for trace in traces]
-    shown = _ci_filter(principal, [event for _, events in read for event in events])
+    shown = ci_shown(principal, recorded_commits(event for _, events in read for event in events))
 
     streams: list[list[Mapping[str, Any]]] = []
     ci: dict[bytes, dict[str, Any]] = {}
@@ -92,35 +93,6 @@ def pr_document(
         "timeline": derive_timeline(events),
         "events": events,
     }
-
-
-def _ci_filter(principal: Principal, events: Iterable[Mapping[str, Any]]) -> Callable[[Mapping[str, Any]], bool]:
-    """Which CI runs this reader is shown: all of them for one who reads every trace, else
-    those whose `head_sha` is a commit the reader's own traces (`events`) recorded."""
-    if principal.reads_all:
-        return lambda _payload: True
-    known = recorded_commits(events)
-    return lambda payload: isinstance(payload.get("head_sha"), str) and payload["head_sha"].lower() in known
-
-
-def recorded_commits(events: Iterable[Mapping[str, Any]]) -> frozenset[str]:
-    """The commits the events name as made or sent here (lower-cased): commits' and merges'
-    `sha`, pushed refs' `local_sha`. A checkout's target or a start's base is not among them:
-    anyone may check out a commit they did not make."""
-    found: set[str] = set()
-    for event in events:
-        payload = event.get("payload")
-        if not isinstance(payload, Mapping):
-            continue
-        kind = event.get("type")
-        if kind in ("commit", "merge"):
-            shas: list[object] = [payload.get("sha")]
-        elif kind == "push" and isinstance(payload.get("refs"), list):
-            shas = [ref.get("local_sha") for ref in payload["refs"] if isinstance(ref, Mapping)]
-        else:
-            continue
-        found.update(sha.lower() for sha in shas if isinstance(sha, str) and sha)
-    return frozenset(found)
 
 
 def _pr_runs(index: IndexStore, owner: str, repo: str, number: int, github: PullRequest | None) -> Iterator[CiRun]:

@@ -17,6 +17,7 @@ from prtrace_core.schema import TraceId
 from .assemble import assemble_trace, order_events, present_event, trace_summary
 from .auth import Principal
 from .blobs import BlobStore
+from .ci_visibility import RECORDING_TYPES, github_pr, recorded_commits, without_foreign_ci
 from .errors import BadQuery, Forbidden, NotFound, StoreCorrupt
 from .index import EventRecord, IndexStore, TraceFilter, TraceRecord, TraceSummary
 
@@ -24,6 +25,7 @@ __all__ = [
     "check_trace_id",
     "list_traces",
     "load_events",
+    "trace_commits",
     "trace_document",
     "trace_events",
     "visible_trace",
@@ -72,11 +74,12 @@ def load_events(blobs: BlobStore, records: Iterable[EventRecord]) -> list[dict[s
 
 
 def trace_document(index: IndexStore, blobs: BlobStore, trace_id: str, principal: Principal) -> dict[str, Any]:
-    """The whole trace JSON."""
+    """The whole trace JSON, with GitHub's facts about its PR as far as this reader is shown
+    them (`ci_visibility`)."""
     trace = visible_trace(index, trace_id, principal)
-    events = load_events(blobs, index.event_records(trace.trace_id))
+    events = without_foreign_ci(principal, load_events(blobs, index.event_records(trace.trace_id)))
     envelope = trace.envelope
-    github = index.pull_request(trace.pr_id) if trace.pr_id else None
+    github = github_pr(index, trace, principal)
     if github is not None:
         # GitHub's word on the PR (a title changed, a merge) over what the client last sent
         envelope = {**envelope, "pr": github.envelope_pr()}
@@ -110,16 +113,26 @@ def trace_events(
         seen = {record.event_id for record in records}
         records += [r for r in rest if r.seq == last and r.event_id not in seen]
     else:
-        # The last page: the events the server made (CI runs, no seq) go with it, all of them,
-        # placed by their time among the page's events.
+        # The last page: the events the server made (CI runs, no seq) go with it, all those
+        # this reader is shown, placed by their time among the page's events.
         loose = index.event_page(trace.trace_id, after=(None, 0), limit=_LOOSE_MAX)
         records += [r for r in loose if type is None or r.type == type]
-    events = order_events(load_events(blobs, records))
+    loaded = load_events(blobs, records)
+    if not full and not principal.reads_all and any(r.seq is None for r in records):
+        loaded = without_foreign_ci(principal, loaded, trace_commits(index, blobs, trace.trace_id))
     return {
         "trace_id": trace.trace_id,
-        "events": events,
+        "events": order_events(loaded),
         "next_after_seq": records[-1].seq if full else None,
     }
+
+
+def trace_commits(index: IndexStore, blobs: BlobStore, trace_id: str) -> frozenset[str]:
+    """The commits a trace recorded (`ci_visibility.recorded_commits`), from its events of the
+    types that record one, read by type through the index: a page need not read the whole trace
+    to know which CI runs its reader is shown."""
+    records = [record for kind in RECORDING_TYPES for record in index.event_records(trace_id, type=kind)]
+    return recorded_commits(load_events(blobs, records))
 
 
 def list_traces(

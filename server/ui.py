@@ -22,6 +22,7 @@ from prtrace_viewer.app import ViewerHost
 from .assemble import order_events, trace_summary
 from .auth import Principal, authenticate
 from .blobs import BlobStore
+from .ci_visibility import github_pr, without_foreign_ci
 from .errors import (
     BadArgument,
     BadQuery,
@@ -173,10 +174,9 @@ class ServerSource:
         with _as_viewer_errors():
             trace = visible_trace(self.index, trace_id, self.principal)
             envelope = dict(trace.envelope)
-            github = self.index.pull_request(trace.pr_id) if trace.pr_id and self.principal.reads_all else None
+            github = github_pr(self.index, trace, self.principal)
         if github is not None:
-            # GitHub's word over the client's, as reads do; only for those who read every trace,
-            # as a writer may name any PR in an envelope (see `prs`)
+            # GitHub's word over the client's, as reads do, for those shown it (`ci_visibility`)
             envelope["pr"] = github.envelope_pr()
         return {
             "summary": trace_summary(_summary(trace)),
@@ -198,7 +198,9 @@ class ServerSource:
         with _as_viewer_errors():
             trace = visible_trace(self.index, trace_id, self.principal)
             key = (trace.trace_id, trace.last_server_seq)
-            return self.cache.load(key, lambda: self._read(trace.trace_id))
+            events = self.cache.load(key, lambda: self._read(trace.trace_id))
+        # The cache is every reader's: the CI runs this one is not shown are left out per call.
+        return events if self.principal.reads_all else without_foreign_ci(self.principal, events)
 
     def _read(self, trace_id: str) -> tuple[Mapping[str, Any], ...]:
         return tuple(order_events(load_events(self.blobs, self.index.event_records(trace_id))))
