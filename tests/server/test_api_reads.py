@@ -158,6 +158,17 @@ def test_event_pages_continue_and_never_split_a_seq(client: TestClient) -> None:
     assert [e["payload"]["text"] for e in rest["events"]] == ["c"]
 
 
+def test_a_page_keeps_every_version_of_its_last_seq_however_many(client: TestClient) -> None:
+    versions = [note(2, f"b{n}") for n in range(40)]  # more than one probe for the seq's ties reads
+    post(client, make_batch(TRACE_A, [note(1, "a"), *versions, note(3, "c")]))
+    base = f"/v1/traces/{TRACE_A}/events"
+    first = client.get(f"{base}?limit=2").json()
+    assert [e["payload"]["text"] for e in first["events"]] == ["a"] + [f"b{n}" for n in range(40)]
+    assert first["next_after_seq"] == 2
+    rest = client.get(f"{base}?limit=2&after_seq=2").json()
+    assert [e["payload"]["text"] for e in rest["events"]] == ["c"]
+
+
 def test_pr_endpoint_lists_the_linked_traces(client: TestClient) -> None:
     pr = {"pr_id": "acme/webapp#123", "title": "t", "status": "open"}
     a = new_trace(client, pr=pr)
