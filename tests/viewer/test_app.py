@@ -11,14 +11,14 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 
-from prtrace_viewer.app import ViewerHost, viewer_router
+from prtrace_viewer.app import ViewerHost
 from prtrace_viewer.headers import CSP, SecurityHeaders
 from prtrace_viewer.memory import MemorySource
 from prtrace_viewer.session import ViewKey
-from prtrace_viewer.source import LoginRequired, TraceSource
+from prtrace_viewer.source import TraceSource
 from tests.viewer import AGENT, HUMAN, TRACE_A, TRACE_B, edit_payload, event, trace_document
+from tests.viewer.hosts import TOKEN, key_host, login_host, open_host, viewer_app
 
 # Starlette's test client prefers the `httpx2` package and warns when it falls back to httpx;
 # the fallback is what this project installs, so that one warning is not an error here.
@@ -26,7 +26,6 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
     from fastapi.testclient import TestClient
 
-TOKEN = "prt_abc_good-token"
 KEY = "k3y-Of_the-local-viewer-0123456789abcdef"
 LOCAL = "http://127.0.0.1:8765"
 
@@ -71,37 +70,8 @@ def _source() -> MemorySource:
     return MemorySource([hostile, long])
 
 
-def _app(host: ViewerHost) -> FastAPI:
-    app = FastAPI()
-    app.include_router(viewer_router(host))
-    return app
-
-
-def _open_host(source: TraceSource) -> ViewerHost:
-    return ViewerHost(source_for=lambda _credential: source, login=False,
-                      check_token=lambda _token: False, login_hint="")
-
-
-def _login_host(source: TraceSource, **kwargs: Any) -> ViewerHost:
-    def source_for(credential: str | None) -> TraceSource:
-        if credential != TOKEN:
-            raise LoginRequired("a token is required")
-        return source
-
-    return ViewerHost(source_for=source_for, login=True, check_token=lambda token: token == TOKEN,
-                      login_hint="Ask your admin for a token.", **kwargs)
-
-
 def _key_host(source: TraceSource) -> ViewerHost:
-    key = ViewKey(KEY)
-
-    def source_for(credential: str | None) -> TraceSource:
-        if not key.admits(credential):
-            raise LoginRequired("this viewer needs its key")
-        return source
-
-    return ViewerHost(source_for=source_for, login=False, check_token=lambda _token: False,
-                      login_hint="", name="prtrace — local buffer", view_key=key)
+    return key_host(source, ViewKey(KEY))
 
 
 def _cookie(value: str) -> dict[str, str]:
@@ -111,13 +81,13 @@ def _cookie(value: str) -> dict[str, str]:
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:
-    with TestClient(_app(_open_host(_source()))) as test_client:
+    with TestClient(viewer_app(open_host(_source()))) as test_client:
         yield test_client
 
 
 @pytest.fixture
 def login_client() -> Iterator[TestClient]:
-    with TestClient(_app(_login_host(_source())), follow_redirects=False) as test_client:
+    with TestClient(viewer_app(login_host(_source())), follow_redirects=False) as test_client:
         yield test_client
 
 
@@ -262,7 +232,7 @@ def test_the_trace_page_links_each_row_to_its_detail(client: TestClient) -> None
 
 def test_events_without_ids_are_named_by_their_place_in_the_trace() -> None:
     bare = trace_document(TRACE_A, [event(1, "annotation", {"text": "first"}), event(2, "annotation", {"text": "second"})])
-    with TestClient(_app(_open_host(MemorySource([bare])))) as client:
+    with TestClient(viewer_app(open_host(MemorySource([bare])))) as client:
         rows = [attrs for tag, attrs in _tags(client.get(f"/ui/traces/{TRACE_A}").text) if tag == "tr" and "data-event-id" in attrs]
         assert [r["data-event-id"] for r in rows] == ["i0", "i1"]
         assert "second" in client.get(f"/ui/traces/{TRACE_A}/events/i1").text
@@ -301,7 +271,7 @@ def test_the_list_filters_and_pages(client: TestClient) -> None:
     assert trace_ids(client.get("/ui", params={"pr": "acme/app#7"}).text) == [TRACE_A]
     many = MemorySource([trace_document(f"00000000-0000-4000-8000-{n:012x}", [event(1, "annotation", {"text": "x"}, at=n)])
                          for n in range(55)])
-    with TestClient(_app(_open_host(many))) as paging:
+    with TestClient(viewer_app(open_host(many))) as paging:
         first = paging.get("/ui", params={"repo": "acme/app"}).text
         (next_href,) = [a["href"] for t, a in _tags(first) if t == "a" and a.get("id") == "next-page"]
         assert next_href and "repo=acme%2Fapp" in next_href and "cursor=" in next_href
@@ -363,11 +333,11 @@ def test_login_sets_a_strict_http_only_session_cookie(login_client: TestClient) 
 
 
 def test_the_cookie_is_secure_over_https() -> None:
-    with TestClient(_app(_login_host(_source())), base_url="https://viewer.example",
+    with TestClient(viewer_app(login_host(_source())), base_url="https://viewer.example",
                     follow_redirects=False) as client:
         response = client.post("/ui/login", data={"token": TOKEN, "next": "/ui"})
         assert response.headers["set-cookie"].endswith("; Secure")
-    with TestClient(_app(_login_host(_source(), secure_cookie=True)), follow_redirects=False) as client:
+    with TestClient(viewer_app(login_host(_source(), secure_cookie=True)), follow_redirects=False) as client:
         response = client.post("/ui/login", data={"token": TOKEN, "next": "/ui"})
         assert response.headers["set-cookie"].endswith("; Secure")
 
@@ -442,7 +412,7 @@ def test_an_open_viewer_has_no_login(client: TestClient) -> None:
 
 
 def test_the_key_url_sets_the_cookie_and_drops_the_key() -> None:
-    with TestClient(_app(_key_host(_source())), base_url=LOCAL, follow_redirects=False) as client:
+    with TestClient(viewer_app(_key_host(_source())), base_url=LOCAL, follow_redirects=False) as client:
         response = client.get(f"/ui/traces/{TRACE_A}", params={"key": KEY, "event": f"{1:064x}"})
         assert response.status_code == 303
         assert response.headers["location"] == f"/ui/traces/{TRACE_A}?event={1:064x}"
@@ -457,7 +427,7 @@ def test_the_key_url_sets_the_cookie_and_drops_the_key() -> None:
 
 
 def test_without_the_key_the_local_viewer_is_401() -> None:
-    with TestClient(_app(_key_host(_source())), base_url=LOCAL, follow_redirects=False) as client:
+    with TestClient(viewer_app(_key_host(_source())), base_url=LOCAL, follow_redirects=False) as client:
         for response in (client.get("/ui"), client.get("/ui", params={"key": "wrong"}),
                          client.get("/ui", headers={"Cookie": "prtrace_view_8765=wrong"}),
                          client.get("/ui", headers={"Cookie": f"prtrace_view_8765={KEY}"})):
@@ -472,7 +442,7 @@ def test_without_the_key_the_local_viewer_is_401() -> None:
 
 @pytest.mark.parametrize("host", ["evil.example:8765", "127.0.0.1:9999", "evil.example", "localhost"])
 def test_the_local_viewer_refuses_other_host_names(host: str) -> None:
-    with TestClient(_app(_key_host(_source())), base_url=LOCAL, follow_redirects=False) as client:
+    with TestClient(viewer_app(_key_host(_source())), base_url=LOCAL, follow_redirects=False) as client:
         response = client.get("/ui", params={"key": KEY}, headers={"Host": host, **_cookie(KEY)})
         assert response.status_code == 400
         assert "set-cookie" not in response.headers
@@ -545,7 +515,7 @@ def test_pages_name_static_files_by_version(client: TestClient) -> None:
 
 
 def test_the_middleware_covers_answers_no_viewer_route_made() -> None:
-    app = _app(_open_host(_source()))
+    app = viewer_app(open_host(_source()))
 
     @app.get("/elsewhere")
     def elsewhere() -> dict[str, str]:
@@ -571,7 +541,7 @@ def test_the_pr_page_shows_its_traces_ci_runs_and_first_events() -> None:
     events = [event(n, "annotation", {"text": f"note {n}"}, at=n) for n in range(1, 511)]
     events.append(event(None, "ci", {"name": "build", "conclusion": "success", "url": "https://ci.example/run/1"}, at=600))
     doc = trace_document(TRACE_B, _with_ids(events), pr="acme/app#8")
-    with TestClient(_app(_open_host(MemorySource([doc])))) as client:
+    with TestClient(viewer_app(open_host(MemorySource([doc])))) as client:
         html = client.get("/ui/prs/acme/app/8").text
     tags = _tags(html)
     assert ("h1", {"id": "pr-title"}) in tags and "PR acme/app#8" in html

@@ -7,25 +7,23 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 import pytest
-from fastapi import FastAPI
 
-from prtrace_viewer.app import ViewerHost, viewer_router
 from prtrace_viewer.headers import CSP
 from prtrace_viewer.memory import MemorySource
 from prtrace_viewer.refs import event_refs, find_event
-from prtrace_viewer.source import LoginRequired, TraceSource
 from tests.viewer import TRACE_A, TRACE_B, edit_payload, event, trace_document
+from tests.viewer.hosts import TOKEN, login_host, open_host, viewer_app
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
     from fastapi.testclient import TestClient
 
-TOKEN = "prt_abc_good-token"
 SCRIPT = "<script>alert(1)</script>"
 SURROGATE = "hi\ud800 there"
 HUGE = 10**30
@@ -62,20 +60,9 @@ def _source() -> MemorySource:
     return MemorySource([hostile])
 
 
-def _app(host: ViewerHost) -> FastAPI:
-    app = FastAPI()
-    app.include_router(viewer_router(host))
-    return app
-
-
-def _open_host(source: TraceSource) -> ViewerHost:
-    return ViewerHost(source_for=lambda _credential: source, login=False,
-                      check_token=lambda _token: False, login_hint="")
-
-
 @pytest.fixture
 def client() -> Iterator[TestClient]:
-    with TestClient(_app(_open_host(_source()))) as test_client:
+    with TestClient(viewer_app(open_host(_source()))) as test_client:
         yield test_client
 
 
@@ -147,7 +134,7 @@ def test_events_re_sent_without_ids_open_their_own_detail() -> None:
     twin = event(2, "annotation", {"text": "a twin, server_seq and all"}, at=5)
     bare = trace_document(TRACE_B, [event(1, "start", {"head_sha": None, "branch": "main", "dirty": []}),
                                     {**first, "server_seq": 2}, again, {**twin, "server_seq": 3}])
-    with TestClient(_app(_open_host(MemorySource([bare])))) as client:
+    with TestClient(viewer_app(open_host(MemorySource([bare])))) as client:
         html = client.get(f"/ui/traces/{TRACE_B}").text
         refs = re.findall(r'data-event-id="(i\d+)"', html)
         assert sorted(refs) == ["i0", "i1", "i2", "i3"]
@@ -158,15 +145,8 @@ def test_events_re_sent_without_ids_open_their_own_detail() -> None:
 
 def test_a_login_post_that_breaks_still_answers_with_the_headers() -> None:
     source = MemorySource([])
-
-    def source_for(credential: str | None) -> TraceSource:
-        if credential != TOKEN:
-            raise LoginRequired("a token is required")
-        return source
-
-    host = ViewerHost(source_for=source_for, login=True, check_token=lambda token: token == TOKEN,
-                      login_hint="Ask your admin for a token.")
-    with TestClient(_app(host), follow_redirects=False) as client:
+    host = login_host(source)
+    with TestClient(viewer_app(host), follow_redirects=False) as client:
         # an Origin no URL parser takes: no page of ours sent it
         response = client.post("/ui/login", content=f"token={TOKEN}&next=/ui",
                                headers={"Content-Type": "application/x-www-form-urlencoded",
@@ -179,9 +159,8 @@ def test_a_login_post_that_breaks_still_answers_with_the_headers() -> None:
     def broken_check(token: str) -> bool:
         raise RuntimeError("the token store broke")
 
-    broken = ViewerHost(source_for=source_for, login=True, check_token=broken_check,
-                        login_hint="Ask your admin for a token.")
-    with TestClient(_app(broken), follow_redirects=False, raise_server_exceptions=False) as client:
+    broken = replace(login_host(source), check_token=broken_check)
+    with TestClient(viewer_app(broken), follow_redirects=False, raise_server_exceptions=False) as client:
         # a fault behind the form is a page with the headers, not the framework's bare 500
         response = client.post("/ui/login", content=f"token={TOKEN}&next=/ui",
                                headers={"Content-Type": "application/x-www-form-urlencoded"})

@@ -8,7 +8,6 @@ import threading
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -16,15 +15,14 @@ from fastapi import FastAPI
 from prtrace_viewer.app import ViewerHost, viewer_router
 from prtrace_viewer.memory import MemorySource
 from prtrace_viewer.session import KeySpent, ViewKey
-from prtrace_viewer.source import LoginRequired, TraceSource
 from tests.viewer import HUMAN, TRACE_A, event, trace_document
+from tests.viewer.hosts import TOKEN, key_host, login_host
 
 with warnings.catch_warnings():  # the test client's one warning about httpx (see test_app)
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
     from fastapi.testclient import TestClient
 
 KEY = "k3y-Of_the-local-viewer-0123456789abcdef"
-TOKEN = "prt_abc_good-token"
 PORT = 8765
 LOCAL = f"http://127.0.0.1:{PORT}"
 VIEW_COOKIE = f"prtrace_view_{PORT}"
@@ -35,31 +33,6 @@ def _source() -> MemorySource:
     events = [event(1, "start", {"head_sha": None, "branch": "main", "dirty": []}, actor=HUMAN),
               event(2, "annotation", {"text": "a note"}, actor=HUMAN)]
     return MemorySource([trace_document(TRACE_A, events)])
-
-
-def _key_host(key: ViewKey) -> ViewerHost:
-    """The host as `prtrace view` makes it: only the session the key was traded for reads."""
-    source = _source()
-
-    def source_for(credential: str | None) -> TraceSource:
-        if not key.admits(credential):
-            raise LoginRequired("open the address `prtrace view` printed")
-        return source
-
-    return ViewerHost(source_for=source_for, login=False, check_token=lambda _token: False,
-                      login_hint="", name="prtrace — local buffer", secure_cookie=False, view_key=key)
-
-
-def _login_host(**kwargs: Any) -> ViewerHost:
-    source = _source()
-
-    def source_for(credential: str | None) -> TraceSource:
-        if credential != TOKEN:
-            raise LoginRequired("a token is required")
-        return source
-
-    return ViewerHost(source_for=source_for, login=True, check_token=lambda token: token == TOKEN,
-                      login_hint="Ask your admin for a token.", **kwargs)
 
 
 def _client(host: ViewerHost, base_url: str = LOCAL) -> TestClient:
@@ -75,7 +48,7 @@ def key() -> ViewKey:
 
 @pytest.fixture
 def viewer(key: ViewKey) -> Iterator[TestClient]:
-    with _client(_key_host(key)) as client:
+    with _client(key_host(_source(), key, secure_cookie=False)) as client:
         yield client
 
 
@@ -137,7 +110,10 @@ def test_a_wrong_key_is_401_and_does_not_spend_the_key(viewer: TestClient) -> No
 
 def test_two_viewers_keep_their_own_cookies() -> None:
     one, two = ViewKey(KEY), ViewKey(KEY + "-2")
-    with _client(_key_host(one)) as first, _client(_key_host(two), f"http://127.0.0.1:{PORT + 1}") as second:
+    with (
+        _client(key_host(_source(), one, secure_cookie=False)) as first,
+        _client(key_host(_source(), two, secure_cookie=False), f"http://127.0.0.1:{PORT + 1}") as second,
+    ):
         a = first.get("/ui", params={"key": KEY}).headers["set-cookie"]
         b = second.get("/ui", params={"key": KEY + "-2"}).headers["set-cookie"]
     assert a.startswith(f"prtrace_view_{PORT}=") and b.startswith(f"prtrace_view_{PORT + 1}=")
@@ -175,7 +151,7 @@ def test_a_key_opened_from_another_page_moves_on_by_a_page_not_a_redirect(viewer
 
 
 def test_a_login_with_too_many_fields_is_400() -> None:
-    with _client(_login_host()) as client:
+    with _client(login_host(_source())) as client:
         body = "&".join(f"f{n}=x" for n in range(40)) + f"&token={TOKEN}"
         response = client.post("/ui/login", content=body,
                                headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -200,7 +176,7 @@ def test_a_login_with_too_many_fields_is_400() -> None:
 def test_the_login_cookie_is_secure_when_the_browser_came_over_https(
     secure: bool | None, base_url: str, headers: dict[str, str], expected: bool
 ) -> None:
-    with _client(_login_host(secure_cookie=secure), base_url) as client:
+    with _client(login_host(_source(), secure_cookie=secure), base_url) as client:
         response = client.post("/ui/login", data={"token": TOKEN}, headers=headers)
     assert response.status_code == 303
     assert response.headers["set-cookie"].endswith("; Secure") is expected
