@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-__all__ = ["TS_PATTERN", "format_ts", "now_ts", "parse_since", "parse_ts"]
+__all__ = ["TS_PATTERN", "format_ts", "now_ts", "parse_since", "parse_ts", "parse_until"]
 
 # Accepts what clients send (any offset, any fraction); `format_ts` is what we write.
 TS_PATTERN = re.compile(
@@ -78,3 +78,14 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     except (ValueError, OverflowError):
         pass
     raise ValueError(f"not a date, a timestamp or an age: {text!r} (try 2026-12-01, 2026-12-01T09:00:00Z or 7d)")
+
+
+def parse_until(text: str, *, now: datetime | None = None) -> datetime:
+    """An `until` bound, read as `parse_since` reads its text, except that a date means the whole
+    day: its last millisecond (`2026-12-01` keeps what began on that day)."""
+    from datetime import timedelta
+
+    moment = parse_since(text, now=now)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        moment += timedelta(days=1) - timedelta(milliseconds=1)  # 9999-12-31 stays in range
+    return moment

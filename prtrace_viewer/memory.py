@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from prtrace_core.canonical import canonical_json
 from prtrace_core.replay import Sources
 from prtrace_core.text import valid_text
 from prtrace_core.timeline import derive_timeline, merge_by_time
-from prtrace_core.timestamps import parse_ts
+from prtrace_core.timestamps import parse_since, parse_ts, parse_until
 
 from .source import BadRequest, NotFound, TraceQuery
 
@@ -159,21 +159,12 @@ def _read(document: Mapping[str, Any], owner: str) -> _Trace:
 
 
 def _bound(text: str, *, until: bool) -> Callable[[datetime], bool]:
-    """A since/until filter as a test of a moment: a date is its midnight (UTC) on, or, for
-    `until`, the whole day up to the next midnight; a timestamp is itself, included."""
+    """A since/until filter as a test of a moment, read as the server reads it (a date, a
+    timestamp, an age such as 7d; `until` a date means its whole day), bounds included."""
     try:
-        if len(text) == 10:
-            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-            if until:
-                try:
-                    end = day + timedelta(days=1)
-                except OverflowError:  # the last day there is: nothing is after it
-                    return lambda moment: True
-                return lambda moment: moment < end
-            return lambda moment: moment >= day
-        bound = parse_ts(text)
-    except ValueError:
-        raise BadRequest(f"{text!r} is not a date (YYYY-MM-DD) or an ISO timestamp with a zone") from None
+        bound = parse_until(text) if until else parse_since(text)
+    except ValueError as exc:
+        raise BadRequest(f"{'until' if until else 'since'}: {exc}") from None
     if until:
         return lambda moment: moment <= bound
     return lambda moment: moment >= bound

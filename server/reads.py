@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,7 +33,6 @@ __all__ = [
 _TRACE_ID: TypeAdapter[str] = TypeAdapter(TraceId)
 # Events without a seq (made by the server: CI runs) in one trace, at most, on a last page.
 _LOOSE_MAX = 100_000
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def check_trace_id(trace_id: str) -> str:
@@ -205,19 +203,12 @@ def _since(text: str | None) -> str | None:
 
 
 def _until(text: str | None) -> str | None:
-    """`until` in index form, read as `since` is, except that a date means its last
-    millisecond: `until=2026-12-01` keeps the traces begun on that day."""
+    """`until` in index form (a date: its whole day); None when absent or blank."""
     if text is None or not text.strip():
         return None
-    from .stats import parse_since
+    from .stats import parse_until
 
-    try:
-        moment = parse_since(text)
-    except BadQuery as exc:
-        raise BadQuery(f"until{str(exc).removeprefix('since')}") from None
-    if _DATE.fullmatch(text.strip()):
-        return moment[:10] + "T23:59:59.999Z"
-    return moment
+    return parse_until(text)
 
 
 def _clean(value: str | None) -> str | None:

@@ -13,10 +13,13 @@ that moment, and their figures cover the whole trace.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from prtrace_core.stats import FIELDS, combine
 from prtrace_core.timestamps import parse_since as core_since
+from prtrace_core.timestamps import parse_until as core_until
 
 from .auth import Principal
 from .blobs import BlobStore
@@ -25,7 +28,7 @@ from .index import IndexStore, TraceFilter, TraceSums
 from .ingest import stats_columns
 from .reads import load_events
 
-__all__ = ["backfill", "figures", "parse_since", "stats", "trace_filter"]
+__all__ = ["backfill", "figures", "parse_since", "parse_until", "stats", "trace_filter"]
 
 # A query string's `+` arrives as a space: 2026-11-24T19:00:00+02:00 unencoded.
 _SPACED_OFFSET = re.compile(r"(T[\d:.]+) (\d{2}:?\d{2})\Z")
@@ -37,11 +40,20 @@ _BACKFILL_PAGE = 1000
 def parse_since(text: str) -> str:
     """`since` as the index writes ts (UTC, milliseconds, Z), read as `prtrace --since` reads it
     (a date, a timestamp, an age such as 7d). BadQuery for anything else."""
+    return _index_bound("since", core_since, text)
+
+
+def parse_until(text: str) -> str:
+    """`until` in index form, read as `since` is, except that a date means its whole day."""
+    return _index_bound("until", core_until, text)
+
+
+def _index_bound(name: str, parse: Callable[[str], datetime], text: str) -> str:
     text = _SPACED_OFFSET.sub(r"\1+\2", text.strip())
     try:
-        moment = core_since(text)
+        moment = parse(text)
     except ValueError as exc:
-        raise BadQuery(f"since: {str(exc)[:160]}") from None
+        raise BadQuery(f"{name}: {str(exc)[:160]}") from None
     # zero-padded by hand: strftime's %Y drops the padding of years before 1000 on Linux
     return (
         f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"

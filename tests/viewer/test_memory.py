@@ -77,6 +77,9 @@ def test_the_listing_is_newest_first_with_the_server_s_summary_keys() -> None:
         (TraceQuery(since=ts(4.001)), [TRACE_C, TRACE_B]),
         (TraceQuery(until=ts(DAY)), [TRACE_B, TRACE_A]),
         (TraceQuery(until=ts(DAY - 0.001)), [TRACE_A]),
+        (TraceQuery(since="2026-11-24T19:00:04"), [TRACE_C, TRACE_B, TRACE_A]),  # no zone: UTC, as the server reads it
+        (TraceQuery(since="2026-11-24T19:00:04.001"), [TRACE_C, TRACE_B]),
+        (TraceQuery(until="9999-12-31"), [TRACE_C, TRACE_B, TRACE_A]),  # the last day there is
     ],
 )
 def test_filters(query: TraceQuery, expected: list[str]) -> None:
@@ -98,7 +101,7 @@ def test_pages_follow_the_cursor_to_the_end() -> None:
     "query",
     [TraceQuery(cursor="abc"), TraceQuery(cursor="-1"), TraceQuery(cursor="1" * 40), TraceQuery(limit=0),
      TraceQuery(limit=-5), TraceQuery(since="yesterday"), TraceQuery(until="2026-13-01"),
-     TraceQuery(since="2026-11-24T10:00:00")],
+     TraceQuery(since="2026-11-24 10:00")],
 )
 def test_a_bad_query_is_a_bad_request(query: TraceQuery) -> None:
     with pytest.raises(BadRequest):
