@@ -69,8 +69,7 @@ def open_view(ref: str | None, *, port: int | None, browser: bool) -> None:
     ):
         key = ViewKey(secrets.token_urlsafe(32))
         bound = sock.getsockname()[1]
-        sources: Sources = git if repository is not None else _WithoutRepository(git, _base_commits(loaded.traces))
-        app = _app(loaded, _Serialised(sources), key)
+        app = _app(loaded, _Serialised(git), key)
         url = f"http://{_HOST}:{bound}{loaded.page}{'&' if '?' in loaded.page else '?'}key={key.key}"
         try:  # from here on Ctrl-C is how the viewer stops: exit 0
             print(f"prtrace view: {url} (Ctrl-C stops)", flush=True)  # this user's own terminal
@@ -150,43 +149,6 @@ def _repository(traces: Sequence[Mapping[str, Any]]) -> Any:
         if git is not None:
             return git
     return None
-
-
-def _base_commits(traces: Sequence[Mapping[str, Any]]) -> frozenset[str]:
-    """The commits the traces started from (their `start` events' `head_sha`)."""
-    found: set[str] = set()
-    for trace in traces:
-        for event in trace.get("events") or ():
-            payload = event.get("payload") if isinstance(event, Mapping) else None
-            if event.get("type") == "start" and isinstance(payload, Mapping):
-                head = payload.get("head_sha")
-                if isinstance(head, str) and head:
-                    found.add(head)
-    return frozenset(found)
-
-
-class _WithoutRepository:
-    """Sources away from the traces' repository: the blob cache's content, and no commits.
-
-    The replay reads a missing tree of the base commit as a repository that lacks the commit,
-    and then replays with no sources at all, the blob cache included; so a base commit is
-    answered with an empty tree (nothing known of the files before the trace, as with no
-    repository), and every other commit as missing (a checkout then leaves its files unknown).
-    What capture kept in the blob cache, such as a file's content before its first edit, is
-    then still shown."""
-
-    def __init__(self, blobs: Sources, bases: frozenset[str]) -> None:
-        self._blobs = blobs
-        self._bases = bases
-
-    def blob(self, sha: str) -> bytes | None:
-        return self._blobs.blob(sha)
-
-    def tree(self, commit: str) -> dict[str, tuple[str, str]] | None:
-        return {} if commit in self._bases else None
-
-    def blob_ids(self, commit: str, paths: list[str]) -> dict[str, str | None] | None:
-        return None
 
 
 class _Serialised:

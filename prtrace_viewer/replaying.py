@@ -77,6 +77,36 @@ class _NoContent:
         return self._sources.blob_ids(commit, paths)
 
 
+class _BlobsOnly:
+    """Sources that lack the trace's base commit (or hold no repository at all, only a blob
+    cache), as the replay can still use them: each base commit is an empty tree (nothing known
+    of the files before the trace, as with no sources), any other commit is missing (a checkout
+    leaves its files unknown), and blobs are still read by id, so what capture kept is shown."""
+
+    def __init__(self, sources: Sources, events: Sequence[Mapping[str, Any]]) -> None:
+        self._sources = sources
+        self._bases = {
+            head
+            for event in events
+            if event.get("type") == "start"
+            and isinstance(payload := event.get("payload"), Mapping)
+            and isinstance(head := payload.get("head_sha"), str)
+        }
+
+    def blob(self, sha: str) -> bytes | None:
+        return self._sources.blob(sha)
+
+    def tree(self, commit: str) -> dict[str, tuple[str, str]] | None:
+        return {} if commit in self._bases else None
+
+    def blob_ids(self, commit: str, paths: list[str]) -> dict[str, str | None] | None:
+        return None
+
+
+def _blobs_only(sources: Sources | None, events: Sequence[Mapping[str, Any]]) -> Sources | None:
+    return _BlobsOnly(sources, events) if sources is not None else None
+
+
 def _seq(event: Mapping[str, Any]) -> int:
     seq = event.get("seq")
     assert isinstance(seq, int)  # effective_events keeps only events with a seq
@@ -88,14 +118,14 @@ def _upto(events: Sequence[Mapping[str, Any]], seq: int) -> list[Mapping[str, An
 
 
 def _replay(events: Sequence[Mapping[str, Any]], sources: Sources | None) -> Replayer:
-    """The events applied in order. A repository without the trace's base commit is no help
-    for this trace: the replay then goes on without it, as it does with no repository."""
+    """The events applied in order. Sources without the trace's base commit (no repository, or
+    one that lacks it) still lend their blobs: the replay goes on from what the trace holds."""
     replayer = Replayer(sources=sources)
     try:
         for event in events:
             replayer.apply(event)
     except BaseCommitMissing:
-        replayer = Replayer()
+        replayer = Replayer(sources=_blobs_only(sources, events))
         for event in events:
             replayer.apply(event)
     return replayer
@@ -333,7 +363,7 @@ class FileCache:
         """The first `count` events of the chain applied, from the nearest checkpoint; the
         checkpoints passed on the way are kept."""
         points = entry.points[with_sources]
-        sources = entry.sources if with_sources else None
+        sources = entry.sources if with_sources else _blobs_only(entry.sources, entry.chosen)
         start = count - count % self._every
         while start > 0 and start not in points:
             start -= self._every

@@ -208,6 +208,20 @@ def test_a_repository_without_the_base_commit_replays_as_if_there_were_none() ->
     assert [f.path for f in files_at(events, 2, repo)] == ["a.py"]
 
 
+def test_sources_without_the_base_commit_still_lend_their_blobs() -> None:
+    # `prtrace view` away from the repository: the blob cache holds the version capture kept
+    before, after = b"one\ntwo\n", b"one\n2\n"
+    events = [
+        event(1, "start", {"head_sha": "d" * 40, "branch": "main", "dirty": []}),
+        event(2, "edit", edit_payload("lib.py", before, after)),
+    ]
+    cache_only = MemoryRepo()  # no commit at all
+    cache_only.add_blob(before)
+    assert file_at(events, 2, "lib.py", cache_only).text == "one\n2\n"
+    assert FileCache().file_at(events, 2, "lib.py", cache_only).text == "one\n2\n"
+    assert file_at(events, 2, "lib.py", MemoryRepo()).text is None  # a blob nobody kept
+
+
 def test_an_event_sent_again_at_the_same_seq_replaces_the_first() -> None:
     first = event(2, "edit", edit_payload("a.py", None, b"first\n"))
     again = {**event(2, "edit", edit_payload("a.py", None, b"second\n")), "server_seq": 9}
